@@ -1,0 +1,101 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+const booleanString = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const positiveInt = (fallback: number) => z.coerce.number({ message: 'must be a number' }).int('must be a whole number').positive('must be greater than 0').default(fallback);
+
+const postgresUrl = z
+  .string()
+  .refine((value) => /^postgres(ql)?:\/\//.test(value), 'must be a postgres:// or postgresql:// URL');
+
+const masterKey = z
+  .string()
+  .refine((value) => Buffer.from(value, 'base64').length === 32 && /^[A-Za-z0-9+/]+={0,2}$/.test(value), 'must be base64 of exactly 32 bytes');
+
+/** The environment, as one schema. Names are fixed by design.md's configuration table. */
+export const configSchema = z
+  .object({
+    PORT: z.coerce.number({ message: 'must be a number' }).int().min(0).max(65535, 'must be a port number (0-65535)').default(3000),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    DATA_DIR: z.string().min(1).default('./data'),
+    DATABASE_URL: postgresUrl.optional(),
+    KURRENTDB_URL: z.string().refine((value) => /^(kurrentdb|kdb|esdb|kurrent)(\+discover)?:\/\//.test(value), 'must be a kurrentdb:// (or esdb://) connection string').optional(),
+    MASTER_KEY: masterKey.optional(),
+    ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    MATCHER_THREADS: positiveInt(Math.max(1, os.availableParallelism())),
+    DETECT_THREADS: positiveInt(1),
+    WEBHOOK_ALLOW_PRIVATE: booleanString.default(false),
+    PROJECTION_BATCH_SIZE: positiveInt(500),
+    READY_MAX_LAG: z.coerce.number({ message: 'must be a number' }).int().min(0, 'must be 0 or more').default(1000),
+    SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+  })
+  .superRefine((env, ctx) => {
+    if (env.DATABASE_URL !== undefined && env.MASTER_KEY === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['MASTER_KEY'], message: 'is required when DATABASE_URL is set (it is generated only for the embedded default)' });
+    }
+  });
+
+export type RawConfig = z.infer<typeof configSchema>;
+
+/** The parsed, frozen configuration every adapter is built from. */
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly database: { readonly kind: 'postgres'; readonly url: string } | { readonly kind: 'pglite'; readonly dir: string };
+  readonly eventStore: { readonly kind: 'kurrentdb'; readonly url: string } | { readonly kind: 'sql' };
+  readonly masterKey: Buffer | undefined;
+  readonly adminToken: string | undefined;
+  readonly logLevel: RawConfig['LOG_LEVEL'];
+  readonly matcherThreads: number;
+  readonly detectThreads: number;
+  readonly webhookAllowPrivate: boolean;
+  readonly projectionBatchSize: number;
+  readonly readyMaxLag: number;
+  readonly shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  readonly issues: readonly string[];
+  constructor(issues: readonly string[]) {
+    super(`Invalid configuration:\n  ${issues.join('\n  ')}`);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+/** Parses the environment once; throws ConfigError whose lines each name the offending variable. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  const input: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    // An empty variable means "unset", as in most twelve-factor services.
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`));
+  }
+  const raw = parsed.data;
+  const dataDir = path.resolve(raw.DATA_DIR);
+  return Object.freeze({
+    port: raw.PORT,
+    host: raw.HOST,
+    dataDir,
+    database: Object.freeze(raw.DATABASE_URL !== undefined ? { kind: 'postgres' as const, url: raw.DATABASE_URL } : { kind: 'pglite' as const, dir: path.join(dataDir, 'pglite') }),
+    eventStore: Object.freeze(raw.KURRENTDB_URL !== undefined ? { kind: 'kurrentdb' as const, url: raw.KURRENTDB_URL } : { kind: 'sql' as const }),
+    masterKey: raw.MASTER_KEY !== undefined ? Buffer.from(raw.MASTER_KEY, 'base64') : undefined,
+    adminToken: raw.ADMIN_TOKEN,
+    logLevel: raw.LOG_LEVEL,
+    matcherThreads: raw.MATCHER_THREADS,
+    detectThreads: raw.DETECT_THREADS,
+    webhookAllowPrivate: raw.WEBHOOK_ALLOW_PRIVATE,
+    projectionBatchSize: raw.PROJECTION_BATCH_SIZE,
+    readyMaxLag: raw.READY_MAX_LAG,
+    shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
+  });
+}

@@ -1,0 +1,486 @@
+import {
+  BACKWARDS,
+  END,
+  ErrorType,
+  FORWARDS,
+  KurrentDBClient,
+  START,
+  excludeSystemEvents,
+  isCommandError,
+  jsonEvent,
+} from '@kurrent/kurrentdb-client';
+import type {
+  AllStreamResolvedEvent,
+  AllStreamSubscription,
+  AppendStreamState,
+  EventData,
+  JSONType,
+  Position,
+  ReadPosition,
+  StreamState,
+} from '@kurrent/kurrentdb-client';
+import { AppError } from '../../errors/appError.ts';
+import type {
+  AppendResult,
+  EventMetadata,
+  EventStore,
+  ExpectedRevision,
+  NewEvent,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  SubscribeOptions,
+} from '../eventStore.ts';
+
+/** Same default as the PostgreSQL adapter, so callers page the same way over both. */
+const defaultReadAllCount = 1000;
+/** Raw events per $all page when we must skip system events client-side. */
+const allPageSize = 500;
+const liveRetryMs = 1000;
+/** Servers before 22.6 report "no $all position" on stream reads as the u64 maximum. */
+const unknownPosition = 0xffff_ffff_ffff_ffffn;
+
+/** The fields we read from a client event; both the $all and the stream event shapes fit it. */
+interface ClientEvent {
+  readonly streamId: string;
+  readonly id: string;
+  readonly type: string;
+  readonly revision: bigint;
+  readonly created: Date;
+  readonly data: unknown;
+  readonly metadata: unknown;
+  readonly position?: Position | undefined;
+}
+
+interface ClientResolved {
+  readonly event?: ClientEvent | undefined;
+  readonly commitPosition?: bigint | undefined;
+}
+
+/** The event store over KurrentDB (gRPC client): streams map 1:1, our global position is the $all commit position. */
+export function createKurrentDbEventStore(options: { connectionString: string }): EventStore {
+  const client = KurrentDBClient.connectionString(options.connectionString);
+  const appendListeners = new Set<{ readonly listener: () => void }>();
+  const openSubscriptions = new Set<AllStreamSubscription>();
+  let stopLive: (() => void) | undefined;
+  let closed = false;
+
+  async function lastEventOf(streamName: string): Promise<{ revision: bigint; position: bigint | undefined } | undefined> {
+    const events = await readStreamEvents(streamName, { direction: 'backwards', maxCount: 1 });
+    const last = events[0];
+    return last ? { revision: last.revision, position: last.position } : undefined;
+  }
+
+  async function readStreamEvents(
+    streamName: string,
+    readOptions: ReadStreamOptions,
+  ): Promise<Array<RecordedEvent & { position: bigint }>> {
+    const direction = readOptions.direction === 'backwards' ? BACKWARDS : FORWARDS;
+    const maxCount = readOptions.maxCount ?? Number.MAX_SAFE_INTEGER;
+    if (maxCount <= 0) return [];
+    const fromRevision = readOptions.fromRevision ?? (direction === BACKWARDS ? END : START);
+    const events: Array<RecordedEvent & { position: bigint }> = [];
+    try {
+      // readStream can throw synchronously (argument checks) or while iterating (not found, deleted).
+      for await (const resolved of client.readStream(streamName, { direction, fromRevision, maxCount })) {
+        const recorded = toRecorded(resolved);
+        if (recorded) events.push(recorded);
+      }
+    } catch (error) {
+      if (isVendorError(error, ErrorType.STREAM_NOT_FOUND)) return [];
+      throw translateError(error, { streamName });
+    }
+    return events;
+  }
+
+  /** Global position of the event at `revision`, read back from the stream (undefined if unknown). */
+  async function positionAt(streamName: string, revision: bigint): Promise<bigint | undefined> {
+    try {
+      const [event] = await readStreamEvents(streamName, { direction: 'forwards', fromRevision: revision, maxCount: 1 });
+      return event && event.revision === revision && event.position > 0n ? event.position : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function emptyAppend(streamName: string, expected: ExpectedRevision): Promise<AppendResult> {
+    const last = await lastEventOf(streamName);
+    if (!revisionMatches(expected, last?.revision)) throw wrongRevision(streamName, expected, last?.revision);
+    return { nextExpectedRevision: last?.revision ?? -1n, position: await store.headPosition() };
+  }
+
+  function notifyAppend(): void {
+    for (const { listener } of [...appendListeners]) {
+      try {
+        listener();
+      } catch {
+        // A listener's failure is its own; the others still get the hint.
+      }
+    }
+  }
+
+  function releaseSubscription(subscription: AllStreamSubscription): void {
+    openSubscriptions.delete(subscription);
+    void subscription.unsubscribe().catch(() => {});
+    subscription.destroy();
+  }
+
+  /** One live $all subscription from the end, shared by every onAppend listener; resubscribes after failures. */
+  function startLiveSubscription(): () => void {
+    let stopped = false;
+    let current: AllStreamSubscription | undefined;
+    let retryTimer: NodeJS.Timeout | undefined;
+
+    const scheduleRetry = (): void => {
+      if (stopped || closed || retryTimer) return;
+      retryTimer = setTimeout(() => {
+        retryTimer = undefined;
+        connect(true);
+      }, liveRetryMs);
+      retryTimer.unref();
+    };
+
+    const connect = (isRetry: boolean): void => {
+      if (stopped || closed) return;
+      let subscription: AllStreamSubscription;
+      try {
+        subscription = client.subscribeToAll({ fromPosition: END, filter: excludeSystemEvents() });
+      } catch {
+        scheduleRetry();
+        return;
+      }
+      current = subscription;
+      openSubscriptions.add(subscription);
+      let failed = false;
+      const fail = (): void => {
+        if (failed) return;
+        failed = true;
+        if (current === subscription) current = undefined;
+        releaseSubscription(subscription);
+        scheduleRetry();
+      };
+      subscription.on('data', (resolved: AllStreamResolvedEvent) => {
+        if (resolved.event && isUserEvent(resolved.event)) notifyAppend();
+      });
+      // The error listener stays attached for good: an 'error' with no listener would crash the process.
+      subscription.on('error', fail);
+      subscription.on('end', fail);
+      subscription.on('close', fail);
+      // Appends made while we were resubscribing were never seen; tell listeners to read again.
+      if (isRetry) subscription.once('confirmation', notifyAppend);
+    };
+
+    connect(false);
+    return () => {
+      stopped = true;
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = undefined;
+      const subscription = current;
+      current = undefined;
+      if (subscription) releaseSubscription(subscription);
+    };
+  }
+
+  async function* subscribe(subscribeOptions: SubscribeOptions): AsyncGenerator<RecordedEvent> {
+    const after = subscribeOptions.after ?? 0n;
+    const signal = subscribeOptions.signal;
+    if (signal?.aborted || closed) return;
+    let subscription: AllStreamSubscription;
+    try {
+      // A subscription from a position starts after it (exclusive); we still drop anything <= after below.
+      subscription = client.subscribeToAll({ fromPosition: after > 0n ? { commit: after, prepare: after } : START, filter: excludeSystemEvents() });
+    } catch (error) {
+      throw translateError(error, {});
+    }
+    openSubscriptions.add(subscription);
+    // Errors reach us through the iterator; this listener only keeps a late 'error' from crashing the process.
+    subscription.on('error', () => {});
+    const stop = (): void => releaseSubscription(subscription);
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      for await (const resolved of subscription) {
+        const recorded = toRecordedFromAll(resolved);
+        if (!recorded || recorded.position <= after) continue;
+        yield recorded;
+      }
+    } catch (error) {
+      if (signal?.aborted || closed) return;
+      throw translateError(error, {});
+    } finally {
+      signal?.removeEventListener('abort', stop);
+      stop();
+    }
+    if (signal?.aborted || closed) return;
+    // The server ended a live subscription: say so rather than look like a finished stream.
+    throw new AppError('SERVICE_UNAVAILABLE', 'KurrentDB ended the $all subscription');
+  }
+
+  const store: EventStore = {
+    kind: 'kurrentdb',
+
+    async appendToStream(streamName, events, appendOptions) {
+      const expected = appendOptions?.expectedRevision ?? 'any';
+      if (events.length === 0) return emptyAppend(streamName, expected);
+      const eventData = events.map(toEventData);
+      let result;
+      try {
+        result = await client.appendToStream(streamName, eventData, { streamState: toAppendState(expected) });
+      } catch (error) {
+        throw translateError(error, { streamName, expected });
+      }
+      if (!result.success) {
+        // Only with throwOnAppendFailure=false in the connection string; here nextExpectedRevision is the actual one.
+        const actual = result.nextExpectedRevision;
+        throw wrongRevision(streamName, expected, actual >= 0n ? actual : undefined);
+      }
+      // An idempotent retry (same ids, same expectation) comes back as a success, but the server reports
+      // no position or the transaction's, depending on version. Reading the last event back gives the
+      // position readAll shows, for first writes and retries alike.
+      const position =
+        (await positionAt(streamName, result.nextExpectedRevision)) ??
+        (result.position && result.position.commit !== unknownPosition ? result.position.commit : undefined) ??
+        (await store.headPosition());
+      return { nextExpectedRevision: result.nextExpectedRevision, position };
+    },
+
+    async readStream(streamName, readOptions = {}) {
+      return readStreamEvents(streamName, readOptions);
+    },
+
+    async readAll(readOptions: ReadAllOptions = {}) {
+      const after = readOptions.after ?? 0n;
+      const limit = readOptions.maxCount ?? defaultReadAllCount;
+      const events: RecordedEvent[] = [];
+      if (limit <= 0) return events;
+      // fromPosition is inclusive and $all holds system events we skip, so we page on raw positions.
+      let seen: Position | undefined = after > 0n ? { commit: after, prepare: after } : undefined;
+      try {
+        while (events.length < limit) {
+          const fromPosition: ReadPosition = seen ?? START;
+          let raw = 0;
+          let progressed = false;
+          for await (const resolved of client.readAll({ direction: FORWARDS, fromPosition, maxCount: allPageSize })) {
+            raw += 1;
+            const position = positionOf(resolved);
+            if (!position || (seen && comparePositions(position, seen) <= 0)) continue;
+            seen = position;
+            progressed = true;
+            if (position.commit <= after) continue;
+            const recorded = toRecordedFromAll(resolved);
+            if (!recorded) continue;
+            events.push(recorded);
+            if (events.length >= limit) break;
+          }
+          if (raw < allPageSize || !progressed) break;
+        }
+      } catch (error) {
+        throw translateError(error, {});
+      }
+      return events;
+    },
+
+    async headPosition() {
+      let seen: Position | undefined;
+      try {
+        for (;;) {
+          const fromPosition: ReadPosition = seen ?? END;
+          let raw = 0;
+          let progressed = false;
+          for await (const resolved of client.readAll({ direction: BACKWARDS, fromPosition, maxCount: allPageSize })) {
+            raw += 1;
+            const position = positionOf(resolved);
+            if (!position || (seen && comparePositions(position, seen) >= 0)) continue;
+            seen = position;
+            progressed = true;
+            if (resolved.event && isUserEvent(resolved.event)) return position.commit;
+          }
+          if (raw < allPageSize || !progressed) return 0n;
+        }
+      } catch (error) {
+        throw translateError(error, {});
+      }
+    },
+
+    subscribeToAll(subscribeOptions: SubscribeOptions = {}) {
+      return subscribe(subscribeOptions);
+    },
+
+    onAppend(listener) {
+      if (closed) return () => {};
+      const entry = { listener };
+      appendListeners.add(entry);
+      stopLive ??= startLiveSubscription();
+      return () => {
+        if (!appendListeners.delete(entry) || appendListeners.size > 0) return;
+        stopLive?.();
+        stopLive = undefined;
+      };
+    },
+
+    async deleteStream(streamName, deleteOptions) {
+      const expected = deleteOptions?.expectedRevision ?? 'any';
+      let state: StreamState;
+      if (expected === 'stream_exists') {
+        // tombstoneStream has no STREAM_EXISTS; a stream cannot stop existing except by deletion,
+        // which the tombstone itself reports, so checking first and then deleting with ANY is sound.
+        const last = await lastEventOf(streamName);
+        if (!last) throw wrongRevision(streamName, expected, undefined);
+        state = 'any';
+      } else {
+        state = expected;
+      }
+      try {
+        await client.tombstoneStream(streamName, { expectedRevision: state });
+      } catch (error) {
+        throw translateError(error, { streamName, expected });
+      }
+    },
+
+    async ping() {
+      try {
+        for await (const _ of client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1 })) break;
+      } catch (error) {
+        throw translateError(error, {});
+      }
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      appendListeners.clear();
+      stopLive?.();
+      stopLive = undefined;
+      for (const subscription of [...openSubscriptions]) releaseSubscription(subscription);
+      await client.dispose();
+    },
+  };
+
+  return store;
+}
+
+function toEventData(event: NewEvent): EventData {
+  return jsonEvent({
+    id: event.id,
+    type: event.type,
+    // The client JSON.stringifies data; undefined would not survive that.
+    data: (event.data === undefined ? null : event.data) as JSONType,
+    metadata: event.metadata,
+  });
+}
+
+function toAppendState(expected: ExpectedRevision): AppendStreamState {
+  return expected;
+}
+
+function isUserEvent(event: Pick<ClientEvent, 'type' | 'streamId'>): boolean {
+  return !event.type.startsWith('$') && !event.streamId.startsWith('$');
+}
+
+function positionOf(resolved: ClientResolved): Position | undefined {
+  const position = resolved.event?.position;
+  if (position && position.commit >= 0n && position.commit !== unknownPosition) return position;
+  const commit = resolved.commitPosition;
+  if (commit !== undefined && commit >= 0n && commit !== unknownPosition) return { commit, prepare: commit };
+  return undefined;
+}
+
+function comparePositions(a: Position, b: Position): number {
+  if (a.commit !== b.commit) return a.commit < b.commit ? -1 : 1;
+  if (a.prepare !== b.prepare) return a.prepare < b.prepare ? -1 : 1;
+  return 0;
+}
+
+/** Maps a stream-read event; a server that reports no $all position for it yields position 0n. */
+function toRecorded(resolved: ClientResolved): (RecordedEvent & { position: bigint }) | undefined {
+  const event = resolved.event;
+  if (!event) return undefined;
+  return mapEvent(event, positionOf(resolved)?.commit ?? 0n);
+}
+
+/** Maps an $all event, or undefined for system events and events without a position. */
+function toRecordedFromAll(resolved: ClientResolved): RecordedEvent | undefined {
+  const event = resolved.event;
+  const position = positionOf(resolved);
+  if (!event || !position || !isUserEvent(event)) return undefined;
+  return mapEvent(event, position.commit);
+}
+
+function mapEvent(event: ClientEvent, position: bigint): RecordedEvent & { position: bigint } {
+  return {
+    id: event.id,
+    type: event.type,
+    data: event.data,
+    metadata: toMetadata(event.metadata, event.created),
+    streamName: event.streamId,
+    revision: event.revision,
+    position,
+    recordedAt: event.created,
+  };
+}
+
+function toMetadata(metadata: unknown, created: Date): EventMetadata {
+  if (typeof metadata === 'object' && metadata !== null && !Array.isArray(metadata) && !(metadata instanceof Uint8Array)) {
+    return metadata as EventMetadata;
+  }
+  // Only events written by other tools lack our metadata object.
+  return { occurredAt: created.toISOString(), schemaVersion: 0 };
+}
+
+function revisionMatches(expected: ExpectedRevision, current: bigint | undefined): boolean {
+  if (expected === 'any') return true;
+  if (expected === 'no_stream') return current === undefined;
+  if (expected === 'stream_exists') return current !== undefined;
+  return current === expected;
+}
+
+function expectedText(expected: ExpectedRevision): string {
+  return String(expected);
+}
+
+function wrongRevision(streamName: string, expected: ExpectedRevision, actual: bigint | undefined, cause?: unknown): AppError {
+  return new AppError(
+    'WRONG_EXPECTED_REVISION',
+    `stream ${streamName} is at revision ${actual ?? 'none'}, expected ${expectedText(expected)}`,
+    { streamName, expected: expectedText(expected), actual: (actual ?? -1n).toString() },
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+function streamDeleted(streamName: string, cause?: unknown): AppError {
+  return new AppError('STREAM_DELETED', `stream ${streamName} is deleted`, { streamName }, cause === undefined ? undefined : { cause });
+}
+
+function isVendorError(error: unknown, type: ErrorType): boolean {
+  return error instanceof Error && isCommandError(error) && error.type === type;
+}
+
+/** Translates the client's errors into ours; no KurrentDB error type leaves this module. */
+function translateError(error: unknown, context: { streamName?: string; expected?: ExpectedRevision }): AppError {
+  if (error instanceof AppError) return error;
+  const streamName = context.streamName ?? '';
+  if (error instanceof Error && isCommandError(error)) {
+    switch (error.type) {
+      case ErrorType.WRONG_EXPECTED_VERSION: {
+        const actual = typeof error.actualState === 'bigint' && error.actualState >= 0n ? error.actualState : undefined;
+        return wrongRevision(context.streamName ?? error.streamName, context.expected ?? 'any', actual, error);
+      }
+      case ErrorType.STREAM_DELETED:
+        return streamDeleted(context.streamName ?? error.streamName, error);
+      case ErrorType.STREAM_TOMBSTONED:
+        return streamDeleted(context.streamName ?? error.stream, error);
+      case ErrorType.UNAVAILABLE:
+      case ErrorType.NOT_LEADER:
+      case ErrorType.CANCELLED:
+        return new AppError('SERVICE_UNAVAILABLE', `KurrentDB is unavailable: ${error.message}`, {}, { cause: error });
+      case ErrorType.DEADLINE_EXCEEDED:
+      case ErrorType.TIMEOUT:
+        return new AppError('TIMEOUT', `KurrentDB did not answer in time: ${error.message}`, {}, { cause: error });
+      case ErrorType.INVALID_ARGUMENT:
+        return new AppError('VALIDATION_ERROR', error.message, streamName ? { streamName } : {}, { cause: error });
+      default:
+        break;
+    }
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new AppError('INTERNAL_ERROR', `KurrentDB call failed: ${message}`, streamName ? { streamName } : {}, { cause: error });
+}

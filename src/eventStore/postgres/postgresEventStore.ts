@@ -1,0 +1,278 @@
+import { sql } from "kysely";
+import { AppError } from '../../errors/appError.ts';
+import type { Database } from '../../database/database.ts';
+import { migrateToLatest } from '../../database/migrate.ts';
+import type {
+  AppendResult,
+  EventMetadata,
+  EventStore,
+  ExpectedRevision,
+  NewEvent,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  SubscribeOptions,
+} from '../eventStore.ts';
+import { eventStoreMigrations } from './migrations.ts';
+
+const channel = 'eventstore_appended';
+const defaultPageSize = 1000;
+
+interface EventRow {
+  position_text: string;
+  event_id: string;
+  stream_name: string;
+  revision_text: string;
+  type: string;
+  data: unknown;
+  metadata: unknown;
+  recorded_at: Date | string;
+}
+
+export interface PostgresEventStoreOptions {
+  /** How often a subscriber re-reads when no notification arrives (the fallback for lost NOTIFYs). */
+  readonly pollIntervalMs?: number;
+}
+
+/**
+ * The event store over PostgreSQL, or over the embedded PGlite (same SQL): one `events` table with
+ * a global position and per-stream revisions. Runs its migrations before it answers.
+ */
+export async function createPostgresEventStore(database: Database, options: PostgresEventStoreOptions = {}): Promise<EventStore> {
+  const { db } = database;
+  await migrateToLatest(db, 'eventstore_migrations', eventStoreMigrations);
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  const listeners = new Set<() => void>();
+  const unlisten = await database.listen(channel, () => {
+    for (const listener of listeners) listener();
+  });
+  let closed = false;
+
+  async function streamState(streamName: string): Promise<{ revision: bigint; deleted: boolean } | undefined> {
+    const row = await db
+      .selectFrom('eventstore.streams')
+      .select([sql<string>`revision::text`.as('revision'), 'deleted'])
+      .where('stream_name', '=', streamName)
+      .executeTakeFirst();
+    return row ? { revision: BigInt(row.revision), deleted: row.deleted } : undefined;
+  }
+
+  const store: EventStore = {
+    kind: database.kind,
+
+    async appendToStream(streamName, events, appendOptions) {
+      const expected = appendOptions?.expectedRevision ?? 'any';
+      if (events.length === 0) return emptyAppend(streamName, expected);
+      try {
+        const { rows } = await sql<{ next_revision: string; last_position: string }>`
+          select next_revision::text as next_revision, last_position::text as last_position
+          from eventstore.append_events(
+            ${streamName}, ${expectedText(expected)},
+            ${events.map((event) => event.id)}::uuid[],
+            ${events.map((event) => event.type)}::text[],
+            ${events.map((event) => JSON.stringify(event.data))}::text[],
+            ${events.map((event) => JSON.stringify(event.metadata))}::text[])`.execute(db);
+        const row = rows[0];
+        if (!row) throw new Error('append returned no row');
+        return { nextExpectedRevision: BigInt(row.next_revision), position: BigInt(row.last_position) };
+      } catch (error) {
+        throw translateError(error, streamName, expected);
+      }
+    },
+
+    async readStream(streamName, readOptions: ReadStreamOptions = {}) {
+      const state = await streamState(streamName);
+      if (state?.deleted) throw streamDeleted(streamName);
+      if (!state) return [];
+      const backwards = readOptions.direction === 'backwards';
+      let query = db.selectFrom('eventstore.events').select(eventColumns).where('stream_name', '=', streamName);
+      if (readOptions.fromRevision !== undefined) {
+        query = query.where('revision', backwards ? '<=' : '>=', readOptions.fromRevision.toString());
+      }
+      query = query.orderBy('revision', backwards ? 'desc' : 'asc');
+      if (readOptions.maxCount !== undefined) query = query.limit(readOptions.maxCount);
+      const rows = (await query.execute()) as EventRow[];
+      return rows.map(toRecorded);
+    },
+
+    async readAll(readOptions: ReadAllOptions = {}) {
+      const rows = (await db
+        .selectFrom('eventstore.events')
+        .select(eventColumns)
+        .where('position', '>', (readOptions.after ?? 0n).toString())
+        .orderBy('position', 'asc')
+        .limit(readOptions.maxCount ?? defaultPageSize)
+        .execute()) as EventRow[];
+      return rows.map(toRecorded);
+    },
+
+    async headPosition() {
+      const row = await db.selectFrom('eventstore.events').select(sql<string>`coalesce(max(position), 0)::text`.as('head')).executeTakeFirstOrThrow();
+      return BigInt(row.head);
+    },
+
+    subscribeToAll(subscribeOptions: SubscribeOptions = {}) {
+      return pollingSubscription(store, subscribeOptions, pollIntervalMs, () => closed);
+    },
+
+    onAppend(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+
+    async deleteStream(streamName, deleteOptions) {
+      const expected = deleteOptions?.expectedRevision ?? 'any';
+      await db.transaction().execute(async (trx) => {
+        // Same lock as appends, so a delete and an append of one stream cannot interleave.
+        await sql`select pg_advisory_xact_lock(7213091537)`.execute(trx);
+        const row = await trx
+          .selectFrom('eventstore.streams')
+          .select([sql<string>`revision::text`.as('revision'), 'deleted'])
+          .where('stream_name', '=', streamName)
+          .executeTakeFirst();
+        if (row?.deleted) throw streamDeleted(streamName);
+        const current = row ? BigInt(row.revision) : undefined;
+        if (!revisionMatches(expected, current)) throw wrongRevision(streamName, expected, current);
+        await trx.deleteFrom('eventstore.events').where('stream_name', '=', streamName).execute();
+        await trx
+          .insertInto('eventstore.streams')
+          .values({ stream_name: streamName, revision: (current ?? -1n).toString(), deleted: true })
+          .onConflict((oc) => oc.column('stream_name').doUpdateSet({ deleted: true }))
+          .execute();
+      });
+    },
+
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+
+    async close() {
+      closed = true;
+      listeners.clear();
+      await unlisten();
+    },
+  };
+
+  async function emptyAppend(streamName: string, expected: ExpectedRevision): Promise<AppendResult> {
+    const state = await streamState(streamName);
+    if (state?.deleted) throw streamDeleted(streamName);
+    if (!revisionMatches(expected, state?.revision)) throw wrongRevision(streamName, expected, state?.revision);
+    return { nextExpectedRevision: state?.revision ?? -1n, position: await store.headPosition() };
+  }
+
+  return store;
+}
+
+const eventColumns = [
+  sql<string>`position::text`.as('position_text'),
+  sql<string>`event_id::text`.as('event_id'),
+  'stream_name',
+  sql<string>`revision::text`.as('revision_text'),
+  'type',
+  'data',
+  'metadata',
+  'recorded_at',
+] as const;
+
+function toRecorded(row: EventRow): RecordedEvent {
+  return {
+    id: row.event_id,
+    type: row.type,
+    data: parseJson(row.data),
+    metadata: parseJson(row.metadata) as EventMetadata,
+    streamName: row.stream_name,
+    revision: BigInt(row.revision_text),
+    position: BigInt(row.position_text),
+    recordedAt: row.recorded_at instanceof Date ? row.recorded_at : new Date(row.recorded_at),
+  };
+}
+
+function parseJson(value: unknown): unknown {
+  return typeof value === 'string' ? JSON.parse(value) : value;
+}
+
+function expectedText(expected: ExpectedRevision): string {
+  return typeof expected === 'bigint' ? expected.toString() : expected;
+}
+
+function revisionMatches(expected: ExpectedRevision, current: bigint | undefined): boolean {
+  if (expected === 'any') return true;
+  if (expected === 'no_stream') return current === undefined;
+  if (expected === 'stream_exists') return current !== undefined;
+  return current === expected;
+}
+
+function wrongRevision(streamName: string, expected: ExpectedRevision, actual: bigint | undefined): AppError {
+  return new AppError('WRONG_EXPECTED_REVISION', `stream ${streamName} is at revision ${actual ?? 'none'}, expected ${expectedText(expected)}`, {
+    streamName,
+    expected: expectedText(expected),
+    actual: (actual ?? -1n).toString(),
+  });
+}
+
+function streamDeleted(streamName: string): AppError {
+  return new AppError('STREAM_DELETED', `stream ${streamName} is deleted`, { streamName });
+}
+
+/** Translates PostgreSQL errors raised by append_events into our codes; nothing else sees them. */
+function translateError(error: unknown, streamName: string, expected: ExpectedRevision): unknown {
+  const pgError = error as { code?: string; detail?: string };
+  switch (pgError.code) {
+    case 'FS412': {
+      const actual = BigInt(pgError.detail ?? '-1');
+      return wrongRevision(streamName, expected, actual < 0n ? undefined : actual);
+    }
+    case 'FS410':
+      return streamDeleted(streamName);
+    case 'FS409':
+      return new AppError('DUPLICATE_EVENT_ID', `some event ids of this append are already stored elsewhere`, { streamName }, { cause: error });
+    default:
+      return error;
+  }
+}
+
+/**
+ * A catch-up subscription over `readAll`: pages until the head, then waits for an append
+ * notification (or the poll interval, should a notification be lost) and reads again.
+ */
+export async function* pollingSubscription(
+  store: Pick<EventStore, 'readAll' | 'onAppend'>,
+  options: SubscribeOptions,
+  pollIntervalMs: number,
+  isClosed: () => boolean,
+): AsyncGenerator<RecordedEvent> {
+  let after = options.after ?? 0n;
+  const signal = options.signal;
+  let wake: (() => void) | undefined;
+  let pending = false;
+  const unsubscribe = store.onAppend(() => {
+    pending = true;
+    wake?.();
+  });
+  const onAbort = () => wake?.();
+  signal?.addEventListener('abort', onAbort);
+  try {
+    while (!signal?.aborted && !isClosed()) {
+      pending = false;
+      const events = await store.readAll({ after, maxCount: defaultPageSize });
+      for (const event of events) {
+        if (signal?.aborted) return;
+        yield event;
+        after = event.position;
+      }
+      if (events.length === defaultPageSize || pending) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pollIntervalMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+  } finally {
+    unsubscribe();
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
