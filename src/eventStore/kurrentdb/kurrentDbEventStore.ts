@@ -1,10 +1,14 @@
 import {
+  ANY,
   BACKWARDS,
   END,
   ErrorType,
   FORWARDS,
   KurrentDBClient,
+  NO_STREAM,
   START,
+  STREAM_EXISTS,
+  convertToCommandError,
   excludeSystemEvents,
   isCommandError,
   jsonEvent,
@@ -59,16 +63,22 @@ interface ClientResolved {
 
 /** The event store over KurrentDB (gRPC client): streams map 1:1, our global position is the $all commit position. */
 export function createKurrentDbEventStore(options: { connectionString: string }): EventStore {
-  const client = KurrentDBClient.connectionString(options.connectionString);
+  let client: KurrentDBClient;
+  try {
+    client = KurrentDBClient.connectionString(options.connectionString);
+  } catch (error) {
+    // The vendor message may echo the string, credentials included; keep it in the cause only.
+    throw new AppError('VALIDATION_ERROR', 'invalid KurrentDB connection string', {}, { cause: error });
+  }
   const appendListeners = new Set<{ readonly listener: () => void }>();
   const openSubscriptions = new Set<AllStreamSubscription>();
   let stopLive: (() => void) | undefined;
   let closed = false;
 
-  async function lastEventOf(streamName: string): Promise<{ revision: bigint; position: bigint | undefined } | undefined> {
-    const events = await readStreamEvents(streamName, { direction: 'backwards', maxCount: 1 });
-    const last = events[0];
-    return last ? { revision: last.revision, position: last.position } : undefined;
+  /** Revision of the stream's last event, undefined when the stream does not exist. */
+  async function lastRevisionOf(streamName: string): Promise<bigint | undefined> {
+    const [last] = await readStreamEvents(streamName, { direction: 'backwards', maxCount: 1 });
+    return last?.revision;
   }
 
   async function readStreamEvents(
@@ -104,9 +114,9 @@ export function createKurrentDbEventStore(options: { connectionString: string })
   }
 
   async function emptyAppend(streamName: string, expected: ExpectedRevision): Promise<AppendResult> {
-    const last = await lastEventOf(streamName);
-    if (!revisionMatches(expected, last?.revision)) throw wrongRevision(streamName, expected, last?.revision);
-    return { nextExpectedRevision: last?.revision ?? -1n, position: await store.headPosition() };
+    const current = await lastRevisionOf(streamName);
+    if (!revisionMatches(expected, current)) throw wrongRevision(streamName, expected, current);
+    return { nextExpectedRevision: current ?? -1n, position: await store.headPosition() };
   }
 
   function notifyAppend(): void {
@@ -120,7 +130,7 @@ export function createKurrentDbEventStore(options: { connectionString: string })
   }
 
   function releaseSubscription(subscription: AllStreamSubscription): void {
-    openSubscriptions.delete(subscription);
+    if (!openSubscriptions.delete(subscription)) return;
     void subscription.unsubscribe().catch(() => {});
     subscription.destroy();
   }
@@ -323,11 +333,10 @@ export function createKurrentDbEventStore(options: { connectionString: string })
       if (expected === 'stream_exists') {
         // tombstoneStream has no STREAM_EXISTS; a stream cannot stop existing except by deletion,
         // which the tombstone itself reports, so checking first and then deleting with ANY is sound.
-        const last = await lastEventOf(streamName);
-        if (!last) throw wrongRevision(streamName, expected, undefined);
-        state = 'any';
+        if ((await lastRevisionOf(streamName)) === undefined) throw wrongRevision(streamName, expected, undefined);
+        state = ANY;
       } else {
-        state = expected;
+        state = expected === 'any' ? ANY : expected === 'no_stream' ? NO_STREAM : expected;
       }
       try {
         await client.tombstoneStream(streamName, { expectedRevision: state });
@@ -369,7 +378,16 @@ function toEventData(event: NewEvent): EventData {
 }
 
 function toAppendState(expected: ExpectedRevision): AppendStreamState {
-  return expected;
+  switch (expected) {
+    case 'any':
+      return ANY;
+    case 'no_stream':
+      return NO_STREAM;
+    case 'stream_exists':
+      return STREAM_EXISTS;
+    default:
+      return expected;
+  }
 }
 
 function isUserEvent(event: Pick<ClientEvent, 'type' | 'streamId'>): boolean {
@@ -455,8 +473,10 @@ function isVendorError(error: unknown, type: ErrorType): boolean {
 }
 
 /** Translates the client's errors into ours; no KurrentDB error type leaves this module. */
-function translateError(error: unknown, context: { streamName?: string; expected?: ExpectedRevision }): AppError {
-  if (error instanceof AppError) return error;
+function translateError(raw: unknown, context: { streamName?: string; expected?: ExpectedRevision }): AppError {
+  if (raw instanceof AppError) return raw;
+  // Some paths reject with a bare gRPC ServiceError (e.g. no connection); give it its command error type.
+  const error = raw instanceof Error ? convertToCommandError(raw) : raw;
   const streamName = context.streamName ?? '';
   if (error instanceof Error && isCommandError(error)) {
     switch (error.type) {

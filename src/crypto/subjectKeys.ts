@@ -1,0 +1,125 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { sql, type Kysely, type Migration } from 'kysely';
+import { AppError } from '../errors/appError.ts';
+import { migrateToLatest } from '../database/migrate.ts';
+import { open, seal } from './aesGcm.ts';
+
+/** A subject's data key, unwrapped, in memory only. */
+export interface DataKey {
+  readonly subjectId: string;
+  readonly keyId: string;
+  readonly key: Buffer;
+}
+
+/** Port: per-subject data keys, kept wrapped by the master key. */
+export interface SubjectKeyStore {
+  /** The subject's key, created on first use. Throws NOT_FOUND with `erased: true` if it was destroyed. */
+  getOrCreate(subjectId: string): Promise<DataKey>;
+  /** The key if it exists, `'erased'` if it was destroyed, undefined if the subject never had one. */
+  find(subjectId: string): Promise<DataKey | 'erased' | undefined>;
+  /** Destroys the key for good. Returns the destroyed key id, or undefined if there was none. */
+  destroy(subjectId: string): Promise<{ keyId: string; destroyedAt: Date } | undefined>;
+  /** Drops a cached key (another instance destroyed it). */
+  forget(subjectId: string): void;
+}
+
+const migrations: Record<string, Migration> = {
+  '0001_subject_keys': {
+    async up(db: Kysely<any>) {
+      await sql`create schema if not exists crypto`.execute(db);
+      await sql`
+        create table crypto.subject_keys (
+          subject_id text primary key,
+          key_id text not null,
+          wrapped_key bytea,
+          created_at timestamptz not null default now(),
+          destroyed_at timestamptz
+        )`.execute(db);
+    },
+  },
+};
+
+interface KeyRow {
+  key_id: string;
+  wrapped_key: Uint8Array | null;
+}
+
+export interface SubjectKeyStoreOptions {
+  /** How long an unwrapped key stays cached; bounds how long another instance's erasure can lag here. */
+  readonly cacheTtlMs?: number;
+  readonly cacheMaxEntries?: number;
+  readonly now?: () => number;
+}
+
+/** The subject key store over PostgreSQL or PGlite (table crypto.subject_keys). */
+export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffer, options: SubjectKeyStoreOptions = {}): Promise<SubjectKeyStore> {
+  await migrateToLatest(db, 'crypto_migrations', migrations);
+  const ttl = options.cacheTtlMs ?? 60_000;
+  const maxEntries = options.cacheMaxEntries ?? 100_000;
+  const now = options.now ?? Date.now;
+  const cache = new Map<string, { key: DataKey; expires: number }>();
+
+  const wrapAad = (subjectId: string, keyId: string) => `subject-key:${subjectId}:${keyId}`;
+
+  function remember(key: DataKey): DataKey {
+    if (cache.size >= maxEntries) {
+      const oldest = cache.keys().next().value;
+      if (oldest !== undefined) cache.delete(oldest);
+    }
+    cache.set(key.subjectId, { key, expires: now() + ttl });
+    return key;
+  }
+
+  function unwrap(subjectId: string, row: KeyRow): DataKey | 'erased' {
+    if (row.wrapped_key === null) return 'erased';
+    const key = open(masterKey, Buffer.from(row.wrapped_key), wrapAad(subjectId, row.key_id));
+    return remember({ subjectId, keyId: row.key_id, key });
+  }
+
+  async function load(subjectId: string): Promise<DataKey | 'erased' | undefined> {
+    const cached = cache.get(subjectId);
+    if (cached && cached.expires > now()) return cached.key;
+    cache.delete(subjectId);
+    const row = (await db.selectFrom('crypto.subject_keys').select(['key_id', 'wrapped_key']).where('subject_id', '=', subjectId).executeTakeFirst()) as KeyRow | undefined;
+    return row ? unwrap(subjectId, row) : undefined;
+  }
+
+  return {
+    async getOrCreate(subjectId) {
+      const existing = await load(subjectId);
+      if (existing === 'erased') throw new AppError('NOT_FOUND', 'this subject was erased', { subjectId, erased: true });
+      if (existing) return existing;
+      const keyId = `dk_${randomUUID().replaceAll('-', '')}`;
+      const key = randomBytes(32);
+      await db
+        .insertInto('crypto.subject_keys')
+        .values({ subject_id: subjectId, key_id: keyId, wrapped_key: seal(masterKey, key, wrapAad(subjectId, keyId)) })
+        .onConflict((oc) => oc.column('subject_id').doNothing())
+        .execute();
+      // Whoever inserted first wins; everyone uses the stored key.
+      const stored = await load(subjectId);
+      if (stored === 'erased') throw new AppError('NOT_FOUND', 'this subject was erased', { subjectId, erased: true });
+      if (!stored) throw new Error(`data key of ${subjectId} vanished after insert`);
+      return stored;
+    },
+
+    find: load,
+
+    async destroy(subjectId) {
+      cache.delete(subjectId);
+      const row = (await db
+        .updateTable('crypto.subject_keys')
+        .set({ wrapped_key: null, destroyed_at: sql`now()` })
+        .where('subject_id', '=', subjectId)
+        .where('wrapped_key', 'is not', null)
+        .returning(['key_id', 'destroyed_at'])
+        .executeTakeFirst()) as { key_id: string; destroyed_at: Date | string } | undefined;
+      cache.delete(subjectId);
+      return row ? { keyId: row.key_id, destroyedAt: new Date(row.destroyed_at) } : undefined;
+    },
+
+    forget(subjectId) {
+      cache.delete(subjectId);
+    },
+  };
+}
