@@ -9,6 +9,7 @@ import {
   START,
   STREAM_EXISTS,
   convertToCommandError,
+  eventTypeFilter,
   excludeSystemEvents,
   isCommandError,
   jsonEvent,
@@ -18,6 +19,7 @@ import type {
   AllStreamSubscription,
   AppendStreamState,
   EventData,
+  Filter,
   JSONType,
   Position,
   ReadPosition,
@@ -41,6 +43,8 @@ const defaultReadAllCount = 1000;
 /** Raw events per $all page when we must skip system events client-side. */
 const allPageSize = 500;
 const liveRetryMs = 1000;
+/** Type of the record a hard delete writes to the end of the deleted stream; it shows in $all. */
+const tombstoneType = '$streamDeleted';
 /** Servers before 22.6 report "no $all position" on stream reads as the u64 maximum. */
 const unknownPosition = 0xffff_ffff_ffff_ffffn;
 
@@ -74,6 +78,60 @@ export function createKurrentDbEventStore(options: { connectionString: string })
   const openSubscriptions = new Set<AllStreamSubscription>();
   let stopLive: (() => void) | undefined;
   let closed = false;
+  // $all keeps a tombstoned stream's events until a scavenge (never in the active chunk), so we
+  // hide them ourselves: names of tombstoned streams, and how far $all has been scanned for tombstones.
+  const tombstoned = new Set<string>();
+  let tombstoneCursor: Position | undefined;
+  let tombstoneQueue: Promise<void> = Promise.resolve();
+
+  /**
+   * Visits $all forwards from `from` (exclusive) page by page, until `visit` returns false or the
+   * end. fromPosition is inclusive in the client, hence the skip of positions already seen.
+   */
+  async function forEachForwards(
+    from: Position | undefined,
+    filter: Filter | undefined,
+    visit: (resolved: AllStreamResolvedEvent, position: Position) => boolean,
+  ): Promise<void> {
+    let seen = from;
+    for (;;) {
+      let raw = 0;
+      let progressed = false;
+      for await (const resolved of client.readAll({ direction: FORWARDS, fromPosition: seen ?? START, maxCount: allPageSize, filter })) {
+        raw += 1;
+        const position = positionOf(resolved);
+        if (!position || (seen && comparePositions(position, seen) <= 0)) continue;
+        seen = position;
+        progressed = true;
+        if (!visit(resolved, position)) return;
+      }
+      if (raw < allPageSize || !progressed) return;
+    }
+  }
+
+  /** Learns every tombstone committed before the call. Serialized, so each caller gets a scan that started after it asked. */
+  function refreshTombstones(): Promise<void> {
+    const run = tombstoneQueue.then(scanTombstones);
+    tombstoneQueue = run.catch(() => {});
+    return run;
+  }
+
+  async function scanTombstones(): Promise<void> {
+    let head: Position | undefined;
+    for await (const resolved of client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1 })) head = positionOf(resolved);
+    // Filtered server-side; the type check below still holds should a server ignore the filter.
+    await forEachForwards(tombstoneCursor, eventTypeFilter({ prefixes: [tombstoneType] }), (resolved, position) => {
+      if (resolved.event?.type === tombstoneType) tombstoned.add(resolved.event.streamId);
+      tombstoneCursor = position;
+      return true;
+    });
+    // Every tombstone up to the head we saw before scanning is now known; next time start there.
+    if (head && (!tombstoneCursor || comparePositions(head, tombstoneCursor) > 0)) tombstoneCursor = head;
+  }
+
+  function isVisible(recorded: RecordedEvent): boolean {
+    return !tombstoned.has(recorded.streamName);
+  }
 
   /** Revision of the stream's last event, undefined when the stream does not exist. */
   async function lastRevisionOf(streamName: string): Promise<bigint | undefined> {
@@ -98,7 +156,9 @@ export function createKurrentDbEventStore(options: { connectionString: string })
       }
     } catch (error) {
       if (isVendorError(error, ErrorType.STREAM_NOT_FOUND)) return [];
-      throw translateError(error, { streamName });
+      const translated = translateError(error, { streamName });
+      if (translated.code === 'STREAM_DELETED') tombstoned.add(streamName);
+      throw translated;
     }
     return events;
   }
@@ -197,6 +257,8 @@ export function createKurrentDbEventStore(options: { connectionString: string })
     if (signal?.aborted || closed) return;
     let subscription: AllStreamSubscription;
     try {
+      // Streams deleted before we subscribe must not replay; later deletes only stop future events.
+      await refreshTombstones();
       // A subscription from a position starts after it (exclusive); we still drop anything <= after below.
       subscription = client.subscribeToAll({ fromPosition: after > 0n ? { commit: after, prepare: after } : START, filter: excludeSystemEvents() });
     } catch (error) {
@@ -210,7 +272,7 @@ export function createKurrentDbEventStore(options: { connectionString: string })
     try {
       for await (const resolved of subscription) {
         const recorded = toRecordedFromAll(resolved);
-        if (!recorded || recorded.position <= after) continue;
+        if (!recorded || recorded.position <= after || !isVisible(recorded)) continue;
         yield recorded;
       }
     } catch (error) {
@@ -262,27 +324,15 @@ export function createKurrentDbEventStore(options: { connectionString: string })
       const limit = readOptions.maxCount ?? defaultReadAllCount;
       const events: RecordedEvent[] = [];
       if (limit <= 0) return events;
-      // fromPosition is inclusive and $all holds system events we skip, so we page on raw positions.
-      let seen: Position | undefined = after > 0n ? { commit: after, prepare: after } : undefined;
       try {
-        while (events.length < limit) {
-          const fromPosition: ReadPosition = seen ?? START;
-          let raw = 0;
-          let progressed = false;
-          for await (const resolved of client.readAll({ direction: FORWARDS, fromPosition, maxCount: allPageSize })) {
-            raw += 1;
-            const position = positionOf(resolved);
-            if (!position || (seen && comparePositions(position, seen) <= 0)) continue;
-            seen = position;
-            progressed = true;
-            if (position.commit <= after) continue;
-            const recorded = toRecordedFromAll(resolved);
-            if (!recorded) continue;
-            events.push(recorded);
-            if (events.length >= limit) break;
-          }
-          if (raw < allPageSize || !progressed) break;
-        }
+        await refreshTombstones();
+        // $all holds system events and tombstoned streams' events, which we skip, so maxCount is counted here.
+        await forEachForwards(after > 0n ? { commit: after, prepare: after } : undefined, undefined, (resolved, position) => {
+          if (position.commit <= after) return true;
+          const recorded = toRecordedFromAll(resolved);
+          if (recorded && isVisible(recorded)) events.push(recorded);
+          return events.length < limit;
+        });
       } catch (error) {
         throw translateError(error, {});
       }
@@ -292,6 +342,7 @@ export function createKurrentDbEventStore(options: { connectionString: string })
     async headPosition() {
       let seen: Position | undefined;
       try {
+        await refreshTombstones();
         for (;;) {
           const fromPosition: ReadPosition = seen ?? END;
           let raw = 0;
@@ -302,7 +353,7 @@ export function createKurrentDbEventStore(options: { connectionString: string })
             if (!position || (seen && comparePositions(position, seen) >= 0)) continue;
             seen = position;
             progressed = true;
-            if (resolved.event && isUserEvent(resolved.event)) return position.commit;
+            if (resolved.event && isUserEvent(resolved.event) && !tombstoned.has(resolved.event.streamId)) return position.commit;
           }
           if (raw < allPageSize || !progressed) return 0n;
         }
@@ -343,6 +394,7 @@ export function createKurrentDbEventStore(options: { connectionString: string })
       } catch (error) {
         throw translateError(error, { streamName, expected });
       }
+      tombstoned.add(streamName);
     },
 
     async ping() {

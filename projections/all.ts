@@ -1,0 +1,7 @@
+import type { Projection } from './projection.ts';
+import { usageProjection } from './usage/usageProjection.ts';
+
+/** Every projection the service runs, in the order they are prepared. */
+export function allProjections(): readonly Projection[] {
+  return [usageProjection];
+}
