@@ -259,6 +259,7 @@ export function createKurrentDbEventStore(options: { connectionString: string })
     try {
       // Streams deleted before we subscribe must not replay; later deletes only stop future events.
       await refreshTombstones();
+      if (signal?.aborted || closed) return;
       // A subscription from a position starts after it (exclusive); we still drop anything <= after below.
       subscription = client.subscribeToAll({ fromPosition: after > 0n ? { commit: after, prepare: after } : START, filter: excludeSystemEvents() });
     } catch (error) {
