@@ -51,7 +51,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
     closers.length = 0;
   };
   try {
-    if (config.database.kind === 'pglite') closers.push(await lockDataDir(config.dataDir));
+    if (config.database.kind === 'pglite' && !config.database.dir.startsWith('memory://')) closers.push(await lockDataDir(config.dataDir));
     const database = await openDatabase(config.database.kind === 'postgres' ? { kind: 'postgres', url: config.database.url } : { kind: 'pglite', dir: config.database.dir });
     closers.push(() => database.close());
 

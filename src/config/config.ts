@@ -23,6 +23,7 @@ export const configSchema = z
     HOST: z.string().min(1).default('0.0.0.0'),
     DATA_DIR: z.string().min(1).default('./data'),
     DATABASE_URL: postgresUrl.optional(),
+    EMBEDDED_DB_DIR: z.string().min(1).optional(),
     KURRENTDB_URL: z.string().refine((value) => /^(kurrentdb|kdb|esdb|kurrent)(\+discover)?:\/\//.test(value), 'must be a kurrentdb:// (or esdb://) connection string').optional(),
     MASTER_KEY: masterKey.optional(),
     ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -47,6 +48,7 @@ export interface Config {
   readonly port: number;
   readonly host: string;
   readonly dataDir: string;
+  /** The embedded database's directory; `memory://` keeps it in memory only (tests, demos). */
   readonly database: { readonly kind: 'postgres'; readonly url: string } | { readonly kind: 'pglite'; readonly dir: string };
   readonly eventStore: { readonly kind: 'kurrentdb'; readonly url: string } | { readonly kind: 'sql' };
   readonly masterKey: Buffer | undefined;
@@ -86,7 +88,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     port: raw.PORT,
     host: raw.HOST,
     dataDir,
-    database: Object.freeze(raw.DATABASE_URL !== undefined ? { kind: 'postgres' as const, url: raw.DATABASE_URL } : { kind: 'pglite' as const, dir: path.join(dataDir, 'pglite') }),
+    database: Object.freeze(raw.DATABASE_URL !== undefined ? { kind: 'postgres' as const, url: raw.DATABASE_URL } : { kind: 'pglite' as const, dir: embeddedDir(raw.EMBEDDED_DB_DIR, dataDir) }),
     eventStore: Object.freeze(raw.KURRENTDB_URL !== undefined ? { kind: 'kurrentdb' as const, url: raw.KURRENTDB_URL } : { kind: 'sql' as const }),
     masterKey: raw.MASTER_KEY !== undefined ? Buffer.from(raw.MASTER_KEY, 'base64') : undefined,
     adminToken: raw.ADMIN_TOKEN,
@@ -98,4 +100,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     readyMaxLag: raw.READY_MAX_LAG,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
   });
+}
+
+function embeddedDir(configured: string | undefined, dataDir: string): string {
+  if (configured === undefined) return path.join(dataDir, 'pglite');
+  return configured === 'memory://' ? configured : path.resolve(configured);
 }

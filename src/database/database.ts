@@ -88,7 +88,7 @@ async function openPostgres(options: { url: string; poolSize?: number; applicati
 }
 
 async function openPglite(dir: string | undefined): Promise<Database> {
-  if (dir !== undefined) await fs.mkdir(dir, { recursive: true });
+  if (dir !== undefined && !dir.startsWith('memory://')) await fs.mkdir(dir, { recursive: true });
   const pglite = dir !== undefined ? new PGlite(dir) : new PGlite();
   await pglite.waitReady;
   const db = new Kysely<any>({ dialect: pgliteDialect(pglite) });

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import fs from 'node:fs/promises';
 import { openDatabase, type Database } from '../../src/database/database.ts';
+import { embeddedDatabaseCopy } from './pgliteTemplate.ts';
 
 /** Real PostgreSQL when DATABASE_URL is set, PGlite otherwise. */
 export const postgresUrl = process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== '' ? process.env.DATABASE_URL : undefined;
@@ -37,8 +39,15 @@ export async function freshPostgres(): Promise<{ url: string; drop(): Promise<vo
 /** Opens a fresh database of the given kind (default: PostgreSQL if DATABASE_URL is set, else PGlite). */
 export async function openTestDatabase(kind: 'postgres' | 'pglite' = postgresUrl ? 'postgres' : 'pglite', pgliteDir?: string): Promise<TestDatabase> {
   if (kind === 'pglite') {
-    const database = await openDatabase({ kind: 'pglite', ...(pgliteDir !== undefined ? { dir: pgliteDir } : {}) });
-    return { database, dispose: () => database.close() };
+    const dir = pgliteDir ?? (await embeddedDatabaseCopy());
+    const database = await openDatabase({ kind: 'pglite', dir });
+    return {
+      database,
+      async dispose() {
+        await database.close();
+        if (pgliteDir === undefined) await fs.rm(dir, { recursive: true, force: true });
+      },
+    };
   }
   const fresh = await freshPostgres();
   const database = await openDatabase({ kind: 'postgres', url: fresh.url, poolSize: 12 });

@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import type { Server } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../src/config/config.ts';
+import { composeService, type Service } from '../../src/composition/root.ts';
+import { freshPostgres, postgresUrl } from './databases.ts';
+import { embeddedDatabaseCopy } from './pgliteTemplate.ts';
+import { quietLogger } from './quietLogger.ts';
+
+export interface RunningService {
+  readonly service: Service;
+  readonly baseUrl: string;
+  readonly dataDir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole service on port 0: real PostgreSQL (a fresh database) when DATABASE_URL is set,
+ * the embedded default in a temporary data dir otherwise.
+ */
+export async function startService(env: Record<string, string> = {}, options: { startProjections?: boolean } = {}): Promise<RunningService> {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'fs-svc-'));
+  const fresh = postgresUrl ? await freshPostgres() : undefined;
+  if (!fresh) await fs.rename(await embeddedDatabaseCopy(), path.join(dataDir, 'pglite'));
+  const config = loadConfig({
+    DATA_DIR: dataDir,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    ...(fresh ? { DATABASE_URL: fresh.url, MASTER_KEY: randomBytes(32).toString('base64') } : {}),
+    ...env,
+  });
+  const service = await composeService(config, quietLogger(), { startProjections: options.startProjections ?? true });
+  const server: Server = service.app.listen(0, '127.0.0.1');
+  await new Promise<void>((resolve) => server.once('listening', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    service,
+    baseUrl: `http://127.0.0.1:${port}`,
+    dataDir,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await service.close();
+      await fresh?.drop();
+      await fs.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
