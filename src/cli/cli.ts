@@ -68,7 +68,13 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
   }
 
   if (command === 'serve') {
-    return serve(config, createLogger(config.logLevel));
+    const logger = createLogger(config.logLevel);
+    try {
+      return await serve(config, logger);
+    } catch (error) {
+      logger.fatal({ err: error }, 'cannot start');
+      return 1;
+    }
   }
   if (command !== 'status' && command !== 'rebuild') {
     io.err(`unknown command: ${argv.join(' ')}\n\n${usage}\n`);
@@ -77,7 +83,13 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
 
   // One-shot commands log only warnings, on stderr, so their stdout stays readable.
   const logger = createLogger(config.logLevel === 'silent' ? 'silent' : 'warn', { write: (line: string) => io.err(line) });
-  const service = await composeService(config, logger, { startProjections: false });
+  let service;
+  try {
+    service = await composeService(config, logger, { startProjections: false });
+  } catch (error) {
+    io.err(`cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
   try {
     if (command === 'status') {
       const statuses = await service.runner.status();
