@@ -18,3 +18,47 @@ const factory = (kind: 'postgres' | 'pglite') => async () => {
 eventStoreContract(test, 'embedded PGlite', factory('pglite'));
 // Real PostgreSQL runs wherever DATABASE_URL is set (CI sets it); elsewhere it shows as skipped.
 eventStoreContract(test, 'PostgreSQL', factory('postgres'), postgresUrl !== undefined);
+
+// The late-commit problem, made to happen on purpose: a transaction takes a position and commits
+// late while another append races it. Positions must come out in commit order, so a subscriber
+// that passed position N can never later meet an event below N.
+(postgresUrl ? test.serial : test.skip)('PostgreSQL: an append that commits late still precedes every event a subscriber sees after it', async (t) => {
+  const { randomUUID } = await import('node:crypto');
+  const pg = (await import('pg')).default;
+  const testDb = await openTestDatabase('postgres');
+  const store = await createPostgresEventStore(testDb.database, { pollIntervalMs: 50 });
+  const slow = new pg.Client({ connectionString: testDb.url });
+  await slow.connect();
+  try {
+    const meta = JSON.stringify({ occurredAt: new Date().toISOString(), schemaVersion: 1 });
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const subscription = (async () => {
+      for await (const event of store.subscribeToAll({ signal: controller.signal })) {
+        seen.push(event.type);
+        if (seen.length === 2) break;
+      }
+    })();
+    await slow.query('begin');
+    await slow.query(`select * from eventstore.append_events($1, 'any', $2::uuid[], $3::text[], $4::text[], $5::text[])`, ['late', [randomUUID()], ['Late'], ['{}'], [meta]]);
+    let fastDone = false;
+    const fast = store.appendToStream('fast', [{ id: randomUUID(), type: 'Fast', data: {}, metadata: { occurredAt: new Date().toISOString(), schemaVersion: 1 } }]).then((result) => {
+      fastDone = true;
+      return result;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    t.false(fastDone, 'the racing append waits for the open one to commit');
+    t.deepEqual(seen, [], 'nothing is visible while the first append is uncommitted');
+    await slow.query('commit');
+    const fastResult = await fast;
+    await subscription;
+    controller.abort();
+    t.deepEqual(seen, ['Late', 'Fast']);
+    const all = await store.readAll();
+    t.true(all[0]!.position < fastResult.position);
+  } finally {
+    await slow.end();
+    await store.close();
+    await testDb.dispose();
+  }
+});
