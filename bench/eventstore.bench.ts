@@ -1,0 +1,155 @@
+// npm run bench:eventstore [-- --events 100000 --appends 2000 --runs 3 --only postgres|pglite]
+// Append throughput (one writer; 8 concurrent writers) and rebuild throughput of every projection
+// over a large store, for PostgreSQL (DATABASE_URL, default the local server) and the embedded
+// PGlite. Each figure is the median of --runs runs; each has a baseline measured in the same run.
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { openDatabase, type Database } from '../src/database/database.ts';
+import type { EventStore, NewEvent } from '../src/eventStore/eventStore.ts';
+import { createPostgresEventStore } from '../src/eventStore/postgres/postgresEventStore.ts';
+import { allProjections } from '../projections/all.ts';
+import { rebuildProjection } from '../projections/rebuild.ts';
+import { flag, fmt, median, rate, timed } from './support.ts';
+
+const totalEvents = Number(flag('events', '100000'));
+const appendCount = Number(flag('appends', '2000'));
+const runs = Number(flag('runs', '3'));
+const only = flag('only', 'all');
+const serverUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+
+function sampleEvent(i: number): NewEvent {
+  return {
+    id: randomUUID(),
+    type: i % 10 === 0 ? 'SignInAttempted' : 'FaceTemplateAdded',
+    // The size of a real template event: a sealed 128-float descriptor is ~700 base64 characters.
+    data: { templateId: `tpl_${i}`, quality: 0.8, descriptor: `fse1:${'A'.repeat(700)}` },
+    metadata: { occurredAt: new Date().toISOString(), schemaVersion: 1, tenantId: `tenant-${i % 7}`, mode: 'live', requestId: `req_${i}` },
+  };
+}
+
+async function appendBench(store: EventStore, database: Database): Promise<Record<string, number>> {
+  // Baseline: the same payload in a plain single-row INSERT, one round trip and commit each.
+  await sql`create table if not exists bench_baseline (id uuid primary key, data jsonb not null)`.execute(database.db);
+  const baseline = await timed(async () => {
+    for (let i = 0; i < appendCount; i++) {
+      await sql`insert into bench_baseline (id, data) values (${randomUUID()}, ${JSON.stringify(sampleEvent(i).data)}::jsonb)`.execute(database.db);
+    }
+  });
+  const single = await timed(async () => {
+    for (let i = 0; i < appendCount; i++) await store.appendToStream(`bench-single-${i % 50}`, [sampleEvent(i)]);
+  });
+  const writers = 8;
+  const concurrent = await timed(() =>
+    Promise.all(
+      Array.from({ length: writers }, async (_, w) => {
+        for (let i = 0; i < appendCount / writers; i++) await store.appendToStream(`bench-concurrent-${w}`, [sampleEvent(i)]);
+      }),
+    ),
+  );
+  return {
+    baselineInsertsPerSec: rate(appendCount, baseline.ms),
+    singleWriterEventsPerSec: rate(appendCount, single.ms),
+    eightWritersEventsPerSec: rate(appendCount, concurrent.ms),
+  };
+}
+
+async function seed(store: EventStore, count: number): Promise<void> {
+  const batch = 100;
+  for (let i = 0; i < count; i += batch) {
+    const events = Array.from({ length: Math.min(batch, count - i) }, (_, k) => sampleEvent(i + k));
+    await store.appendToStream(`bench-user-${Math.floor(i / batch)}`, events);
+  }
+}
+
+async function rebuildBench(store: EventStore, database: Database): Promise<Record<string, number>> {
+  const head = await store.headPosition();
+  const readRates: number[] = [];
+  const rebuildRates: number[] = [];
+  let events = 0;
+  for (let run = 0; run < runs; run++) {
+    // Baseline: reading every event in the same pages, without projecting.
+    const read = await timed(async () => {
+      let after = 0n;
+      let n = 0;
+      for (;;) {
+        const page = await store.readAll({ after, maxCount: 5000 });
+        if (page.length === 0) break;
+        n += page.length;
+        after = page.at(-1)!.position;
+      }
+      return n;
+    });
+    readRates.push(rate(read.value, read.ms));
+    const rebuild = await timed(async () => {
+      let n = 0;
+      for (const projection of allProjections()) n = (await rebuildProjection(database.db, store, projection, { batchSize: 5000 })).events;
+      return n;
+    });
+    events = rebuild.value;
+    rebuildRates.push(rate(rebuild.value, rebuild.ms));
+  }
+  return { events, head: Number(head), readAllEventsPerSec: median(readRates), rebuildEventsPerSec: median(rebuildRates), rebuildVsRead: median(rebuildRates) / median(readRates) };
+}
+
+async function benchOne(label: string, open: () => Promise<{ database: Database; dispose(): Promise<void> }>): Promise<void> {
+  const { database, dispose } = await open();
+  try {
+    const store = await createPostgresEventStore(database);
+    const appendRuns: Array<Record<string, number>> = [];
+    for (let run = 0; run < runs; run++) appendRuns.push(await appendBench(store, database));
+    const pick = (key: string) => median(appendRuns.map((r) => r[key]!));
+    const seeded = await timed(() => seed(store, totalEvents));
+    const rebuild = await rebuildBench(store, database);
+    await store.close();
+    console.log(`\n## ${label}`);
+    console.log(`append, 1 writer, 1 event per append:   ${fmt(pick('singleWriterEventsPerSec'))} events/s  (baseline plain INSERT: ${fmt(pick('baselineInsertsPerSec'))}/s, ratio ${fmt(pick('singleWriterEventsPerSec') / pick('baselineInsertsPerSec'))})`);
+    console.log(`append, 8 concurrent writers:            ${fmt(pick('eightWritersEventsPerSec'))} events/s  (ratio to 1 writer ${fmt(pick('eightWritersEventsPerSec') / pick('singleWriterEventsPerSec'))})`);
+    console.log(`seed, 100 events per append:             ${fmt(rate(totalEvents, seeded.ms))} events/s`);
+    console.log(`rebuild of all projections over ${fmt(rebuild.events!)} events: ${fmt(rebuild.rebuildEventsPerSec!)} events/s  (baseline read-all: ${fmt(rebuild.readAllEventsPerSec!)} events/s, ratio ${fmt(rebuild.rebuildVsRead!)})`);
+  } finally {
+    await dispose();
+  }
+}
+
+console.log(`# bench:eventstore  events=${totalEvents} appends=${appendCount} runs=${runs} (medians)  node ${process.version}, ${os.availableParallelism()} cores`);
+
+if (only === 'all' || only === 'postgres') {
+  await benchOne('PostgreSQL', async () => {
+    const name = `fs_bench_${Date.now()}`;
+    const admin = new pg.Client({ connectionString: serverUrl });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    await admin.end();
+    const url = new URL(serverUrl);
+    url.pathname = `/${name}`;
+    const database = await openDatabase({ kind: 'postgres', url: url.toString(), poolSize: 12 });
+    return {
+      database,
+      async dispose() {
+        await database.close();
+        const client = new pg.Client({ connectionString: serverUrl });
+        await client.connect();
+        await client.query(`drop database ${name} with (force)`);
+        await client.end();
+      },
+    };
+  });
+}
+
+if (only === 'all' || only === 'pglite') {
+  await benchOne('embedded PGlite (data dir on disk)', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fs-bench-'));
+    const database = await openDatabase({ kind: 'pglite', dir });
+    return {
+      database,
+      async dispose() {
+        await database.close();
+        await fs.rm(dir, { recursive: true, force: true });
+      },
+    };
+  });
+}
