@@ -7,8 +7,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { openDatabase, type Database } from '../src/database/database.ts';
+import { createScratchDatabase } from '../src/database/scratchDatabase.ts';
 import type { EventStore, NewEvent } from '../src/eventStore/eventStore.ts';
 import { createPostgresEventStore } from '../src/eventStore/postgres/postgresEventStore.ts';
 import { allProjections } from '../projections/all.ts';
@@ -119,22 +119,13 @@ console.log(`# bench:eventstore  events=${totalEvents} appends=${appendCount} ru
 
 if (only === 'all' || only === 'postgres') {
   await benchOne('PostgreSQL', async () => {
-    const name = `fs_bench_${Date.now()}`;
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const url = new URL(serverUrl);
-    url.pathname = `/${name}`;
-    const database = await openDatabase({ kind: 'postgres', url: url.toString(), poolSize: 12 });
+    const scratch = await createScratchDatabase(serverUrl, 'fs_bench');
+    const database = await openDatabase({ kind: 'postgres', url: scratch.url, poolSize: 12 });
     return {
       database,
       async dispose() {
         await database.close();
-        const client = new pg.Client({ connectionString: serverUrl });
-        await client.connect();
-        await client.query(`drop database ${name} with (force)`);
-        await client.end();
+        await scratch.drop();
       },
     };
   });

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import fs from 'node:fs/promises';
 import { openDatabase, type Database } from '../../src/database/database.ts';
+import { createScratchDatabase } from '../../src/database/scratchDatabase.ts';
 import { embeddedDatabaseCopy } from './pgliteTemplate.ts';
 
 /** Real PostgreSQL when DATABASE_URL is set, PGlite otherwise. */
@@ -18,22 +17,7 @@ export interface TestDatabase {
 /** A fresh, empty PostgreSQL database on the DATABASE_URL server, dropped on dispose. */
 export async function freshPostgres(): Promise<{ url: string; drop(): Promise<void> }> {
   if (!postgresUrl) throw new Error('DATABASE_URL is not set');
-  const name = `fs_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: postgresUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(postgresUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const client = new pg.Client({ connectionString: postgresUrl });
-      await client.connect();
-      await client.query(`drop database if exists ${name} with (force)`);
-      await client.end();
-    },
-  };
+  return createScratchDatabase(postgresUrl, 'fs_test');
 }
 
 /** Opens a fresh database of the given kind (default: PostgreSQL if DATABASE_URL is set, else PGlite). */
