@@ -39,10 +39,19 @@ async function appendBench(store: EventStore, database: Database): Promise<Recor
       await sql`insert into bench_baseline (id, data) values (${randomUUID()}, ${JSON.stringify(sampleEvent(i).data)}::jsonb)`.execute(database.db);
     }
   });
+  const writers = 8;
+  const baselineConcurrent = await timed(() =>
+    Promise.all(
+      Array.from({ length: writers }, async () => {
+        for (let i = 0; i < appendCount / writers; i++) {
+          await sql`insert into bench_baseline (id, data) values (${randomUUID()}, ${JSON.stringify(sampleEvent(i).data)}::jsonb)`.execute(database.db);
+        }
+      }),
+    ),
+  );
   const single = await timed(async () => {
     for (let i = 0; i < appendCount; i++) await store.appendToStream(`bench-single-${i % 50}`, [sampleEvent(i)]);
   });
-  const writers = 8;
   const concurrent = await timed(() =>
     Promise.all(
       Array.from({ length: writers }, async (_, w) => {
@@ -52,6 +61,7 @@ async function appendBench(store: EventStore, database: Database): Promise<Recor
   );
   return {
     baselineInsertsPerSec: rate(appendCount, baseline.ms),
+    baselineConcurrentInsertsPerSec: rate(appendCount, baselineConcurrent.ms),
     singleWriterEventsPerSec: rate(appendCount, single.ms),
     eightWritersEventsPerSec: rate(appendCount, concurrent.ms),
   };
@@ -107,7 +117,7 @@ async function benchOne(label: string, open: () => Promise<{ database: Database;
     await store.close();
     console.log(`\n## ${label}`);
     console.log(`append, 1 writer, 1 event per append:   ${fmt(pick('singleWriterEventsPerSec'))} events/s  (baseline plain INSERT: ${fmt(pick('baselineInsertsPerSec'))}/s, ratio ${fmt(pick('singleWriterEventsPerSec') / pick('baselineInsertsPerSec'))})`);
-    console.log(`append, 8 concurrent writers:            ${fmt(pick('eightWritersEventsPerSec'))} events/s  (ratio to 1 writer ${fmt(pick('eightWritersEventsPerSec') / pick('singleWriterEventsPerSec'))})`);
+    console.log(`append, 8 concurrent writers:            ${fmt(pick('eightWritersEventsPerSec'))} events/s  (baseline 8 concurrent plain INSERTs: ${fmt(pick('baselineConcurrentInsertsPerSec'))}/s, ratio ${fmt(pick('eightWritersEventsPerSec') / pick('baselineConcurrentInsertsPerSec'))}; ratio to 1 writer ${fmt(pick('eightWritersEventsPerSec') / pick('singleWriterEventsPerSec'))})`);
     console.log(`seed, 100 events per append:             ${fmt(rate(totalEvents, seeded.ms))} events/s`);
     console.log(`rebuild of all projections over ${fmt(rebuild.events!)} events: ${fmt(rebuild.rebuildEventsPerSec!)} events/s  (baseline read-all: ${fmt(rebuild.readAllEventsPerSec!)} events/s, ratio ${fmt(rebuild.rebuildVsRead!)})`);
   } finally {

@@ -41,16 +41,14 @@ eventStoreContract(test, 'PostgreSQL', factory('postgres'), postgresUrl !== unde
     })();
     await slow.query('begin');
     await slow.query(`select * from eventstore.append_events($1, 'any', $2::uuid[], $3::text[], $4::text[], $5::text[])`, ['late', [randomUUID()], ['Late'], ['{}'], [meta]]);
-    let fastDone = false;
-    const fast = store.appendToStream('fast', [{ id: randomUUID(), type: 'Fast', data: {}, metadata: { occurredAt: new Date().toISOString(), schemaVersion: 1 } }]).then((result) => {
-      fastDone = true;
-      return result;
-    });
+    // The racing append commits first, with the higher position; it must stay invisible until
+    // the lower position has committed too.
+    const fastResult = await store.appendToStream('fast', [{ id: randomUUID(), type: 'Fast', data: {}, metadata: { occurredAt: new Date().toISOString(), schemaVersion: 1 } }]);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    t.false(fastDone, 'the racing append waits for the open one to commit');
-    t.deepEqual(seen, [], 'nothing is visible while the first append is uncommitted');
+    t.deepEqual(seen, [], 'nothing is delivered while a lower position is uncommitted');
+    t.deepEqual(await store.readAll(), []);
+    t.is(await store.headPosition(), 0n);
     await slow.query('commit');
-    const fastResult = await fast;
     await subscription;
     controller.abort();
     t.deepEqual(seen, ['Late', 'Fast']);

@@ -54,7 +54,11 @@ export async function createPostgresEventStore(database: Database, options: Post
       .select([sql<string>`revision::text`.as('revision'), 'deleted'])
       .where('stream_name', '=', streamName)
       .executeTakeFirst();
-    return row ? { revision: BigInt(row.revision), deleted: row.deleted } : undefined;
+    if (!row) return undefined;
+    const revision = BigInt(row.revision);
+    // Revision -1 marks a row that exists only as a lock or a tombstone of a never-written stream.
+    if (revision < 0n && !row.deleted) return undefined;
+    return { revision, deleted: row.deleted };
   }
 
   const store: EventStore = {
@@ -100,6 +104,7 @@ export async function createPostgresEventStore(database: Database, options: Post
         .selectFrom('eventstore.events')
         .select(eventColumns)
         .where('position', '>', (readOptions.after ?? 0n).toString())
+        .where(visibleInOrder)
         .orderBy('position', 'asc')
         .limit(readOptions.maxCount ?? defaultPageSize)
         .execute()) as EventRow[];
@@ -107,7 +112,7 @@ export async function createPostgresEventStore(database: Database, options: Post
     },
 
     async headPosition() {
-      const row = await db.selectFrom('eventstore.events').select(sql<string>`coalesce(max(position), 0)::text`.as('head')).executeTakeFirstOrThrow();
+      const row = await db.selectFrom('eventstore.events').select(sql<string>`coalesce(max(position), 0)::text`.as('head')).where(visibleInOrder).executeTakeFirstOrThrow();
       return BigInt(row.head);
     },
 
@@ -123,15 +128,16 @@ export async function createPostgresEventStore(database: Database, options: Post
     async deleteStream(streamName, deleteOptions) {
       const expected = deleteOptions?.expectedRevision ?? 'any';
       await db.transaction().execute(async (trx) => {
-        // Same lock as appends, so a delete and an append of one stream cannot interleave.
-        await sql`select pg_advisory_xact_lock(7213091537)`.execute(trx);
+        // The stream row is the lock appends take too, so a delete and an append of one stream
+        // cannot interleave.
         const row = await trx
           .selectFrom('eventstore.streams')
           .select([sql<string>`revision::text`.as('revision'), 'deleted'])
           .where('stream_name', '=', streamName)
+          .forUpdate()
           .executeTakeFirst();
         if (row?.deleted) throw streamDeleted(streamName);
-        const current = row ? BigInt(row.revision) : undefined;
+        const current = row && BigInt(row.revision) >= 0n ? BigInt(row.revision) : undefined;
         if (!revisionMatches(expected, current)) throw wrongRevision(streamName, expected, current);
         await trx.deleteFrom('eventstore.events').where('stream_name', '=', streamName).execute();
         await trx
@@ -162,6 +168,12 @@ export async function createPostgresEventStore(database: Database, options: Post
 
   return store;
 }
+
+/**
+ * Only rows whose transaction is older than every transaction still running: no event with a
+ * lower position can commit after them (see append_events), so readers never skip one.
+ */
+const visibleInOrder = sql<boolean>`tx_id < pg_snapshot_xmin(pg_current_snapshot())`;
 
 const eventColumns = [
   sql<string>`position::text`.as('position_text'),
