@@ -1,7 +1,8 @@
 import type { Projection } from './projection.ts';
 import { usageProjection } from './usage/usageProjection.ts';
+import { usersProjection } from './users/usersProjection.ts';
 
 /** Every projection the service runs, in the order they are prepared. */
 export function allProjections(): readonly Projection[] {
-  return [usageProjection];
+  return [usageProjection, usersProjection];
 }

@@ -36,7 +36,10 @@ test('a field round-trips, is bound to its record, and reads as erased once the 
     t.truthy(destroyed?.keyId.startsWith('dk_'));
     t.true(isErased(await cipher.decryptText(subject, sealed, 'evt-1:email')));
     t.true(isErased(await cipher.decryptBytes(subject, sealedBytes, 'tpl-1:descriptor')));
-    t.is(await keys.destroy(subject), undefined, 'destroying twice reports nothing destroyed');
+    const again = await keys.destroy(subject);
+    t.is(again?.keyId, destroyed?.keyId);
+    t.true(again?.alreadyDestroyed, 'destroying twice reports the earlier destruction');
+    t.is(await keys.destroy(`user-${randomUUID()}`), undefined, 'a subject without a key has nothing to destroy');
     await t.throwsAsync(cipher.encryptText(subject, 'again', 'evt-3:email'), { message: /erased/ });
     t.is(await cipher.decryptText(other, await cipher.encryptText(other, 'still here', 'r2'), 'r2'), 'still here');
 
@@ -76,12 +79,13 @@ test('concurrent first use of a subject yields one key', async (t) => {
   }
 });
 
-test('the blind index is exact, case-insensitive and tenant-specific', (t) => {
+test('the blind index is exact, case-insensitive, and specific to tenant and mode', (t) => {
   const index = createBlindIndex(randomBytes(32));
-  t.is(index.email('t1', ' Ada@Example.com '), index.email('t1', 'ada@example.com'));
-  t.not(index.email('t1', 'ada@example.com'), index.email('t2', 'ada@example.com'));
-  t.not(index.email('t1', 'ada@example.com'), index.email('t1', 'ada@example.org'));
-  t.false(index.email('t1', 'ada@example.com').includes('ada'));
+  t.is(index.email('t1', 'live', ' Ada@Example.com '), index.email('t1', 'live', 'ada@example.com'));
+  t.not(index.email('t1', 'live', 'ada@example.com'), index.email('t2', 'live', 'ada@example.com'));
+  t.not(index.email('t1', 'live', 'ada@example.com'), index.email('t1', 'test', 'ada@example.com'));
+  t.not(index.email('t1', 'live', 'ada@example.com'), index.email('t1', 'live', 'ada@example.org'));
+  t.false(index.email('t1', 'live', 'ada@example.com').includes('ada'));
 });
 
 test('the master key is generated once into the data dir and read back after', async (t) => {

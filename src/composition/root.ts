@@ -12,6 +12,18 @@ import { createKurrentDbEventStore } from '../eventStore/kurrentdb/kurrentDbEven
 import { createPostgresEventStore } from '../eventStore/postgres/postgresEventStore.ts';
 import { createHttpApp } from '../http/app.ts';
 import { healthRouter } from '../http/health.ts';
+import { createIdempotencyStore, type IdempotencyStore } from '../http/idempotency.ts';
+import { facesRouter } from '../http/v1/facesRoutes.ts';
+import { usersRouter } from '../http/v1/usersRoutes.ts';
+import type { TenantResolver } from '../http/v1/commandRoute.ts';
+import { createFaceService, type FaceService } from '../faces/faceService.ts';
+import { randomIds } from '../ids/ids.ts';
+import { createMatcher, type Matcher } from '../matching/matcher.ts';
+import { createMatcherFeed, type MatcherFeed } from '../matching/matcherFeed.ts';
+import { builtInTenantId, defaultTenantSettings } from '../tenancy/tenant.ts';
+import { createErasure } from '../users/erasure.ts';
+import { createUserReadModel, type UserReadModel } from '../users/userReadModel.ts';
+import { createUserRepository } from '../users/userRepository.ts';
 import { allProjections } from '../../projections/all.ts';
 import type { Projection } from '../../projections/projection.ts';
 import { createProjectionRunner, type ProjectionRunner } from '../../projections/runner.ts';
@@ -27,6 +39,13 @@ export interface Service {
   readonly blindIndex: BlindIndex;
   readonly projections: readonly Projection[];
   readonly runner: ProjectionRunner;
+  readonly matcher: Matcher;
+  readonly matcherFeed: MatcherFeed;
+  readonly faces: FaceService;
+  readonly readModel: UserReadModel;
+  readonly idempotency: IdempotencyStore;
+  /** Resolves once this instance's projections and matcher have applied `position` (bounded wait). */
+  awaitPosition(position: bigint): Promise<void>;
   readonly app: Koa;
   /** Closes everything in reverse order of creation. */
   close(): Promise<void>;
@@ -35,6 +54,8 @@ export interface Service {
 export interface ComposeOptions {
   /** Start following the event store (the server does; one-shot CLI commands do not). */
   readonly startProjections: boolean;
+  /** How long a command waits for its own events to reach the read models and matcher. */
+  readonly readYourWritesTimeoutMs?: number;
 }
 
 /** The composition root: builds every adapter from the parsed config and returns `{ app, close }` and the parts. */
@@ -69,9 +90,36 @@ export async function composeService(config: Config, logger: Logger, options: Co
 
     const projections = allProjections();
     const runner = createProjectionRunner({ db: database.db, store, projections, logger, batchSize: config.projectionBatchSize });
+    const matcher = createMatcher({ threads: config.matcherThreads });
+    closers.push(() => matcher.close());
+    const matcherFeed = createMatcherFeed({ db: database.db, store, matcher, cipher, keys: subjectKeys, logger });
     if (options.startProjections) {
       await runner.start();
       closers.push(() => runner.stop());
+      const loaded = await matcherFeed.start();
+      closers.push(() => matcherFeed.stop());
+      logger.info({ templates: loaded.templates, ms: loaded.ms }, 'matcher loaded');
+    }
+
+    const readYourWritesMs = options.readYourWritesTimeoutMs ?? 5000;
+    const awaitPosition = async (position: bigint) => {
+      if (!options.startProjections) return;
+      const [projected, matched] = await Promise.all([runner.waitFor(position, readYourWritesMs), matcherFeed.waitFor(position, readYourWritesMs)]);
+      if (!projected || !matched) logger.warn({ position: position.toString(), projected, matched }, 'read-your-writes wait timed out');
+    };
+    const ids = randomIds;
+    const clock = () => new Date();
+    const readModel = createUserReadModel(database.db);
+    const users = createUserRepository(store, ids, clock);
+    const idempotency = await createIdempotencyStore(database.db, cipher, subjectKeys, ids, clock);
+    const faces = createFaceService({ store, users, readModel, cipher, blindIndex, matcher, ids, clock, awaitPosition });
+    const erasure = createErasure({ store, users, keys: subjectKeys, matcher, ids, clock, awaitPosition, purgeElsewhere: async (userId) => void (await idempotency.purgeSubject(userId)) });
+    // Until API keys exist (issue #4) every request acts for the built-in tenant, live mode.
+    const resolveTenant: TenantResolver = async () => ({ tenantId: builtInTenantId, mode: 'live', settings: defaultTenantSettings });
+    if (options.startProjections) {
+      const sweeper = setInterval(() => void idempotency.sweep().catch((error: unknown) => logger.error({ err: error }, 'idempotency sweep failed')), 10 * 60_000);
+      sweeper.unref();
+      closers.push(async () => clearInterval(sweeper));
     }
 
     const app = createHttpApp({
@@ -80,6 +128,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
         healthRouter([
           { name: 'eventStore', check: async () => (await store.ping(), { ok: true, detail: { kind: store.kind } }) },
           { name: 'database', check: async () => (await database.db.selectNoFrom((eb) => eb.lit(1).as('one')).execute(), { ok: true, detail: { kind: database.kind } }) },
+          { name: 'matcher', check: async () => ({ ok: !options.startProjections || matcherFeed.running(), detail: { templates: matcher.size(), position: matcherFeed.position().toString() } }) },
           {
             name: 'projections',
             check: async () => {
@@ -92,11 +141,13 @@ export async function composeService(config: Config, logger: Logger, options: Co
             },
           },
         ]),
+        facesRouter({ resolveTenant, idempotency, faces, readModel }),
+        usersRouter({ resolveTenant, readModel, cipher, blindIndex, erase: erasure.erase }),
       ],
     });
 
     logger.info({ database: database.kind, eventStore: store.kind, masterKey: master.source }, 'service composed');
-    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, app, close };
+    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, matcher, matcherFeed, faces, readModel, idempotency, awaitPosition, app, close };
   } catch (error) {
     await close();
     throw error;

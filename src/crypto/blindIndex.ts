@@ -10,7 +10,8 @@ export function normaliseEmail(email: string): string {
  * the master key, so an exact lookup works without the plaintext ever being stored.
  */
 export interface BlindIndex {
-  email(tenantId: string, email: string): string;
+  /** The index of an email within one tenant's data set of one mode (live and test never collide). */
+  email(tenantId: string, mode: string, email: string): string;
 }
 
 export function createBlindIndex(masterKey: Buffer): BlindIndex {
@@ -24,8 +25,8 @@ export function createBlindIndex(masterKey: Buffer): BlindIndex {
     return secret;
   };
   return {
-    email(tenantId, email) {
-      return createHmac('sha256', secretFor(tenantId)).update(normaliseEmail(email), 'utf8').digest('base64url');
+    email(tenantId, mode, email) {
+      return createHmac('sha256', secretFor(tenantId)).update(`email\u0000${mode}\u0000${normaliseEmail(email)}`, 'utf8').digest('base64url');
     },
   };
 }

@@ -17,8 +17,13 @@ export interface SubjectKeyStore {
   getOrCreate(subjectId: string): Promise<DataKey>;
   /** The key if it exists, `'erased'` if it was destroyed, undefined if the subject never had one. */
   find(subjectId: string): Promise<DataKey | 'erased' | undefined>;
-  /** Destroys the key for good. Returns the destroyed key id, or undefined if there was none. */
-  destroy(subjectId: string): Promise<{ keyId: string; destroyedAt: Date } | undefined>;
+  /**
+   * Destroys the key for good. Returns the destroyed key's id and when it was destroyed (also when
+   * an earlier call destroyed it: `alreadyDestroyed`), or undefined if the subject never had one.
+   */
+  destroy(subjectId: string): Promise<{ keyId: string; destroyedAt: Date; alreadyDestroyed: boolean } | undefined>;
+  /** Loads many subjects' keys into the cache in one query (bulk decryption, e.g. at matcher start). */
+  preload(subjectIds: readonly string[]): Promise<void>;
   /** Drops a cached key (another instance destroyed it). */
   forget(subjectId: string): void;
 }
@@ -115,7 +120,29 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
         .returning(['key_id', 'destroyed_at'])
         .executeTakeFirst()) as { key_id: string; destroyed_at: Date | string } | undefined;
       cache.delete(subjectId);
-      return row ? { keyId: row.key_id, destroyedAt: new Date(row.destroyed_at) } : undefined;
+      if (row) return { keyId: row.key_id, destroyedAt: new Date(row.destroyed_at), alreadyDestroyed: false };
+      const earlier = (await db
+        .selectFrom('crypto.subject_keys')
+        .select(['key_id', 'destroyed_at'])
+        .where('subject_id', '=', subjectId)
+        .where('wrapped_key', 'is', null)
+        .executeTakeFirst()) as { key_id: string; destroyed_at: Date | string } | undefined;
+      return earlier ? { keyId: earlier.key_id, destroyedAt: new Date(earlier.destroyed_at), alreadyDestroyed: true } : undefined;
+    },
+
+    async preload(subjectIds) {
+      const missing = [...new Set(subjectIds)].filter((id) => {
+        const cached = cache.get(id);
+        return !cached || cached.expires <= now();
+      });
+      for (let i = 0; i < missing.length; i += 5000) {
+        const rows = (await db
+          .selectFrom('crypto.subject_keys')
+          .select(['subject_id', 'key_id', 'wrapped_key'])
+          .where('subject_id', 'in', missing.slice(i, i + 5000))
+          .execute()) as Array<KeyRow & { subject_id: string }>;
+        for (const row of rows) unwrap(row.subject_id, row);
+      }
     },
 
     forget(subjectId) {

@@ -8,7 +8,7 @@ export const imageBodyLimit = 8 * 1024 * 1024;
  * Reads a JSON request body with a byte limit: 415 for another media type, 413 past the limit
  * (checked on Content-Length first, then while streaming), 400 for malformed JSON.
  */
-export async function readJsonBody(ctx: Context, limitBytes: number): Promise<unknown> {
+export async function readJsonBody(ctx: Context, limitBytes: number): Promise<{ value: unknown; bytes: number }> {
   const type = ctx.request.type;
   const length = ctx.request.length;
   if (length === 0 || (length === undefined && !ctx.req.headers['transfer-encoding'])) {
@@ -32,7 +32,7 @@ export async function readJsonBody(ctx: Context, limitBytes: number): Promise<un
   }
   const text = Buffer.concat(chunks).toString('utf8');
   try {
-    return JSON.parse(text) as unknown;
+    return { value: JSON.parse(text) as unknown, bytes: size };
   } catch (error) {
     throw new AppError('VALIDATION_ERROR', `request body is not valid JSON: ${(error as Error).message}`, { field: 'body' });
   }

@@ -1,0 +1,104 @@
+import Router from '@koa/router';
+import { AppError } from '../../errors/appError.ts';
+import type { ExtractedFace, FaceExtractor } from '../../faces/faceExtractor.ts';
+import { descriptorModel, type FaceService } from '../../faces/faceService.ts';
+import type { UserReadModel } from '../../users/userReadModel.ts';
+import { respond } from '../envelope.ts';
+import { parseInput } from '../validation.ts';
+import { runCommand, type CommandRouteDeps } from './commandRoute.ts';
+import { identifyRequest, registerRequest, templateIdSchema, userIdSchema, verifyRequest } from './schemas.ts';
+
+export interface FacesRouteDeps extends CommandRouteDeps {
+  readonly faces: FaceService;
+  readonly readModel: UserReadModel;
+  /** Absent until image analysis is configured: requests with `image` are then refused clearly. */
+  readonly extractor?: FaceExtractor;
+}
+
+/** /v1/faces: register, verify, identify, and a user's templates. */
+export function facesRouter(deps: FacesRouteDeps): Router {
+  const router = new Router({ prefix: '/v1/faces' });
+
+  async function faceFrom(input: { descriptor?: number[]; image?: string }, single: boolean): Promise<{ descriptor: Float32Array; face?: ExtractedFace }> {
+    if (input.descriptor !== undefined) return { descriptor: Float32Array.from(input.descriptor) };
+    if (!deps.extractor) {
+      throw new AppError('VALIDATION_ERROR', 'image: image analysis is not enabled on this server; send a descriptor', { field: 'image' });
+    }
+    const faces = await deps.extractor.extract(input.image!);
+    if (faces.length === 0) throw new AppError('NO_FACE_DETECTED', 'no face was found in the image', { field: 'image' });
+    if (single && faces.length > 1) throw new AppError('MULTIPLE_FACES', `the image holds ${faces.length} faces; send one`, { field: 'image', faces: faces.length });
+    return { descriptor: faces[0]!.descriptor, face: faces[0]! };
+  }
+
+  router.post('/register', (ctx) =>
+    runCommand(ctx, deps, registerRequest, { acceptsImage: true }, async (input, context) => {
+      const { descriptor, face } = await faceFrom(input, true);
+      const result = await deps.faces.register(context, {
+        email: input.email,
+        descriptor,
+        ...(input.qualityScore !== undefined ? { qualityScore: input.qualityScore } : face ? { qualityScore: face.qualityScore } : {}),
+        ...(input.lightingConditions !== undefined ? { lighting: input.lightingConditions } : face ? { lighting: face.lighting } : {}),
+        source: face ? 'image' : 'descriptor',
+        model: face?.model ?? descriptorModel,
+      });
+      return {
+        status: 201,
+        data: { userId: result.userId, email: result.email, templateId: result.templateId, qualityScore: result.qualityScore, createdAt: result.createdAt },
+        subjects: [result.userId],
+      };
+    }),
+  );
+
+  router.post('/verify', (ctx) =>
+    runCommand(ctx, deps, verifyRequest, { acceptsImage: true }, async (input, context) => {
+      const { descriptor, face } = await faceFrom(input, true);
+      const lightingScore = input.lightingScore ?? face?.lightingScore;
+      const result = await deps.faces.verify(context, {
+        userId: input.userId,
+        descriptor,
+        ...(lightingScore !== undefined ? { lightingScore } : {}),
+        ...(input.threshold !== undefined ? { threshold: input.threshold } : {}),
+      });
+      return { status: 200, data: result, subjects: [input.userId] };
+    }),
+  );
+
+  router.post('/identify', (ctx) =>
+    runCommand(ctx, deps, identifyRequest, { acceptsImage: true }, async (input, context) => {
+      const { descriptor, face } = await faceFrom(input, false);
+      const lightingScore = input.lightingScore ?? face?.lightingScore;
+      const result = await deps.faces.identify(context, {
+        descriptor,
+        maxResults: input.maxResults,
+        ...(lightingScore !== undefined ? { lightingScore } : {}),
+        ...(input.threshold !== undefined ? { threshold: input.threshold } : {}),
+      });
+      return {
+        status: 200,
+        data: { matches: result.matches, totalCompared: result.totalCompared, processingTimeMs: result.processingTimeMs },
+        subjects: result.matches.map((match) => match.userId),
+      };
+    }),
+  );
+
+  router.get('/templates/:userId', async (ctx) => {
+    const tenant = await deps.resolveTenant(ctx);
+    const userId = parseInput(userIdSchema, ctx.params.userId, 'path', 'userId');
+    if (!(await deps.readModel.findUser(tenant, userId))) throw new AppError('NOT_FOUND', 'user not found', { userId });
+    const templates = await deps.readModel.listTemplates(tenant, userId);
+    respond(ctx, {
+      templates: templates.map((t) => ({ id: t.templateId, qualityScore: t.quality, createdAt: t.createdAt.toISOString(), usageCount: t.usageCount, lastUsed: t.lastUsed?.toISOString() ?? null })),
+      totalTemplates: templates.length,
+      maxTemplates: tenant.settings.maxTemplates,
+    });
+  });
+
+  router.delete('/templates/:templateId', async (ctx) => {
+    const tenant = await deps.resolveTenant(ctx);
+    const templateId = parseInput(templateIdSchema, ctx.params.templateId, 'path', 'templateId');
+    await deps.faces.removeTemplate({ tenant, requestId: String(ctx.state.requestId) }, templateId);
+    respond(ctx, { deleted: true, templateId });
+  });
+
+  return router;
+}

@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import { descriptorLength } from '../../faces/descriptor.ts';
+
+/**
+ * Request and response schemas of /v1 (api-contract.md). Requests are strict: unknown fields are
+ * refused. The same schemas generate the OpenAPI document.
+ */
+
+const unit = (name: string) => z.number({ error: `${name} must be a number` }).min(0, `${name} must be between 0 and 1`).max(1, `${name} must be between 0 and 1`);
+
+export const descriptorSchema = z
+  .array(z.number({ error: 'must be a finite number' }), { error: `must be an array of ${descriptorLength} numbers` })
+  .length(descriptorLength, `must have exactly ${descriptorLength} numbers`)
+  .meta({ description: `A face descriptor: exactly ${descriptorLength} finite numbers (face-api.js faceRecognitionNet output).` });
+
+/** An image (data URL or base64; JPEG, PNG or WebP). Accepted by the schema; analysed by the detector. */
+export const imageSchema = z.string().min(1, 'must not be empty').meta({ description: 'An image as a data URL or base64 (JPEG, PNG or WebP).' });
+
+export const emailSchema = z.email({ error: 'must be an email address' }).max(254, 'must be at most 254 characters');
+export const userIdSchema = z.string().regex(/^usr_[0-9a-f]{32}$/, 'must be a user id (usr_ and 32 hex characters)');
+export const templateIdSchema = z.string().regex(/^tpl_[0-9a-f]{32}$/, 'must be a template id (tpl_ and 32 hex characters)');
+
+const faceInput = {
+  descriptor: descriptorSchema.optional(),
+  image: imageSchema.optional(),
+};
+
+function oneFace<T extends { descriptor?: unknown; image?: unknown }>(value: T, ctx: z.RefinementCtx): void {
+  if (value.descriptor === undefined && value.image === undefined) ctx.addIssue({ code: 'custom', path: ['descriptor'], message: 'descriptor or image is required' });
+  if (value.descriptor !== undefined && value.image !== undefined) ctx.addIssue({ code: 'custom', path: ['image'], message: 'send either descriptor or image, not both' });
+}
+
+export const registerRequest = z
+  .strictObject({
+    email: emailSchema,
+    ...faceInput,
+    qualityScore: unit('qualityScore').optional(),
+    lightingConditions: z.strictObject({ brightness: z.number().min(0).max(255), contrast: z.number().min(0).max(255) }).optional(),
+  })
+  .superRefine(oneFace);
+
+const thresholdSchema = z.number().min(0.35, 'must be between 0.35 and 0.95').max(0.95, 'must be between 0.35 and 0.95');
+
+export const verifyRequest = z
+  .strictObject({
+    userId: userIdSchema,
+    ...faceInput,
+    lightingScore: unit('lightingScore').optional(),
+    threshold: thresholdSchema.optional(),
+  })
+  .superRefine(oneFace);
+
+export const identifyRequest = z
+  .strictObject({
+    ...faceInput,
+    lightingScore: unit('lightingScore').optional(),
+    threshold: thresholdSchema.optional(),
+    maxResults: z.number().int('must be a whole number').min(1, 'must be between 1 and 50').max(50, 'must be between 1 and 50').default(1),
+  })
+  .superRefine(oneFace);
+
+const pageParam = z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be 1 or more').default(1);
+const perPageParam = z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be between 1 and 100').max(100, 'must be between 1 and 100').default(20);
+
+export const listUsersQuery = z.strictObject({
+  page: pageParam,
+  perPage: perPageParam,
+  sort: z.enum(['createdAt', '-createdAt', 'lastLogin', '-lastLogin'], { error: 'must be one of createdAt, -createdAt, lastLogin, -lastLogin' }).default('-createdAt'),
+  email: emailSchema.optional(),
+});
+
+export const listLogsQuery = z.strictObject({
+  page: pageParam,
+  perPage: perPageParam,
+  success: z.enum(['true', 'false'], { error: 'must be true or false' }).transform((value) => value === 'true').optional(),
+});
+
+export const emptyQuery = z.strictObject({});
+
+// Responses (documentation and tests read these; handlers build plain objects of these shapes).
+const isoDate = z.iso.datetime();
+export const registerResponse = z.object({ userId: userIdSchema, email: z.string(), templateId: templateIdSchema, qualityScore: z.number(), createdAt: isoDate });
+export const verifyResponse = z.object({
+  isMatch: z.boolean(),
+  similarity: z.number(),
+  adaptedThreshold: z.number(),
+  matchedTemplate: templateIdSchema.nullable(),
+  user: z.object({ id: userIdSchema, email: z.string() }),
+});
+export const identifyResponse = z.object({
+  matches: z.array(z.object({ userId: userIdSchema, email: z.string(), similarity: z.number(), templateId: templateIdSchema })),
+  totalCompared: z.number().int(),
+  processingTimeMs: z.number(),
+});
+export const templatesResponse = z.object({
+  templates: z.array(z.object({ id: templateIdSchema, qualityScore: z.number(), createdAt: isoDate, usageCount: z.number().int(), lastUsed: isoDate.nullable() })),
+  totalTemplates: z.number().int(),
+  maxTemplates: z.number().int(),
+});
+export const deleteTemplateResponse = z.object({ deleted: z.literal(true), templateId: templateIdSchema });
+const pagination = { totalItems: z.number().int(), page: z.number().int(), perPage: z.number().int(), totalPages: z.number().int() };
+export const listUsersResponse = z.object({
+  users: z.array(
+    z.object({ id: userIdSchema, email: z.string(), createdAt: isoDate, lastLogin: isoDate.nullable(), loginCount: z.number().int(), templateCount: z.number().int(), successRate: z.number() }),
+  ),
+  ...pagination,
+});
+export const userResponse = z.object({
+  id: userIdSchema,
+  email: z.string(),
+  createdAt: isoDate,
+  lastLogin: isoDate.nullable(),
+  loginCount: z.number().int(),
+  successfulLogins: z.number().int(),
+  failedLogins: z.number().int(),
+  successRate: z.number(),
+  avgQualityScore: z.number().nullable(),
+  confidenceThreshold: z.number(),
+  templateCount: z.number().int(),
+});
+const deletedRecords = z.object({ profile: z.number().int(), templates: z.number().int(), signInLogs: z.number().int() });
+export const deleteUserResponse = z.object({
+  deleted: z.literal(true),
+  userId: userIdSchema,
+  deletedRecords,
+  receipt: z.object({ userId: userIdSchema, erasedAt: isoDate, position: z.string(), keyIdDestroyed: z.string().nullable(), deletedRecords }),
+});
+export const logsResponse = z.object({
+  logs: z.array(z.object({ id: z.string(), success: z.boolean(), confidence: z.number(), ipAddress: z.string().nullable(), userAgent: z.string().nullable(), createdAt: isoDate })),
+  ...pagination,
+});

@@ -1,0 +1,149 @@
+import { createShard, type Shard } from './shard.ts';
+
+/** Where a live template is stored. */
+export interface TemplateLocation {
+  readonly shard: Shard;
+  readonly row: number;
+}
+
+/** The descriptors of one tenant and mode: shards, plus the maps between rows and ids. */
+export interface Gallery {
+  /** False when the template is already there. */
+  add(templateId: string, userId: string, descriptor: Float32Array): boolean;
+  removeTemplate(templateId: string): boolean;
+  removeUser(userId: string): number;
+  /** Live templates. */
+  readonly size: number;
+  /** The largest number of live templates one user has. */
+  readonly maxTemplatesPerUser: number;
+  /** The current shards; a scan keeps the array it was given even if a compaction swaps one. */
+  shards(): readonly Shard[];
+  locate(templateId: string): TemplateLocation | undefined;
+  templatesOf(userId: string): readonly string[];
+  /** True when `row` of `shard` (possibly retired since a scan was sent) still stands for live `templateId`. */
+  holds(shard: Shard, row: number, templateId: string): boolean;
+  bytes(): number;
+}
+
+export interface GalleryOptions {
+  readonly rowsPerShard: number;
+  /** Compact a shard once its tombstones exceed this fraction of its rows. */
+  readonly compactFraction: number;
+}
+
+interface UserRecord {
+  // The one string instance every row of the user points to.
+  readonly id: string;
+  readonly templates: string[];
+}
+
+/** Creates an empty gallery. */
+export function createGallery(options: GalleryOptions): Gallery {
+  const capacity = options.rowsPerShard;
+  const shards: Shard[] = [];
+  // templateId → shard index × capacity + row: a number per template instead of an object.
+  const locations = new Map<string, number>();
+  const users = new Map<string, UserRecord>();
+  // usersWith[n] = how many users have n live templates, so the maximum can also go down.
+  const usersWith: number[] = [0];
+  let maxPerUser = 0;
+  let live = 0;
+
+  function recount(from: number, to: number): void {
+    if (from > 0) usersWith[from]!--;
+    if (to > 0) usersWith[to] = (usersWith[to] ?? 0) + 1;
+    if (to > maxPerUser) maxPerUser = to;
+    while (maxPerUser > 0 && !usersWith[maxPerUser]) maxPerUser--;
+  }
+
+  function openShard(): number {
+    const last = shards.length - 1;
+    if (last >= 0 && shards[last]!.count < capacity) return last;
+    const index = shards.findIndex((shard) => shard.count < capacity);
+    if (index >= 0) return index;
+    shards.push(createShard(capacity));
+    return shards.length - 1;
+  }
+
+  function tombstone(templateId: string, location: number): number {
+    const index = Math.floor(location / capacity);
+    const shard = shards[index]!;
+    const row = location % capacity;
+    const user = users.get(shard.userIdAt(row)!)!;
+    shard.tombstone(row);
+    locations.delete(templateId);
+    user.templates.splice(user.templates.indexOf(templateId), 1);
+    recount(user.templates.length + 1, user.templates.length);
+    if (user.templates.length === 0) users.delete(user.id);
+    live--;
+    return index;
+  }
+
+  // A fresh memory rather than an in-place shuffle: scans in flight keep reading the old one.
+  function compactIfWorthIt(index: number): void {
+    const old = shards[index]!;
+    if (old.dead === 0 || old.dead <= options.compactFraction * old.count) return;
+    const next = createShard(capacity);
+    for (let row = 0; row < old.count; row++) {
+      const templateId = old.templateIdAt(row);
+      if (templateId === undefined) continue;
+      const moved = next.append(templateId, old.userIdAt(row)!, old.descriptor(row));
+      locations.set(templateId, index * capacity + moved);
+    }
+    shards[index] = next;
+    old.retire();
+  }
+
+  return {
+    add(templateId, userId, descriptor) {
+      if (locations.has(templateId)) return false;
+      let user = users.get(userId);
+      if (!user) {
+        user = { id: userId, templates: [] };
+        users.set(userId, user);
+      }
+      const index = openShard();
+      const row = shards[index]!.append(templateId, user.id, descriptor);
+      locations.set(templateId, index * capacity + row);
+      user.templates.push(templateId);
+      recount(user.templates.length - 1, user.templates.length);
+      live++;
+      return true;
+    },
+    removeTemplate(templateId) {
+      const location = locations.get(templateId);
+      if (location === undefined) return false;
+      compactIfWorthIt(tombstone(templateId, location));
+      return true;
+    },
+    removeUser(userId) {
+      const user = users.get(userId);
+      if (!user) return 0;
+      const touched = new Set<number>();
+      const templates = [...user.templates];
+      for (const templateId of templates) touched.add(tombstone(templateId, locations.get(templateId)!));
+      for (const index of touched) compactIfWorthIt(index);
+      return templates.length;
+    },
+    get size() {
+      return live;
+    },
+    get maxTemplatesPerUser() {
+      return maxPerUser;
+    },
+    shards: () => shards,
+    locate(templateId) {
+      const location = locations.get(templateId);
+      return location === undefined ? undefined : { shard: shards[Math.floor(location / capacity)]!, row: location % capacity };
+    },
+    templatesOf: (userId) => users.get(userId)?.templates ?? [],
+    holds(shard, row, templateId) {
+      const location = locations.get(templateId);
+      if (location === undefined) return false;
+      // A retired shard's live rows were copied unchanged, so being located at all is enough.
+      if (shard.retired) return true;
+      return shards[Math.floor(location / capacity)] === shard && location % capacity === row;
+    },
+    bytes: () => shards.reduce((sum, shard) => sum + shard.bytes(), 0),
+  };
+}

@@ -1,0 +1,158 @@
+import { DIMENSIONS, quantize, squaredNorm } from './distance.ts';
+import { wasm, WASM_PAGE, type WasmMemory } from './wasm.ts';
+import type { ScanSegment } from '../../workers/matcherKernel.ts';
+
+const ROW_BYTES = DIMENSIONS * 4;
+const CODE_BYTES = DIMENSIONS;
+const META_BYTES = 16;
+const SLOT_BYTES = 1024;
+/** Identify calls one shard can serve at once: each writes its query into a slot of its own. */
+export const QUERY_SLOTS = 128;
+const FIRST_ROWS = 1024;
+
+/** Byte offsets of the regions of a shard's memory (see workers/matcherKernel.wat). */
+export interface ShardLayout {
+  /** One tombstone byte per row. */
+  readonly flags: number;
+  /** Per row, four f32: |x|², scale, |x̂|², residual. */
+  readonly meta: number;
+  /** QUERY_SLOTS slots of 1 KiB: the f32 query, then its i16 codes. */
+  readonly queries: number;
+  /** 128 int8 codes per row. */
+  readonly codes: number;
+  /** 128 f32 per row; the only region that grows. */
+  readonly rows: number;
+}
+
+/** A query as the kernel reads it from a slot: the f32 values and their codes. */
+export interface SlotQuery {
+  readonly values: Float32Array;
+  readonly codes: Int16Array;
+}
+
+/** A fixed-capacity block of descriptor rows in one shared WebAssembly memory, appended in place. */
+export interface Shard {
+  readonly memory: WasmMemory;
+  readonly capacity: number;
+  readonly layout: ShardLayout;
+  /** Rows appended, live or tombstoned. */
+  readonly count: number;
+  readonly dead: number;
+  /** Set once a compacted copy has replaced this shard; scans in flight may still read it. */
+  readonly retired: boolean;
+  templateIdAt(row: number): string | undefined;
+  userIdAt(row: number): string | undefined;
+  /** Appends a row and returns its index; the caller checks `count < capacity` first. */
+  append(templateId: string, userId: string, descriptor: Float32Array): number;
+  /** Marks a row removed and zeroes what was stored of it. */
+  tombstone(row: number): void;
+  /** The stored descriptor of a row (a view, valid until the next append). */
+  descriptor(row: number): Float32Array;
+  /** Float view over the whole memory and the float index of a row in it, for exact distances. */
+  rowsView(): Float32Array;
+  rowOffset(row: number): number;
+  writeQuery(slot: number, query: SlotQuery): void;
+  /** A scan task's view of rows [from, to) against the query in `slot`. */
+  segment(slot: number, from: number, to: number): ScanSegment;
+  retire(): void;
+  bytes(): number;
+}
+
+function align64(n: number): number {
+  return Math.ceil(n / 64) * 64;
+}
+
+/** The layout of a shard of `capacity` rows. */
+export function shardLayout(capacity: number): ShardLayout {
+  const meta = align64(capacity);
+  const queries = meta + capacity * META_BYTES;
+  const codes = queries + QUERY_SLOTS * SLOT_BYTES;
+  const rows = align64(codes + capacity * CODE_BYTES);
+  return { flags: 0, meta, queries, codes, rows };
+}
+
+/** Creates an empty shard; its memory starts small and grows towards `capacity` rows. */
+export function createShard(capacity: number): Shard {
+  const layout = shardLayout(capacity);
+  const pagesFor = (rows: number) => Math.ceil((layout.rows + rows * ROW_BYTES) / WASM_PAGE);
+  let allocated = Math.min(capacity, FIRST_ROWS);
+  const memory = new wasm.Memory({ initial: pagesFor(allocated), maximum: pagesFor(capacity), shared: true });
+  let floats = new Float32Array(memory.buffer);
+  let bytes = new Uint8Array(memory.buffer);
+  let codes = new Int8Array(memory.buffer);
+  let shorts = new Int16Array(memory.buffer);
+  const templateIds: Array<string | undefined> = [];
+  const userIds: Array<string | undefined> = [];
+  let count = 0;
+  let dead = 0;
+  let retired = false;
+
+  const rowOffset = (row: number) => (layout.rows + row * ROW_BYTES) / 4;
+  const metaOffset = (row: number) => (layout.meta + row * META_BYTES) / 4;
+
+  function grow(): void {
+    const next = Math.min(capacity, allocated * 2);
+    memory.grow(pagesFor(next) - pagesFor(allocated));
+    allocated = next;
+    // A grown shared memory hands out a new, longer SharedArrayBuffer; old views stay short.
+    floats = new Float32Array(memory.buffer);
+    bytes = new Uint8Array(memory.buffer);
+    codes = new Int8Array(memory.buffer);
+    shorts = new Int16Array(memory.buffer);
+  }
+
+  return {
+    memory,
+    capacity,
+    layout,
+    get count() {
+      return count;
+    },
+    get dead() {
+      return dead;
+    },
+    get retired() {
+      return retired;
+    },
+    templateIdAt: (row) => templateIds[row],
+    userIdAt: (row) => userIds[row],
+    append(templateId, userId, descriptor) {
+      if (count === allocated) grow();
+      const row = count;
+      floats.set(descriptor.subarray(0, DIMENSIONS), rowOffset(row));
+      const quantized = quantize(descriptor, codes, layout.codes + row * CODE_BYTES);
+      floats.set([squaredNorm(descriptor), quantized.scale, quantized.codeNorm, quantized.residual], metaOffset(row));
+      templateIds[row] = templateId;
+      userIds[row] = userId;
+      // Published last: a scan reads only rows below the count it was planned with.
+      count = row + 1;
+      return row;
+    },
+    tombstone(row) {
+      if (bytes[layout.flags + row] === 1) return;
+      bytes[layout.flags + row] = 1;
+      floats.fill(0, rowOffset(row), rowOffset(row) + DIMENSIONS);
+      floats.fill(0, metaOffset(row), metaOffset(row) + 4);
+      codes.fill(0, layout.codes + row * CODE_BYTES, layout.codes + (row + 1) * CODE_BYTES);
+      templateIds[row] = undefined;
+      userIds[row] = undefined;
+      dead++;
+    },
+    descriptor: (row) => floats.subarray(rowOffset(row), rowOffset(row) + DIMENSIONS),
+    rowsView: () => floats,
+    rowOffset,
+    writeQuery(slot, query) {
+      const at = layout.queries + slot * SLOT_BYTES;
+      floats.set(query.values.subarray(0, DIMENSIONS), at / 4);
+      shorts.set(query.codes.subarray(0, DIMENSIONS), (at + ROW_BYTES) / 2);
+    },
+    segment(slot, from, to) {
+      const query = layout.queries + slot * SLOT_BYTES;
+      return { memory, flags: layout.flags, meta: layout.meta, codes: layout.codes, rows: layout.rows, query, queryCodes: query + ROW_BYTES, from, to };
+    },
+    retire() {
+      retired = true;
+    },
+    bytes: () => memory.buffer.byteLength,
+  };
+}

@@ -1,0 +1,17 @@
+import type { EventStore, ExpectedRevision } from '../eventStore/eventStore.ts';
+import type { EmailReservationEvent } from './userEvents.ts';
+
+/**
+ * The user an email (by blind index) is reserved for, if any, and the revision to append at.
+ * A reservation stream is the write-side guarantee of one user per email per tenant and mode:
+ * it is appended with the revision read here, so two concurrent registrations cannot both win.
+ */
+export async function readReservation(store: EventStore, streamName: string): Promise<{ userId: string | undefined; expected: ExpectedRevision }> {
+  const events = await store.readStream(streamName);
+  let userId: string | undefined;
+  for (const event of events as unknown as Array<EmailReservationEvent & { revision: bigint }>) {
+    userId = event.type === 'EmailReserved' ? event.data.userId : undefined;
+  }
+  const last = events.at(-1);
+  return { userId, expected: last ? last.revision : 'no_stream' };
+}

@@ -1,0 +1,101 @@
+/**
+ * Events of a user's stream and of email reservations. Names and fields are part of the contract
+ * (design.md): add versions, never change them. Personal fields hold sealed values (`fse1:…`),
+ * encrypted with the user's data key; the aad of each is named beside it.
+ */
+
+export interface LightingConditions {
+  readonly brightness: number;
+  readonly contrast: number;
+}
+
+export interface UserEnrolled {
+  readonly type: 'UserEnrolled';
+  readonly data: {
+    readonly userId: string;
+    /** Sealed; aad `<userId>:email`. */
+    readonly email: string;
+    /** Keyed blind index of the normalised email (not reversible without the master key). */
+    readonly emailIndex: string;
+  };
+}
+
+export interface FaceTemplateAdded {
+  readonly type: 'FaceTemplateAdded';
+  readonly data: {
+    readonly userId: string;
+    readonly templateId: string;
+    /** Sealed 128 float32 (little-endian); aad `<templateId>:descriptor`. */
+    readonly descriptor: string;
+    readonly quality: number;
+    readonly lighting: LightingConditions | null;
+    readonly source: 'descriptor' | 'image';
+    readonly model: string;
+  };
+}
+
+export interface FaceTemplateRemoved {
+  readonly type: 'FaceTemplateRemoved';
+  readonly data: { readonly userId: string; readonly templateId: string; readonly reason: 'api' | 'evicted' };
+}
+
+export interface SignInAttempted {
+  readonly type: 'SignInAttempted';
+  readonly data: {
+    readonly userId: string;
+    readonly logId: string;
+    readonly kind: 'verify' | 'identify';
+    readonly outcome: 'success' | 'failure';
+    readonly similarity: number;
+    readonly threshold: number;
+    readonly templateId: string | null;
+    /** Sealed; aad `<logId>:ip`. */
+    readonly ip: string | null;
+    /** Sealed; aad `<logId>:userAgent`. */
+    readonly userAgent: string | null;
+  };
+}
+
+export interface UserErased {
+  readonly type: 'UserErased';
+  readonly data: { readonly userId: string; readonly emailIndex: string; readonly reason: 'api' | 'retention' };
+}
+
+export type UserEvent = UserEnrolled | FaceTemplateAdded | FaceTemplateRemoved | SignInAttempted | UserErased;
+
+export const userEventTypes = ['UserEnrolled', 'FaceTemplateAdded', 'FaceTemplateRemoved', 'SignInAttempted', 'UserErased'] as const;
+
+/** Reservation of an email (by blind index) for one user of a tenant and mode: the write-side uniqueness check. */
+export interface EmailReserved {
+  readonly type: 'EmailReserved';
+  readonly data: { readonly userId: string };
+}
+
+export interface EmailReleased {
+  readonly type: 'EmailReleased';
+  readonly data: { readonly userId: string };
+}
+
+export type EmailReservationEvent = EmailReserved | EmailReleased;
+
+/** Tenant stream: an identify that found no candidate (no personal data). */
+export interface IdentifyMissed {
+  readonly type: 'IdentifyMissed';
+  readonly data: { readonly logId: string; readonly bestSimilarity: number | null; readonly threshold: number; readonly totalCompared: number };
+}
+
+/** Sealing aads, in one place so writers and readers cannot drift apart. */
+export const aad = {
+  email: (userId: string) => `${userId}:email`,
+  descriptor: (templateId: string) => `${templateId}:descriptor`,
+  ip: (logId: string) => `${logId}:ip`,
+  userAgent: (logId: string) => `${logId}:userAgent`,
+} as const;
+
+export function emailReservationStream(emailIndex: string): string {
+  return `email-${emailIndex}`;
+}
+
+export function tenantStream(tenantId: string): string {
+  return `tenant-${tenantId}`;
+}
