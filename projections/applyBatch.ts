@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { RecordedEvent } from '../src/eventStore/eventStore.ts';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import { handledEvents, type Projection } from './projection.ts';
@@ -24,7 +24,11 @@ export async function applyBatch(
     const stored = await readCheckpoint(trx, schema, true);
     if (stored.position !== expectedCheckpoint) return { applied: false as const, checkpoint: stored.position };
     const handled = handledEvents(projection, events);
-    if (handled.length > 0) await projection.apply(trx.withSchema(schema), handled);
+    if (handled.length > 0) {
+      // Raw SQL in a projection names its tables unqualified too: they resolve to this schema.
+      await sql`select set_config('search_path', ${`${schema}, public`}, true)`.execute(trx);
+      await projection.apply(trx.withSchema(schema), handled);
+    }
     await writeCheckpoint(trx, schema, last.position);
     return { applied: true as const, position: last.position };
   });

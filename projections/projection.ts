@@ -4,7 +4,8 @@ import type { RecordedEvent } from '../src/eventStore/eventStore.ts';
 /**
  * A read-model builder. Its tables live in their own PostgreSQL schema (`rm_<name>`), together
  * with its checkpoint, so a rebuild can build a fresh schema beside the live one and swap it in.
- * The `db` handed to `createTables` and `apply` is bound to that schema: use unqualified names.
+ * The `db` handed to `createTables` and `apply` is bound to that schema, and during `apply` the
+ * transaction's search_path starts with it: use unqualified names, in the query builder and in raw SQL.
  */
 export interface Projection {
   /** Lower-case letters, digits and underscores; names the schema. */

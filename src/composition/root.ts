@@ -11,6 +11,7 @@ import type { EventStore } from '../eventStore/eventStore.ts';
 import { createKurrentDbEventStore } from '../eventStore/kurrentdb/kurrentDbEventStore.ts';
 import { createPostgresEventStore } from '../eventStore/postgres/postgresEventStore.ts';
 import { createHttpApp } from '../http/app.ts';
+import { docsRouter } from '../http/docsRouter.ts';
 import { healthRouter } from '../http/health.ts';
 import { createIdempotencyStore, type IdempotencyStore } from '../http/idempotency.ts';
 import { facesRouter } from '../http/v1/facesRoutes.ts';
@@ -143,6 +144,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
         ]),
         facesRouter({ resolveTenant, idempotency, faces, readModel }),
         usersRouter({ resolveTenant, readModel, cipher, blindIndex, erase: erasure.erase }),
+        docsRouter(),
       ],
     });
 

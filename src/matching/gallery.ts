@@ -1,5 +1,9 @@
 import { createShard, type Shard } from './shard.ts';
 
+// A gallery's first shard is small and each next one twice the last, up to rowsPerShard, so that
+// a tenant with a handful of templates does not hold a 64 MiB memory.
+const FIRST_SHARD_ROWS = 4096;
+
 /** Where a live template is stored. */
 export interface TemplateLocation {
   readonly shard: Shard;
@@ -26,6 +30,7 @@ export interface Gallery {
 }
 
 export interface GalleryOptions {
+  /** Rows of a full shard. */
   readonly rowsPerShard: number;
   /** Compact a shard once its tombstones exceed this fraction of its rows. */
   readonly compactFraction: number;
@@ -39,9 +44,9 @@ interface UserRecord {
 
 /** Creates an empty gallery. */
 export function createGallery(options: GalleryOptions): Gallery {
-  const capacity = options.rowsPerShard;
+  const stride = options.rowsPerShard;
   const shards: Shard[] = [];
-  // templateId → shard index × capacity + row: a number per template instead of an object.
+  // templateId → shard index × rowsPerShard + row: a number per template instead of an object.
   const locations = new Map<string, number>();
   const users = new Map<string, UserRecord>();
   // usersWith[n] = how many users have n live templates, so the maximum can also go down.
@@ -58,17 +63,17 @@ export function createGallery(options: GalleryOptions): Gallery {
 
   function openShard(): number {
     const last = shards.length - 1;
-    if (last >= 0 && shards[last]!.count < capacity) return last;
-    const index = shards.findIndex((shard) => shard.count < capacity);
+    if (last >= 0 && shards[last]!.count < shards[last]!.capacity) return last;
+    const index = shards.findIndex((shard) => shard.count < shard.capacity);
     if (index >= 0) return index;
-    shards.push(createShard(capacity));
+    shards.push(createShard(Math.min(stride, Math.max(FIRST_SHARD_ROWS, 2 * (shards[last]?.capacity ?? 0)))));
     return shards.length - 1;
   }
 
   function tombstone(templateId: string, location: number): number {
-    const index = Math.floor(location / capacity);
+    const index = Math.floor(location / stride);
     const shard = shards[index]!;
-    const row = location % capacity;
+    const row = location % stride;
     const user = users.get(shard.userIdAt(row)!)!;
     shard.tombstone(row);
     locations.delete(templateId);
@@ -83,12 +88,12 @@ export function createGallery(options: GalleryOptions): Gallery {
   function compactIfWorthIt(index: number): void {
     const old = shards[index]!;
     if (old.dead === 0 || old.dead <= options.compactFraction * old.count) return;
-    const next = createShard(capacity);
+    const next = createShard(old.capacity);
     for (let row = 0; row < old.count; row++) {
       const templateId = old.templateIdAt(row);
       if (templateId === undefined) continue;
       const moved = next.append(templateId, old.userIdAt(row)!, old.descriptor(row));
-      locations.set(templateId, index * capacity + moved);
+      locations.set(templateId, index * stride + moved);
     }
     shards[index] = next;
     old.retire();
@@ -104,7 +109,7 @@ export function createGallery(options: GalleryOptions): Gallery {
       }
       const index = openShard();
       const row = shards[index]!.append(templateId, user.id, descriptor);
-      locations.set(templateId, index * capacity + row);
+      locations.set(templateId, index * stride + row);
       user.templates.push(templateId);
       recount(user.templates.length - 1, user.templates.length);
       live++;
@@ -134,7 +139,7 @@ export function createGallery(options: GalleryOptions): Gallery {
     shards: () => shards,
     locate(templateId) {
       const location = locations.get(templateId);
-      return location === undefined ? undefined : { shard: shards[Math.floor(location / capacity)]!, row: location % capacity };
+      return location === undefined ? undefined : { shard: shards[Math.floor(location / stride)]!, row: location % stride };
     },
     templatesOf: (userId) => users.get(userId)?.templates ?? [],
     holds(shard, row, templateId) {
@@ -142,7 +147,7 @@ export function createGallery(options: GalleryOptions): Gallery {
       if (location === undefined) return false;
       // A retired shard's live rows were copied unchanged, so being located at all is enough.
       if (shard.retired) return true;
-      return shards[Math.floor(location / capacity)] === shard && location % capacity === row;
+      return shards[Math.floor(location / stride)] === shard && location % stride === row;
     },
     bytes: () => shards.reduce((sum, shard) => sum + shard.bytes(), 0),
   };

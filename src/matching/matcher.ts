@@ -56,7 +56,7 @@ export interface Matcher {
 export interface MatcherOptions {
   /** Worker threads scanning in parallel. */
   readonly threads: number;
-  /** Rows per shard (one shared WebAssembly memory each); default 131072, i.e. 64 MiB. */
+  /** Rows of a full shard (one shared WebAssembly memory; a gallery's first shards are smaller); default 131072 = 64 MiB of f32. */
   readonly rowsPerShard?: number;
   /** Scan tasks that may wait for a thread before identify answers SERVICE_UNAVAILABLE; default 64 per thread. */
   readonly maxQueue?: number;
@@ -79,7 +79,7 @@ interface ScanPlan {
   readonly task: ScanTask;
 }
 
-/** Creates a matcher and its worker pool; `close()` destroys the pool. */
+/** Creates a matcher; its worker pool starts with the first gallery too large to scan inline. `close()` destroys it. */
 export function createMatcher(options: MatcherOptions): Matcher {
   const threads = options.threads;
   const rowsPerShard = options.rowsPerShard ?? 131072;
@@ -96,20 +96,29 @@ export function createMatcher(options: MatcherOptions): Matcher {
   requireOption(compactFraction > 0 && compactFraction < 1, 'compactFraction must be in (0, 1)', compactFraction);
   requireOption(scanKind === 'quantized' || scanKind === 'float', "scan must be 'quantized' or 'float'", scanKind);
 
-  const pool = new Piscina({
-    filename: fileURLToPath(new URL('../../workers/matcherWorker.mjs', import.meta.url)),
-    name: 'scan',
-    minThreads: threads,
-    maxThreads: threads,
-    maxQueue,
-  });
+  // Started when a gallery first grows past inlineRows, so that a service (or a test) with only
+  // small galleries never pays for threads, and a large one warms them while it loads.
+  let pool: Piscina | undefined;
+  const poolOf = (): Piscina =>
+    (pool ??= new Piscina({
+      filename: fileURLToPath(new URL('../../workers/matcherWorker.mjs', import.meta.url)),
+      name: 'scan',
+      minThreads: threads,
+      maxThreads: threads,
+      maxQueue,
+    }));
   const galleries = new Map<string, Gallery>();
   // Slot 0 belongs to inline scans, which run synchronously and so never overlap.
   const freeSlots = Array.from({ length: QUERY_SLOTS - 1 }, (_, i) => QUERY_SLOTS - 1 - i);
   let mainKernel: Promise<Kernel> | undefined;
   let closed = false;
+  // Piscina 5 files tasks that carry an AbortSignal outside the queue that maxQueue limits, so
+  // the limit is enforced here, over all tasks sent and not yet settled.
+  let tasksInFlight = 0;
 
-  const galleryOf = (key: GalleryKey) => galleries.get(`${key.mode}:${key.tenantId}`);
+  // The mode never holds ':', so this name is unambiguous whatever the tenant id is.
+  const nameOf = (key: GalleryKey) => `${key.mode}:${key.tenantId}`;
+  const galleryOf = (key: GalleryKey) => galleries.get(nameOf(key));
 
   async function scanInline(shards: readonly Shard[], query: PreparedQuery, k: number, bound: number): Promise<Array<{ plan: ScanPlan; buffer: ArrayBuffer }>> {
     const kernel = await (mainKernel ??= loadKernel());
@@ -118,19 +127,23 @@ export function createMatcher(options: MatcherOptions): Matcher {
   }
 
   async function scanInPool(shards: readonly Shard[], query: PreparedQuery, k: number, bound: number, callerSignal?: AbortSignal): Promise<Array<{ plan: ScanPlan; buffer: ArrayBuffer }>> {
+    const parts = Math.min(threads, shards.reduce((sum, shard) => sum + shard.count, 0));
+    if (tasksInFlight + parts > threads + maxQueue) throw new AppError('SERVICE_UNAVAILABLE', 'The matcher is saturated; retry later', { queued: tasksInFlight });
     const slot = freeSlots.pop();
     if (slot === undefined) throw new AppError('SERVICE_UNAVAILABLE', 'Too many identify calls in flight', { limit: QUERY_SLOTS - 1 });
+    tasksInFlight += parts;
     try {
-      const plans = planScans(shards, threads, slot, query, k, bound);
+      const plans = planScans(shards, parts, slot, query, k, bound);
       const timeout = AbortSignal.timeout(taskTimeoutMs);
       const signal = callerSignal ? AbortSignal.any([callerSignal, timeout]) : timeout;
       // allSettled, not all: the slot must stay ours until no task of this call can still read it.
-      const settled = await Promise.allSettled(plans.map((plan) => pool.run(plan.task, { name: 'scan', signal }) as Promise<ArrayBuffer>));
+      const settled = await Promise.allSettled(plans.map((plan) => poolOf().run(plan.task, { name: 'scan', signal }) as Promise<ArrayBuffer>));
       return settled.map((result, i) => {
         if (result.status === 'rejected') throw translateScanError(result.reason);
         return { plan: plans[i]!, buffer: result.value };
       });
     } finally {
+      tasksInFlight -= parts;
       freeSlots.push(slot);
     }
   }
@@ -140,13 +153,13 @@ export function createMatcher(options: MatcherOptions): Matcher {
       requireDescriptor(entry.descriptor, 'descriptor');
       requireId(entry.templateId, 'templateId');
       requireId(entry.userId, 'userId');
-      const name = `${key.mode}:${key.tenantId}`;
+      const name = nameOf(key);
       let gallery = galleries.get(name);
       if (!gallery) {
         gallery = createGallery({ rowsPerShard, compactFraction });
         galleries.set(name, gallery);
       }
-      gallery.add(entry.templateId, entry.userId, entry.descriptor);
+      if (gallery.add(entry.templateId, entry.userId, entry.descriptor) && !pool && !closed && gallery.size >= inlineRows) poolOf();
     },
 
     removeTemplate: (key, templateId) => galleryOf(key)?.removeTemplate(templateId) ?? false,
@@ -238,7 +251,7 @@ export function createMatcher(options: MatcherOptions): Matcher {
     async close() {
       if (closed) return;
       closed = true;
-      await pool.destroy();
+      await pool?.destroy();
     },
   };
 }

@@ -1,0 +1,374 @@
+import test, { type ExecutionContext } from 'ava';
+import { hasCode } from '../src/errors/appError.ts';
+import { squaredDistance } from '../src/matching/distance.ts';
+import { createGallery } from '../src/matching/gallery.ts';
+import { createMatcher, type GalleryEntry, type GalleryKey, type IdentifyOptions, type MatchCandidate, type Matcher, type MatcherOptions } from '../src/matching/matcher.ts';
+
+const D = 128;
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function gaussian(random: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+}
+
+interface Person {
+  readonly userId: string;
+  readonly center: Float32Array;
+}
+
+/** People whose centers share a direction (so strangers sit ~1 apart) and 1–6 noisy templates each. */
+function clustered(seed: number, people: number): { entries: GalleryEntry[]; persons: Person[]; near: (random: () => number) => Float32Array } {
+  const random = rng(seed);
+  const base = Array.from({ length: D }, () => gaussian(random) / Math.sqrt(D));
+  const persons: Person[] = [];
+  const entries: GalleryEntry[] = [];
+  const noisy = (center: Float32Array, noise: number) => center.map((x) => x + (noise * gaussian(random)) / Math.sqrt(D));
+  for (let p = 0; p < people; p++) {
+    const center = new Float32Array(D).map((_, j) => (base[j]! + gaussian(random) / Math.sqrt(D)) / Math.SQRT2);
+    const person = { userId: `user-${seed}-${p}`, center };
+    persons.push(person);
+    const templates = 1 + Math.floor(random() * 6);
+    for (let t = 0; t < templates; t++) entries.push({ templateId: `tpl-${seed}-${p}-${t}`, userId: person.userId, descriptor: noisy(center, 0.25) });
+  }
+  const near = (r: () => number) => noisy(persons[Math.floor(r() * persons.length)]!.center, 0.3);
+  return { entries, persons, near };
+}
+
+/** Squared distance in float32, summed one float at a time. */
+function naiveSquared(a: Float32Array, b: Float32Array): number {
+  const f = Math.fround;
+  let squared = 0;
+  for (let i = 0; i < D; i++) {
+    const e = f(a[i]! - b[i]!);
+    squared = f(squared + f(e * e));
+  }
+  return squared;
+}
+
+/** Squared distance in float32 in the kernel's summation order. */
+const kernelOrderSquared = (a: Float32Array, b: Float32Array) => squaredDistance(a, 0, b);
+
+/** The reference: every entry measured, then the contract's rules. */
+function bruteForce(entries: readonly GalleryEntry[], query: Float32Array, options: IdentifyOptions, distance = naiveSquared): MatchCandidate[] {
+  const best = new Map<string, { templateId: string; squared: number }>();
+  for (const entry of entries) {
+    if (entry.userId === options.excludeUserId) continue;
+    const squared = distance(entry.descriptor, query);
+    if (Math.max(0, 1 - Math.sqrt(squared)) < options.minSimilarity) continue;
+    const seen = best.get(entry.userId);
+    if (!seen || squared < seen.squared || (squared === seen.squared && entry.templateId < seen.templateId)) best.set(entry.userId, { templateId: entry.templateId, squared });
+  }
+  return [...best]
+    .sort(([ua, a], [ub, b]) => a.squared - b.squared || (ua < ub ? -1 : 1))
+    .slice(0, options.maxResults)
+    .map(([userId, { templateId, squared }]) => ({ userId, templateId, similarity: Math.max(0, 1 - Math.sqrt(squared)) }));
+}
+
+function sameMatches(t: ExecutionContext, actual: readonly MatchCandidate[], expected: readonly MatchCandidate[], label: string, tolerance = 1e-5): void {
+  t.deepEqual(
+    actual.map((m) => `${m.userId}/${m.templateId}`),
+    expected.map((m) => `${m.userId}/${m.templateId}`),
+    label,
+  );
+  actual.forEach((m, i) => t.true(Math.abs(m.similarity - expected[i]!.similarity) <= tolerance, `${label}: similarity of ${m.templateId}`));
+}
+
+const optionSets: IdentifyOptions[] = [
+  { maxResults: 1, minSimilarity: 0 },
+  { maxResults: 5, minSimilarity: 0 },
+  { maxResults: 10, minSimilarity: 0.3 },
+  { maxResults: 50, minSimilarity: 0 },
+  { maxResults: 3, minSimilarity: 0.6 },
+];
+
+// Small shards so that every gallery spans many of them; inlineRows 0 sends every scan to the pool.
+const configs: Record<string, MatcherOptions> = {
+  'quantized scan, 1 thread': { threads: 1, rowsPerShard: 64, inlineRows: 0 },
+  'quantized scan, 2 threads': { threads: 2, rowsPerShard: 64, inlineRows: 0 },
+  'float scan, 2 threads': { threads: 2, rowsPerShard: 64, inlineRows: 0, scan: 'float' },
+  'inline on the calling thread': { threads: 1, rowsPerShard: 64, inlineRows: Number.POSITIVE_INFINITY },
+};
+const matchers = new Map<string, Matcher>();
+const matcherFor = (name: string): Matcher => {
+  let matcher = matchers.get(name);
+  if (!matcher) {
+    matcher = createMatcher(configs[name]!);
+    matchers.set(name, matcher);
+  }
+  return matcher;
+};
+test.after.always(async () => {
+  await Promise.all([...matchers.values()].map((matcher) => matcher.close()));
+});
+
+let galleries = 0;
+const freshKey = (): GalleryKey => ({ tenantId: `tenant-${++galleries}`, mode: 'live' });
+
+async function expectReference(t: ExecutionContext, matcher: Matcher, key: GalleryKey, live: readonly GalleryEntry[], queries: readonly Float32Array[], extra: Partial<IdentifyOptions> = {}, exact = false): Promise<void> {
+  for (const [q, query] of queries.entries()) {
+    for (const base of optionSets) {
+      const options = { ...base, ...extra };
+      const { matches, totalCompared } = await matcher.identify(key, query, options);
+      const expected = bruteForce(live, query, options, exact ? kernelOrderSquared : naiveSquared);
+      sameMatches(t, matches, expected, `query ${q}, ${JSON.stringify(options)}`, exact ? 0 : 1e-5);
+      t.is(totalCompared, live.length);
+    }
+  }
+}
+
+for (const name of Object.keys(configs)) {
+  test(`${name}: identify returns the best template of each user, best first, as a float32 brute force does`, async (t) => {
+    const matcher = matcherFor(name);
+    const key = freshKey();
+    const { entries, near } = clustered(11, 120);
+    for (const entry of entries) matcher.add(key, entry);
+    const random = rng(5);
+    const queries = [...Array.from({ length: 4 }, () => near(random)), entries[7]!.descriptor];
+    await expectReference(t, matcher, key, entries, queries);
+  });
+
+  test(`${name}: identify stays exact after removeTemplate, removeUser and compaction`, async (t) => {
+    const matcher = matcherFor(name);
+    const key = freshKey();
+    const { entries, persons, near } = clustered(23, 120);
+    for (const entry of entries) matcher.add(key, entry);
+    const removedUsers = new Set(persons.filter((_, i) => i % 3 === 0).map((p) => p.userId));
+    let removed = 0;
+    for (const userId of removedUsers) removed += matcher.removeUser(key, userId);
+    const removedTemplates = new Set(entries.filter((e, i) => !removedUsers.has(e.userId) && i % 4 === 1).map((e) => e.templateId));
+    for (const templateId of removedTemplates) t.true(matcher.removeTemplate(key, templateId));
+    t.false(matcher.removeTemplate(key, [...removedTemplates][0]!), 'a second removal finds nothing');
+    const live = entries.filter((e) => !removedUsers.has(e.userId) && !removedTemplates.has(e.templateId));
+    t.is(removed, entries.length - live.length - removedTemplates.size);
+    t.is(matcher.size(key), live.length);
+    const random = rng(6);
+    const queries = [near(random), near(random), entries[0]!.descriptor];
+    await expectReference(t, matcher, key, live, queries);
+    // Templates added after compaction land in the freed space and are found like any other.
+    const { entries: more } = clustered(24, 20);
+    for (const entry of more) matcher.add(key, entry);
+    await expectReference(t, matcher, key, [...live, ...more], [more[0]!.descriptor, near(random)]);
+  });
+
+  test(`${name}: excludeUserId leaves out that user's templates and stays exact`, async (t) => {
+    const matcher = matcherFor(name);
+    const key = freshKey();
+    const { entries } = clustered(31, 80);
+    for (const entry of entries) matcher.add(key, entry);
+    const self = entries[10]!;
+    await expectReference(t, matcher, key, entries, [self.descriptor], { excludeUserId: self.userId });
+    const { matches } = await matcher.identify(key, self.descriptor, { maxResults: 5, minSimilarity: 0, excludeUserId: self.userId });
+    t.false(matches.some((m) => m.userId === self.userId));
+  });
+
+  test(`${name}: identify and verify report the same similarity to the last bit`, async (t) => {
+    const matcher = matcherFor(name);
+    const key = freshKey();
+    const { entries, near } = clustered(41, 60);
+    for (const entry of entries) matcher.add(key, entry);
+    const query = near(rng(9));
+    const { matches } = await matcher.identify(key, query, { maxResults: 10, minSimilarity: 0 });
+    for (const match of matches) t.is(matcher.verify(key, match.userId, query)[0]!.similarity, match.similarity);
+  });
+}
+
+// With norms in the hundreds, strangers differ by fewer float32 ulps than two summation orders do,
+// so this reference sums in the kernel's order: then even the last bit must agree.
+test('duplicates, zero vectors and large norms rank exactly as a brute force in the same float order', async (t) => {
+  const random = rng(99);
+  const { entries } = clustered(98, 60);
+  const odd: GalleryEntry[] = [
+    ...entries.slice(0, 5).map((e, i) => ({ templateId: `dup-${i}`, userId: `twin-${i}`, descriptor: e.descriptor.slice() })),
+    { templateId: 'zero', userId: 'zero-user', descriptor: new Float32Array(D) },
+    ...Array.from({ length: 5 }, (_, i) => ({ templateId: `big-${i}`, userId: `big-${i}`, descriptor: new Float32Array(D).map(() => 40 * gaussian(random)) })),
+    { templateId: 'spike', userId: 'spike-user', descriptor: new Float32Array(D).map((_, j) => (j === 3 ? 2 : 0.001 * gaussian(random))) },
+  ];
+  const all = [...entries, ...odd];
+  const queries = [entries[0]!.descriptor, entries[3]!.descriptor, new Float32Array(D), odd.at(-1)!.descriptor, odd[7]!.descriptor];
+  for (const name of ['quantized scan, 2 threads', 'float scan, 2 threads', 'inline on the calling thread']) {
+    const matcher = matcherFor(name);
+    const key = freshKey();
+    for (const entry of all) matcher.add(key, entry);
+    await expectReference(t, matcher, key, all, queries, {}, true);
+  }
+});
+
+test('verify compares against every live template of the user, best first', (t) => {
+  const matcher = matcherFor('inline on the calling thread');
+  const key = freshKey();
+  const { entries } = clustered(51, 30);
+  for (const entry of entries) matcher.add(key, entry);
+  const owner = entries.find((e) => entries.filter((x) => x.userId === e.userId).length >= 3)!;
+  const own = entries.filter((e) => e.userId === owner.userId);
+  const expected = own
+    .map((e) => ({ templateId: e.templateId, similarity: bruteForce([e], owner.descriptor, { maxResults: 1, minSimilarity: 0 })[0]!.similarity }))
+    .sort((a, b) => b.similarity - a.similarity);
+  const verified = matcher.verify(key, owner.userId, owner.descriptor);
+  t.deepEqual(verified.map((m) => m.templateId), expected.map((m) => m.templateId));
+  verified.forEach((m, i) => t.true(Math.abs(m.similarity - expected[i]!.similarity) <= 1e-5));
+  t.true(verified.every((m) => m.userId === owner.userId));
+  t.is(verified[0]!.similarity, 1);
+  matcher.removeTemplate(key, own[1]!.templateId);
+  t.is(matcher.verify(key, owner.userId, owner.descriptor).length, own.length - 1);
+  matcher.removeUser(key, owner.userId);
+  t.deepEqual(matcher.verify(key, owner.userId, owner.descriptor), []);
+  t.deepEqual(matcher.verify(key, 'nobody', owner.descriptor), []);
+  t.deepEqual(matcher.verify({ tenantId: 'no-such-tenant', mode: 'live' }, owner.userId, owner.descriptor), []);
+});
+
+test('a second add of the same templateId is ignored', async (t) => {
+  const matcher = matcherFor('inline on the calling thread');
+  const key = freshKey();
+  const { entries } = clustered(61, 10);
+  for (const entry of entries) matcher.add(key, entry);
+  const first = entries[0]!;
+  matcher.add(key, { templateId: first.templateId, userId: 'someone-else', descriptor: entries[1]!.descriptor });
+  t.is(matcher.size(key), entries.length);
+  const { matches } = await matcher.identify(key, first.descriptor, { maxResults: 1, minSimilarity: 0.99 });
+  t.deepEqual(matches.map((m) => [m.userId, m.templateId]), [[first.userId, first.templateId]]);
+  t.deepEqual(matcher.verify(key, 'someone-else', first.descriptor), []);
+});
+
+test('galleries of other tenants and modes never see each other; size counts each and all', async (t) => {
+  const matcher = createMatcher({ threads: 1, rowsPerShard: 16, inlineRows: 0 });
+  t.teardown(() => matcher.close());
+  const a: GalleryKey = { tenantId: 'tenant-a', mode: 'live' };
+  const aTest: GalleryKey = { tenantId: 'tenant-a', mode: 'test' };
+  const b: GalleryKey = { tenantId: 'tenant-b', mode: 'live' };
+  const { entries } = clustered(71, 20);
+  const [forA, forATest, forB] = [entries.slice(0, 20), entries.slice(20, 35), entries.slice(35)];
+  for (const entry of forA) matcher.add(a, entry);
+  for (const entry of forATest) matcher.add(aTest, entry);
+  for (const entry of forB) matcher.add(b, entry);
+  t.is(matcher.size(a), forA.length);
+  t.is(matcher.size(aTest), forATest.length);
+  t.is(matcher.size(b), forB.length);
+  t.is(matcher.size(), entries.length);
+  t.is(matcher.size({ tenantId: 'tenant-c', mode: 'live' }), 0);
+  for (const [key, own] of [[a, forA], [aTest, forATest], [b, forB]] as const) {
+    const ids = new Set(own.map((e) => e.templateId));
+    for (const probe of entries.slice(0, 40)) {
+      const { matches } = await matcher.identify(key, probe.descriptor, { maxResults: 50, minSimilarity: 0 });
+      t.true(matches.every((m) => ids.has(m.templateId)));
+    }
+  }
+  t.is(matcher.removeUser(b, forA[0]!.userId), 0, "another gallery's user is not there");
+  t.false(matcher.removeTemplate(aTest, forA[0]!.templateId));
+  t.deepEqual(await matcher.identify({ tenantId: 'tenant-c', mode: 'live' }, entries[0]!.descriptor, { maxResults: 5, minSimilarity: 0 }), { matches: [], totalCompared: 0 });
+  t.true(matcher.memoryBytes() > 0);
+});
+
+test('a shard with more than a quarter tombstoned is compacted into a new memory, keeping its live rows', (t) => {
+  const gallery = createGallery({ rowsPerShard: 8, compactFraction: 0.25 });
+  const descriptor = (i: number) => new Float32Array(D).fill(i / 100);
+  for (let i = 0; i < 12; i++) gallery.add(`t${i}`, `u${i % 3}`, descriptor(i));
+  const [first, second] = gallery.shards();
+  t.is(gallery.maxTemplatesPerUser, 4);
+  t.true(gallery.removeTemplate('t0'));
+  t.true(gallery.removeTemplate('t1'));
+  t.is(gallery.shards()[0], first, '2 of 8 tombstoned is not more than a quarter');
+  t.true(gallery.removeTemplate('t2'));
+  const compacted = gallery.shards()[0]!;
+  t.not(compacted, first);
+  t.true(first!.retired);
+  t.not(compacted.memory, first!.memory);
+  t.is(compacted.count, 5);
+  t.is(compacted.dead, 0);
+  t.is(gallery.shards()[1], second);
+  for (let i = 3; i < 12; i++) {
+    const { shard, row } = gallery.locate(`t${i}`)!;
+    t.deepEqual([...shard.descriptor(row)], [...descriptor(i)]);
+    t.true(gallery.holds(shard, row, `t${i}`));
+  }
+  t.false(gallery.holds(first!, 0, 't0'));
+  t.is(gallery.size, 9);
+  t.is(gallery.removeUser('u0'), 3);
+  t.is(gallery.maxTemplatesPerUser, 3);
+  t.true(gallery.add('t12', 'u1', descriptor(12)));
+  t.is(gallery.maxTemplatesPerUser, 4);
+});
+
+test('a removal while a scan is in flight is honoured by the merge', async (t) => {
+  const matcher = matcherFor('quantized scan, 2 threads');
+  const key = freshKey();
+  const { entries } = clustered(81, 100);
+  for (const entry of entries) matcher.add(key, entry);
+  const target = entries[3]!;
+  const pending = matcher.identify(key, target.descriptor, { maxResults: 5, minSimilarity: 0 });
+  t.true(matcher.removeUser(key, target.userId) > 0);
+  // Enough removals to compact shards under the scan's feet.
+  for (const entry of entries.slice(40, 90)) matcher.removeTemplate(key, entry.templateId);
+  const { matches } = await pending;
+  t.false(matches.some((m) => m.userId === target.userId));
+  for (const match of matches) t.is(matcher.verify(key, match.userId, target.descriptor).find((v) => v.templateId === match.templateId)?.similarity, match.similarity);
+});
+
+test('bad input is refused with VALIDATION_ERROR', async (t) => {
+  const matcher = matcherFor('inline on the calling thread');
+  const key = freshKey();
+  const good = new Float32Array(D).fill(0.1);
+  t.true(throwsCode(() => matcher.add(key, { templateId: 't', userId: 'u', descriptor: new Float32Array(127) }), 'VALIDATION_ERROR'));
+  t.true(throwsCode(() => matcher.add(key, { templateId: 't', userId: 'u', descriptor: new Float32Array(D).fill(Number.NaN) }), 'VALIDATION_ERROR'));
+  t.true(throwsCode(() => matcher.add(key, { templateId: '', userId: 'u', descriptor: good }), 'VALIDATION_ERROR'));
+  matcher.add(key, { templateId: 't', userId: 'u', descriptor: good });
+  for (const options of [{ maxResults: 0, minSimilarity: 0 }, { maxResults: 51, minSimilarity: 0 }, { maxResults: 1.5, minSimilarity: 0 }, { maxResults: 1, minSimilarity: 1.1 }, { maxResults: 1, minSimilarity: Number.NaN }]) {
+    const error = await t.throwsAsync(matcher.identify(key, good, options));
+    t.true(hasCode(error, 'VALIDATION_ERROR'), JSON.stringify(options));
+  }
+  t.true(hasCode(await t.throwsAsync(matcher.identify(key, new Float32Array(3), { maxResults: 1, minSimilarity: 0 })), 'VALIDATION_ERROR'));
+  t.true(throwsCode(() => createMatcher({ threads: 0 }), 'VALIDATION_ERROR'));
+});
+
+test('an aborted identify fails with TIMEOUT, on the pool and on the calling thread', async (t) => {
+  const key = freshKey();
+  const { entries } = clustered(91, 40);
+  const query = entries[0]!.descriptor;
+  for (const name of ['quantized scan, 2 threads', 'inline on the calling thread']) {
+    const matcher = matcherFor(name);
+    for (const entry of entries) matcher.add(key, entry);
+    t.true(hasCode(await t.throwsAsync(matcher.identify(key, query, { maxResults: 1, minSimilarity: 0, signal: AbortSignal.abort() })), 'TIMEOUT'), name);
+  }
+  const pool = matcherFor('quantized scan, 2 threads');
+  const controller = new AbortController();
+  const pending = pool.identify(key, query, { maxResults: 1, minSimilarity: 0, signal: controller.signal });
+  controller.abort();
+  t.true(hasCode(await t.throwsAsync(pending), 'TIMEOUT'));
+  // The pool recovers from the abort.
+  t.is((await pool.identify(key, query, { maxResults: 1, minSimilarity: 0 })).matches[0]?.templateId, entries[0]!.templateId);
+});
+
+test("a full queue answers SERVICE_UNAVAILABLE and close() stops the matcher", async (t) => {
+  const matcher = createMatcher({ threads: 1, rowsPerShard: 256, inlineRows: 0, maxQueue: 1 });
+  const key = freshKey();
+  const { entries } = clustered(101, 100);
+  for (const entry of entries) matcher.add(key, entry);
+  // Piscina holds tasks aside without a limit while its threads start, so start them first.
+  await matcher.identify(key, entries[0]!.descriptor, { maxResults: 1, minSimilarity: 0 });
+  const results = await Promise.allSettled(Array.from({ length: 12 }, () => matcher.identify(key, entries[0]!.descriptor, { maxResults: 1, minSimilarity: 0 })));
+  const rejected = results.filter((r) => r.status === 'rejected');
+  t.true(rejected.length > 0);
+  t.true(rejected.every((r) => hasCode(r.reason, 'SERVICE_UNAVAILABLE')));
+  t.true(results.some((r) => r.status === 'fulfilled' && r.value.matches[0]?.templateId === entries[0]!.templateId));
+  await matcher.close();
+  await matcher.close();
+  t.true(hasCode(await t.throwsAsync(matcher.identify(key, entries[0]!.descriptor, { maxResults: 1, minSimilarity: 0 })), 'SERVICE_UNAVAILABLE'));
+  t.is(matcher.size(key), entries.length, 'the data stays readable after close');
+});
+
+function throwsCode(fn: () => unknown, code: Parameters<typeof hasCode>[1]): boolean {
+  try {
+    fn();
+    return false;
+  } catch (error) {
+    return hasCode(error, code);
+  }
+}
