@@ -18,7 +18,7 @@ test('healthz and readyz answer in the envelope with a request id that matches t
     const readyBody = (await ready.json()) as { data: { status: string; checks: Array<{ name: string; ok: boolean }> } };
     t.is(ready.status, 200);
     t.is(readyBody.data.status, 'ready');
-    t.deepEqual(readyBody.data.checks.map((c) => [c.name, c.ok]), [['eventStore', true], ['database', true], ['projections', true]]);
+    t.deepEqual(readyBody.data.checks.map((c) => [c.name, c.ok]), [['eventStore', true], ['database', true], ['matcher', true], ['projections', true]]);
 
     const second = await fetch(`${running.baseUrl}/healthz`);
     t.not(second.headers.get('x-request-id'), body.meta.requestId, 'every request gets its own id');
