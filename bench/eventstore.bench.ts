@@ -13,7 +13,7 @@ import { createScratchDatabase } from '../src/database/scratchDatabase.ts';
 import type { EventStore, NewEvent } from '../src/eventStore/eventStore.ts';
 import { createPostgresEventStore } from '../src/eventStore/postgres/postgresEventStore.ts';
 import { allProjections } from '../projections/all.ts';
-import { rebuildProjection } from '../projections/rebuild.ts';
+import { rebuildProjections } from '../projections/rebuild.ts';
 import { flag, fmt, median, rate, timed } from './support.ts';
 
 const totalEvents = Number(flag('events', '100000'));
@@ -126,11 +126,7 @@ async function rebuildBench(store: EventStore, database: Database): Promise<Reco
       return n;
     });
     readRates.push(rate(read.value, read.ms));
-    const rebuild = await timed(async () => {
-      let n = 0;
-      for (const projection of allProjections()) n = (await rebuildProjection(database.db, store, projection, { batchSize: 5000 })).events;
-      return n;
-    });
+    const rebuild = await timed(async () => (await rebuildProjections(database.db, store, allProjections(), { batchSize: 5000 }))[0]!.events);
     events = rebuild.value;
     rebuildRates.push(rate(rebuild.value, rebuild.ms));
   }

@@ -1,8 +1,8 @@
 import { sql, type Kysely } from 'kysely';
 import type { Projection } from './projection.ts';
 
-/** Creates a projection's schema with its tables and a checkpoint at 0, unless it exists. */
-export async function createProjectionSchema(db: Kysely<any>, projection: Projection, schema: string): Promise<void> {
+/** Creates a projection's schema with its tables and a checkpoint at 0; indexes too unless told not to (a rebuild adds them at the end). */
+export async function createProjectionSchema(db: Kysely<any>, projection: Projection, schema: string, options: { indexes: boolean } = { indexes: true }): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await sql`create schema ${sql.id(schema)}`.execute(trx);
     await sql`
@@ -14,6 +14,7 @@ export async function createProjectionSchema(db: Kysely<any>, projection: Projec
       )`.execute(trx);
     await sql`insert into ${sql.id(schema, 'checkpoint')} (position, version) values (0, ${projection.version})`.execute(trx);
     await projection.createTables(trx.withSchema(schema));
+    if (options.indexes) await projection.createIndexes?.(trx.withSchema(schema));
   });
 }
 

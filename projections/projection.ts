@@ -15,6 +15,8 @@ export interface Projection {
   /** Event types handled; `'*'` for all. Other events only advance the checkpoint. */
   readonly handles: readonly string[] | '*';
   createTables(db: Kysely<any>): Promise<void>;
+  /** Secondary indexes; a rebuild creates them after the replay, when it is cheapest. */
+  createIndexes?(db: Kysely<any>): Promise<void>;
   /** Applies a batch in order, inside the transaction that also moves the checkpoint. */
   apply(db: Kysely<any>, events: readonly RecordedEvent[]): Promise<void>;
 }

@@ -24,34 +24,58 @@ export interface RebuildOptions {
  * them) until the swap; after it, the runner continues from the rebuilt checkpoint.
  */
 export async function rebuildProjection(db: Kysely<any>, store: EventStore, projection: Projection, options: RebuildOptions = {}): Promise<RebuildResult> {
+  const [result] = await rebuildProjections(db, store, [projection], options);
+  return result!;
+}
+
+/**
+ * Rebuilds several projections in one pass over the store: each batch is read once (the next one
+ * is read while this one is applied) and applied to every projection's fresh schema. Secondary
+ * indexes are built after the replay, when building them in one go is cheaper than maintaining them.
+ */
+export async function rebuildProjections(db: Kysely<any>, store: EventStore, projections: readonly Projection[], options: RebuildOptions = {}): Promise<RebuildResult[]> {
   const started = Date.now();
-  const live = liveSchema(projection);
-  const next = `${live}__rebuild`;
   const batchSize = options.batchSize ?? 5000;
-  await sql`drop schema if exists ${sql.id(next)} cascade`.execute(db);
-  await createProjectionSchema(db, projection, next);
+  const targets = projections.map((projection) => ({ projection, live: liveSchema(projection), next: `${liveSchema(projection)}__rebuild` }));
+  const dropAll = async () => {
+    for (const target of targets) await sql`drop schema if exists ${sql.id(target.next)} cascade`.execute(db);
+  };
+  await dropAll();
+  for (const target of targets) await createProjectionSchema(db, target.projection, target.next, { indexes: false });
 
   const head = await store.headPosition();
   let checkpoint = 0n;
   let events = 0;
+  let pending = store.readAll({ after: checkpoint, maxCount: batchSize });
   for (;;) {
     if (options.signal?.aborted) {
-      await sql`drop schema if exists ${sql.id(next)} cascade`.execute(db);
-      throw new Error(`rebuild of ${projection.name} aborted`);
+      await pending.catch(() => []);
+      await dropAll();
+      throw new Error(`rebuild of ${projections.map((p) => p.name).join(', ')} aborted`);
     }
-    const batch = await store.readAll({ after: checkpoint, maxCount: batchSize });
+    const batch = await pending;
     if (batch.length === 0) break;
-    const outcome = await applyBatch(db, projection, next, checkpoint, batch);
-    if (!outcome.applied) throw new Error(`rebuild schema ${next} was changed by someone else`);
-    checkpoint = outcome.position;
+    const last = batch.at(-1)!.position;
+    const more = batch.length === batchSize;
+    pending = more ? store.readAll({ after: last, maxCount: batchSize }) : Promise.resolve([]);
+    for (const target of targets) {
+      const outcome = await applyBatch(db, target.projection, target.next, checkpoint, batch);
+      if (!outcome.applied) {
+        await pending.catch(() => []);
+        throw new Error(`rebuild schema ${target.next} was changed by someone else`);
+      }
+    }
+    checkpoint = last;
     events += batch.length;
     options.progress?.update(events, head > 0n ? Number(checkpoint) / Number(head > checkpoint ? head : checkpoint) : 1);
-    if (batch.length < batchSize) break;
+    if (!more) break;
   }
 
-  await swapIn(db, live, next);
+  for (const target of targets) await target.projection.createIndexes?.(db.withSchema(target.next));
+  for (const target of targets) await swapIn(db, target.live, target.next);
   options.progress?.finish(events);
-  return { projection: projection.name, events, position: checkpoint, durationMs: Date.now() - started };
+  const durationMs = Date.now() - started;
+  return targets.map((target) => ({ projection: target.projection.name, events, position: checkpoint, durationMs }));
 }
 
 /**

@@ -52,7 +52,7 @@ test.serial('status shows each projection behind, rebuild replays with plain pro
     t.is(await runCli(['rebuild', '--batch-size', '40'], env, rebuild), 0);
     t.regex(rebuild.stdout(), /^rebuilt usage: 300 events up to position 300 in [\d.]+ s$/m);
     t.regex(rebuild.stdout(), /^rebuilt users: 300 events up to position 300 in [\d.]+ s$/m);
-    t.regex(rebuild.stderr(), /^rebuild usage \[#+\] 100\.0% 300\/~300 events [\d,]+ ev\/s ETA 00:00$/m);
+    t.regex(rebuild.stderr(), /^rebuild usage, users \[#+\] 100\.0% 300\/~300 events [\d,]+ ev\/s ETA 00:00$/m);
     t.notRegex(rebuild.stderr(), /\r|\x1b/, 'no terminal control characters when not on a terminal');
 
     const after = captureIo();

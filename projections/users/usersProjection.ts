@@ -15,7 +15,7 @@ import type { Projection } from '../projection.ts';
  */
 export const usersProjection: Projection = {
   name: 'users',
-  version: 2,
+  version: 3,
   handles: userEventTypes,
 
   async createTables(db: Kysely<any>) {
@@ -33,9 +33,6 @@ export const usersProjection: Projection = {
       .addColumn('failed_logins', 'integer', (c) => c.notNull().defaultTo(0))
       .addColumn('template_count', 'integer', (c) => c.notNull().defaultTo(0))
       .execute();
-    await db.schema.createIndex('users_tenant_created').on('users').columns(['tenant_id', 'mode', 'created_at', 'user_id']).execute();
-    await db.schema.createIndex('users_tenant_last_login').on('users').columns(['tenant_id', 'mode', 'last_login', 'user_id']).execute();
-    await db.schema.createIndex('users_tenant_email').on('users').columns(['tenant_id', 'mode', 'email_index']).execute();
 
     await db.schema
       .createTable('templates')
@@ -52,8 +49,6 @@ export const usersProjection: Projection = {
       .addColumn('usage_count', 'integer', (c) => c.notNull().defaultTo(0))
       .addColumn('last_used', 'timestamptz')
       .execute();
-    await db.schema.createIndex('templates_user').on('templates').columns(['user_id', 'created_at']).execute();
-    await db.schema.createIndex('templates_tenant').on('templates').columns(['tenant_id', 'mode']).execute();
 
     await db.schema
       .createTable('sign_in_logs')
@@ -70,6 +65,14 @@ export const usersProjection: Projection = {
       .addColumn('user_agent_sealed', 'text')
       .addColumn('created_at', 'timestamptz', (c) => c.notNull())
       .execute();
+  },
+
+  async createIndexes(db: Kysely<any>) {
+    await db.schema.createIndex('users_tenant_created').on('users').columns(['tenant_id', 'mode', 'created_at', 'user_id']).execute();
+    await db.schema.createIndex('users_tenant_last_login').on('users').columns(['tenant_id', 'mode', 'last_login', 'user_id']).execute();
+    await db.schema.createIndex('users_tenant_email').on('users').columns(['tenant_id', 'mode', 'email_index']).execute();
+    await db.schema.createIndex('templates_user').on('templates').columns(['user_id', 'created_at']).execute();
+    await db.schema.createIndex('templates_tenant').on('templates').columns(['tenant_id', 'mode']).execute();
     await db.schema.createIndex('sign_in_logs_user').on('sign_in_logs').columns(['user_id', 'created_at', 'log_id']).execute();
   },
 
@@ -78,11 +81,12 @@ export const usersProjection: Projection = {
   },
 };
 
-/** Counter changes of one user; its template count is recounted whenever it has an entry. */
+/** Counter changes of one user in a batch. */
 interface UserDelta {
   logins: number;
   successes: number;
   failures: number;
+  templates: number;
   lastLogin: string | null;
 }
 
@@ -120,7 +124,7 @@ export function foldBatch(events: readonly RecordedEvent[]): BatchChanges {
   const delta = (userId: string): UserDelta => {
     let d = changes.userDeltas.get(userId);
     if (!d) {
-      d = { logins: 0, successes: 0, failures: 0, lastLogin: null };
+      d = { logins: 0, successes: 0, failures: 0, templates: 0, lastLogin: null };
       changes.userDeltas.set(userId, d);
     }
     return d;
@@ -148,12 +152,12 @@ export function foldBatch(events: readonly RecordedEvent[]): BatchChanges {
           model: event.data.model,
           created_at: at,
         });
-        delta(event.data.userId);
+        delta(event.data.userId).templates += 1;
         break;
       case 'FaceTemplateRemoved':
         if (!changes.newTemplates.delete(event.data.templateId)) changes.removedTemplates.add(event.data.templateId);
         changes.templateUses.delete(event.data.templateId);
-        delta(event.data.userId);
+        delta(event.data.userId).templates -= 1;
         break;
       case 'SignInAttempted': {
         const success = event.data.outcome === 'success';
@@ -246,16 +250,16 @@ async function writeBatch(db: Kysely<any>, changes: BatchChanges): Promise<void>
       on conflict (log_id) do nothing`.execute(db);
   }
   if (changes.userDeltas.size > 0) {
-    const deltas = [...changes.userDeltas].map(([user_id, d]) => ({ user_id, logins: d.logins, successes: d.successes, failures: d.failures, last_login: d.lastLogin }));
+    const deltas = [...changes.userDeltas].map(([user_id, d]) => ({ user_id, logins: d.logins, successes: d.successes, failures: d.failures, templates: d.templates, last_login: d.lastLogin }));
     await sql`
       update users u set
         login_count = u.login_count + d.logins,
         successful_logins = u.successful_logins + d.successes,
         failed_logins = u.failed_logins + d.failures,
-        template_count = (select count(*) from templates t where t.user_id = u.user_id),
+        template_count = u.template_count + d.templates,
         last_login = greatest(u.last_login, d.last_login)
       from jsonb_to_recordset(${JSON.stringify(deltas)}::jsonb)
-        as d(user_id text, logins integer, successes integer, failures integer, last_login timestamptz)
+        as d(user_id text, logins integer, successes integer, failures integer, templates integer, last_login timestamptz)
       where u.user_id = d.user_id`.execute(db);
   }
   if (changes.templateUses.size > 0) {

@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from '../config/config.ts';
 import { composeService } from '../composition/root.ts';
 import { createLogger } from '../logging/logger.ts';
 import { createProgressReporter } from '../../projections/progress.ts';
-import { rebuildProjection } from '../../projections/rebuild.ts';
+import { rebuildProjections } from '../../projections/rebuild.ts';
 import { serve } from './serve.ts';
 
 export const usage = `facesmash <command>
@@ -113,9 +113,9 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
       io.err(`--batch-size must be a whole number greater than 0\n`);
       return 2;
     }
-    for (const projection of service.projections.filter((p) => wanted === undefined || wanted.includes(p.name))) {
-      const progress = createProgressReporter({ label: `rebuild ${projection.name}`, write: io.err, isTTY: io.isTTY });
-      const result = await rebuildProjection(service.database.db, service.store, projection, { batchSize, progress });
+    const chosen = service.projections.filter((p) => wanted === undefined || wanted.includes(p.name));
+    const progress = createProgressReporter({ label: `rebuild ${chosen.map((p) => p.name).join(', ')}`, write: io.err, isTTY: io.isTTY });
+    for (const result of await rebuildProjections(service.database.db, service.store, chosen, { batchSize, progress })) {
       io.out(`rebuilt ${result.projection}: ${result.events} events up to position ${result.position} in ${(result.durationMs / 1000).toFixed(1)} s\n`);
     }
     return 0;
