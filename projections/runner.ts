@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { EventStore } from '../src/eventStore/eventStore.ts';
+import { createAppendWaker, createPositionWaiters, type AppendWaker } from '../src/eventStore/following.ts';
 import { applyBatch } from './applyBatch.ts';
 import { createProjectionSchema, readCheckpoint, schemaExists } from './checkpoint.ts';
 import { assertProjectionName, liveSchema, type Projection } from './projection.ts';
@@ -58,14 +59,9 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
   for (const projection of options.projections) assertProjectionName(projection.name);
   const lanes: Lane[] = options.projections.map((projection) => ({ projection, schema: liveSchema(projection), checkpoint: 0n, running: false }));
   const controller = new AbortController();
-  const waiters = new Set<() => void>();
-  const sleepers = new Set<() => void>();
+  const waiters = createPositionWaiters(() => lanes.reduce((lowest, lane) => (lane.checkpoint < lowest ? lane.checkpoint : lowest), lanes[0]?.checkpoint ?? 0n));
+  let waker: AppendWaker | undefined;
   let loops: Promise<void>[] = [];
-  let unsubscribe: (() => void) | undefined;
-
-  const notifyWaiters = () => {
-    for (const waiter of waiters) waiter();
-  };
 
   async function prepare(lane: Lane): Promise<void> {
     if (!(await schemaExists(db, lane.schema))) {
@@ -91,29 +87,16 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
     const outcome = await applyBatch(db, lane.projection, lane.schema, lane.checkpoint, events);
     if (outcome.applied) {
       lane.checkpoint = outcome.position;
-      notifyWaiters();
+      waiters.notify();
       return events.length;
     }
     // Someone else moved the checkpoint (another instance, or a rebuild swapped in): follow it.
     lane.checkpoint = outcome.checkpoint;
-    notifyWaiters();
+    waiters.notify();
     return 1;
   }
 
-  async function sleep(ms: number): Promise<void> {
-    if (controller.signal.aborted) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        controller.signal.removeEventListener('abort', done);
-        sleepers.delete(done);
-        resolve();
-      }
-      controller.signal.addEventListener('abort', done);
-      sleepers.add(done);
-    });
-  }
+  const sleep = (ms: number) => waker?.sleep(ms) ?? Promise.resolve();
 
   async function loop(lane: Lane): Promise<void> {
     lane.running = true;
@@ -143,9 +126,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
   return {
     async start() {
       for (const lane of lanes) await prepare(lane);
-      unsubscribe = store.onAppend(() => {
-        for (const wakeUp of [...sleepers]) wakeUp();
-      });
+      waker = createAppendWaker(store, controller.signal);
       loops = lanes.map((lane) => loop(lane));
     },
 
@@ -156,23 +137,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
       }
     },
 
-    async waitFor(position, timeoutMs) {
-      const reached = () => lanes.every((lane) => lane.checkpoint >= position);
-      if (reached()) return true;
-      return new Promise<boolean>((resolve) => {
-        const check = () => {
-          if (!reached()) return;
-          finish(true);
-        };
-        const timer = setTimeout(() => finish(false), timeoutMs);
-        function finish(value: boolean) {
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(value);
-        }
-        waiters.add(check);
-      });
-    },
+    waitFor: (position, timeoutMs) => waiters.waitFor(position, timeoutMs),
 
     async status() {
       const head = await store.headPosition();
@@ -195,7 +160,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
 
     async stop() {
       controller.abort();
-      unsubscribe?.();
+      waker?.close();
       await Promise.all(loops);
     },
   };

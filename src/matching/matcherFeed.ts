@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { isErased, type FieldCipher } from '../crypto/fieldCipher.ts';
 import type { SubjectKeyStore } from '../crypto/subjectKeys.ts';
 import type { EventStore, RecordedEvent } from '../eventStore/eventStore.ts';
+import { createAppendWaker, createPositionWaiters, type AppendWaker } from '../eventStore/following.ts';
 import { descriptorFromBytes } from '../faces/descriptor.ts';
 import { aad, type FaceTemplateAdded, type FaceTemplateRemoved, type UserErased } from '../users/userEvents.ts';
 import type { Matcher } from './matcher.ts';
@@ -41,10 +42,9 @@ export function createMatcherFeed(options: MatcherFeedOptions): MatcherFeed {
   let position = 0n;
   let active = false;
   const controller = new AbortController();
-  const waiters = new Set<() => void>();
-  const sleepers = new Set<() => void>();
+  const waiters = createPositionWaiters(() => position);
+  let waker: AppendWaker | undefined;
   let loop: Promise<void> | undefined;
-  let unsubscribe: (() => void) | undefined;
 
   async function addSealed(row: { templateId: string; userId: string; tenantId: string; mode: string; sealed: string }): Promise<boolean> {
     const bytes = await cipher.decryptBytes(row.userId, row.sealed, aad.descriptor(row.templateId));
@@ -105,20 +105,7 @@ export function createMatcherFeed(options: MatcherFeedOptions): MatcherFeed {
     return loaded;
   }
 
-  async function sleep(ms: number): Promise<void> {
-    if (controller.signal.aborted) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        sleepers.delete(done);
-        controller.signal.removeEventListener('abort', done);
-        resolve();
-      }
-      sleepers.add(done);
-      controller.signal.addEventListener('abort', done);
-    });
-  }
+  const sleep = (ms: number) => waker?.sleep(ms) ?? Promise.resolve();
 
   async function follow(): Promise<void> {
     let delay = 200;
@@ -128,7 +115,7 @@ export function createMatcherFeed(options: MatcherFeedOptions): MatcherFeed {
         if (events.length > 0) {
           await apply(events);
           position = events.at(-1)!.position;
-          for (const waiter of [...waiters]) waiter();
+          waiters.notify();
           delay = 200;
         } else {
           await sleep(pollIntervalMs);
@@ -146,9 +133,7 @@ export function createMatcherFeed(options: MatcherFeedOptions): MatcherFeed {
     async start() {
       const started = Date.now();
       const templates = await load();
-      unsubscribe = store.onAppend(() => {
-        for (const wake of [...sleepers]) wake();
-      });
+      waker = createAppendWaker(store, controller.signal);
       active = true;
       loop = follow().finally(() => {
         active = false;
@@ -156,28 +141,14 @@ export function createMatcherFeed(options: MatcherFeedOptions): MatcherFeed {
       return { templates, ms: Date.now() - started };
     },
 
-    waitFor(target, timeoutMs) {
-      if (position >= target) return Promise.resolve(true);
-      return new Promise((resolve) => {
-        const check = () => {
-          if (position >= target) finish(true);
-        };
-        const timer = setTimeout(() => finish(false), timeoutMs);
-        function finish(value: boolean) {
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(value);
-        }
-        waiters.add(check);
-      });
-    },
+    waitFor: (target, timeoutMs) => waiters.waitFor(target, timeoutMs),
 
     position: () => position,
     running: () => active,
 
     async stop() {
       controller.abort();
-      unsubscribe?.();
+      waker?.close();
       await loop;
     },
   };
