@@ -5,6 +5,7 @@
 import { runInNewContext } from 'node:vm';
 import v8 from 'node:v8';
 import { createMatcher, type GalleryKey, type IdentifyOptions, type Matcher } from '../src/matching/matcher.ts';
+import { seededRandom } from '../test/support/faces.ts';
 import { flag, fmt, median, percentile, rate, timed } from './support.ts';
 
 const sizes = flag('sizes', '100000,1000000').split(',').map(Number);
@@ -17,16 +18,6 @@ const options: IdentifyOptions = { maxResults: 5, minSimilarity: 0 };
 
 v8.setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let spare: number | undefined;
 function gaussian(random: () => number): number {
@@ -57,7 +48,7 @@ interface Dataset {
 // ~0.8–1.2 apart, like face-api descriptors) and 1–10 templates with noise of norm ~0.2–0.3
 // (same-person distances ~0.3–0.45). Queries are fresh samples of random people.
 function dataset(size: number, queries: number): Dataset {
-  const random = rng(size);
+  const random = seededRandom(size);
   const base = unit(Array.from({ length: D }, () => gaussian(random)));
   const rows = new Float32Array(size * D);
   const templateIds: string[] = [];

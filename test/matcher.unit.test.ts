@@ -4,21 +4,9 @@ import { squaredDistance } from '../src/matching/distance.ts';
 import { createGallery } from '../src/matching/gallery.ts';
 import { createMatcher, type GalleryEntry, type GalleryKey, type IdentifyOptions, type MatchCandidate, type Matcher, type MatcherOptions } from '../src/matching/matcher.ts';
 
+import { gaussian, seededRandom } from './support/faces.ts';
+
 const D = 128;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function gaussian(random: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
-}
 
 interface Person {
   readonly userId: string;
@@ -27,7 +15,7 @@ interface Person {
 
 /** People whose centers share a direction (so strangers sit ~1 apart) and 1–6 noisy templates each. */
 function clustered(seed: number, people: number): { entries: GalleryEntry[]; persons: Person[]; near: (random: () => number) => Float32Array } {
-  const random = rng(seed);
+  const random = seededRandom(seed);
   const base = Array.from({ length: D }, () => gaussian(random) / Math.sqrt(D));
   const persons: Person[] = [];
   const entries: GalleryEntry[] = [];
@@ -131,7 +119,7 @@ for (const name of Object.keys(configs)) {
     const key = freshKey();
     const { entries, near } = clustered(11, 120);
     for (const entry of entries) matcher.add(key, entry);
-    const random = rng(5);
+    const random = seededRandom(5);
     const queries = [...Array.from({ length: 4 }, () => near(random)), entries[7]!.descriptor];
     await expectReference(t, matcher, key, entries, queries);
   });
@@ -150,7 +138,7 @@ for (const name of Object.keys(configs)) {
     const live = entries.filter((e) => !removedUsers.has(e.userId) && !removedTemplates.has(e.templateId));
     t.is(removed, entries.length - live.length - removedTemplates.size);
     t.is(matcher.size(key), live.length);
-    const random = rng(6);
+    const random = seededRandom(6);
     const queries = [near(random), near(random), entries[0]!.descriptor];
     await expectReference(t, matcher, key, live, queries);
     // Templates added after compaction land in the freed space and are found like any other.
@@ -175,7 +163,7 @@ for (const name of Object.keys(configs)) {
     const key = freshKey();
     const { entries, near } = clustered(41, 60);
     for (const entry of entries) matcher.add(key, entry);
-    const query = near(rng(9));
+    const query = near(seededRandom(9));
     const { matches } = await matcher.identify(key, query, { maxResults: 10, minSimilarity: 0 });
     for (const match of matches) t.is(matcher.verify(key, match.userId, query)[0]!.similarity, match.similarity);
   });
@@ -184,7 +172,7 @@ for (const name of Object.keys(configs)) {
 // With norms in the hundreds, strangers differ by fewer float32 ulps than two summation orders do,
 // so this reference sums in the kernel's order: then even the last bit must agree.
 test('duplicates, zero vectors and large norms rank exactly as a brute force in the same float order', async (t) => {
-  const random = rng(99);
+  const random = seededRandom(99);
   const { entries } = clustered(98, 60);
   const odd: GalleryEntry[] = [
     ...entries.slice(0, 5).map((e, i) => ({ templateId: `dup-${i}`, userId: `twin-${i}`, descriptor: e.descriptor.slice() })),

@@ -99,6 +99,12 @@ function toTemplate(row: { template_id: string; user_id: string; quality: number
 export function createUserReadModel(database: Kysely<any>): UserReadModel {
   const db = database.withSchema(schema);
   const users = (tenant: TenantContext) => db.selectFrom('users').where('tenant_id', '=', tenant.tenantId).where('mode', '=', tenant.mode);
+  const templates = (tenant: TenantContext) =>
+    db
+      .selectFrom('templates')
+      .select(['template_id', 'user_id', 'quality', 'created_at', 'usage_count', 'last_used'])
+      .where('tenant_id', '=', tenant.tenantId)
+      .where('mode', '=', tenant.mode);
 
   return {
     async findUser(tenant, userId) {
@@ -143,22 +149,12 @@ export function createUserReadModel(database: Kysely<any>): UserReadModel {
     },
 
     async findTemplate(tenant, templateId) {
-      const row = await db
-        .selectFrom('templates')
-        .select(['template_id', 'user_id', 'quality', 'created_at', 'usage_count', 'last_used'])
-        .where('tenant_id', '=', tenant.tenantId)
-        .where('mode', '=', tenant.mode)
-        .where('template_id', '=', templateId)
-        .executeTakeFirst();
+      const row = await templates(tenant).where('template_id', '=', templateId).executeTakeFirst();
       return row ? toTemplate(row) : undefined;
     },
 
     async listTemplates(tenant, userId) {
-      const rows = await db
-        .selectFrom('templates')
-        .select(['template_id', 'user_id', 'quality', 'created_at', 'usage_count', 'last_used'])
-        .where('tenant_id', '=', tenant.tenantId)
-        .where('mode', '=', tenant.mode)
+      const rows = await templates(tenant)
         .where('user_id', '=', userId)
         .orderBy('created_at')
         .orderBy('template_id')

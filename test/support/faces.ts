@@ -1,21 +1,19 @@
 /** Seeded synthetic face descriptors: a "person" is a centre; their templates are noisy copies. */
 
+/** A seeded uniform generator in [0, 1) (mulberry32): the same seed gives the same faces everywhere. */
 export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0 || 1;
+  let s = seed >>> 0;
   return () => {
-    // xorshift32
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 0x1_0000_0000;
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
-function gaussian(random: () => number): number {
-  const u = Math.max(random(), 1e-12);
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
+/** A standard normal sample (Box-Muller). */
+export function gaussian(random: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
 }
 
 /** A random direction of norm `norm`. */
