@@ -1,8 +1,9 @@
 import type { Projection } from './projection.ts';
 import { usageProjection } from './usage/usageProjection.ts';
+import { tenantsProjection } from './tenants/tenantsProjection.ts';
 import { usersProjection } from './users/usersProjection.ts';
 
 /** Every projection the service runs, in the order they are prepared. */
 export function allProjections(): readonly Projection[] {
-  return [usageProjection, usersProjection];
+  return [usageProjection, usersProjection, tenantsProjection];
 }

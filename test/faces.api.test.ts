@@ -9,7 +9,7 @@ let api: ReturnType<typeof client>;
 
 test.before(async () => {
   running = await startService();
-  api = client(running.baseUrl, { 'user-agent': 'facesmash-tests/1.0' });
+  api = client(running.baseUrl, { 'user-agent': 'facesmash-tests/1.0', ...running.auth });
 });
 
 test.after.always(async () => {
@@ -142,7 +142,7 @@ test.serial('identify returns the best template of each user, best first, only a
   t.deepEqual(Object.keys(one.body.data).sort(), ['matches', 'processingTimeMs', 'totalCompared']);
   t.is(one.body.data.matches.length, 1);
   t.like(one.body.data.matches[0], { userId: near.body.data.userId, email: 'near@example.com', similarity: 0.8, templateId: near.body.data.templateId });
-  t.is(one.body.data.totalCompared, running.service.matcher.size({ tenantId: '00000000-0000-4000-8000-000000000001', mode: 'live' }));
+  t.is(one.body.data.totalCompared, running.service.matcher.size({ tenantId: running.tenantId, mode: 'live' }));
   t.true(one.body.data.processingTimeMs >= 0);
 
   const many = await api.post('/v1/faces/identify', { descriptor: face, maxResults: 50 });
@@ -165,7 +165,7 @@ test.serial('an identify without a candidate is recorded against the tenant, not
   t.is(miss.status, 200);
   t.deepEqual(miss.body.data.matches, []);
   const events = await running.service.store.readAll({ after: before });
-  t.deepEqual(events.map((e) => [e.type, e.streamName]), [['IdentifyMissed', 'tenant-00000000-0000-4000-8000-000000000001']]);
+  t.deepEqual(events.map((e) => [e.type, e.streamName]), [['IdentifyMissed', `tenant-${running.tenantId}`]]);
   t.false(JSON.stringify(events[0]!.data).includes('127.0.0.1'));
 });
 

@@ -30,7 +30,7 @@ test('healthz and readyz answer in the envelope with a request id that matches t
 test('unknown routes and methods get the error envelope', async (t) => {
   const running = await startService();
   try {
-    const missing = await fetch(`${running.baseUrl}/v1/nothing-here`);
+    const missing = await fetch(`${running.baseUrl}/v1/nothing-here`, { headers: running.auth });
     t.is(missing.status, 404);
     const body = (await missing.json()) as { success: boolean; error: { code: string; message: string; details: object }; meta: { requestId: string } };
     t.false(body.success);
@@ -38,6 +38,8 @@ test('unknown routes and methods get the error envelope', async (t) => {
     t.regex(body.error.message, /\/v1\/nothing-here/);
     t.is(missing.headers.get('x-request-id'), body.meta.requestId);
 
+    const anonymous = await fetch(`${running.baseUrl}/v1/nothing-here`);
+    t.is(anonymous.status, 401, 'under /v1 the key is checked before the route');
     const wrongMethod = await fetch(`${running.baseUrl}/healthz`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
     t.is(wrongMethod.status, 405);
     t.is(((await wrongMethod.json()) as { error: { code: string } }).error.code, 'METHOD_NOT_ALLOWED');

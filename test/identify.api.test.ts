@@ -25,7 +25,7 @@ function reference(gallery: Gallery, query: number[], threshold: number, maxResu
 
 test('identify over many users ranks exactly like a brute-force reference, also after template removals and erasures', async (t) => {
   const running = await startService();
-  const api = client(running.baseUrl);
+  const api = client(running.baseUrl, running.auth);
   const random = seededRandom(2026);
   try {
     const base = randomVector(random);

@@ -55,7 +55,7 @@ function rawGet(path: string, headers: Record<string, string> = {}): Promise<{ s
 
 test.before(async () => {
   running = await startService();
-  api = client(running.baseUrl);
+  api = client(running.baseUrl, running.auth);
   const response = await api.get('/v1/openapi.json');
   doc = response.body;
 });

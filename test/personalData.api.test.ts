@@ -54,8 +54,8 @@ async function searchFiles(paths: AsyncIterable<string> | Iterable<string>, need
   return found;
 }
 
-async function registerPeople(baseUrl: string, userAgent: string) {
-  const api = client(baseUrl, { 'user-agent': userAgent });
+async function registerPeople(baseUrl: string, userAgent: string, auth: Record<string, string>) {
+  const api = client(baseUrl, { 'user-agent': userAgent, ...auth });
   const random = seededRandom(99);
   const tag = randomBytes(4).toString('hex');
   const people = Array.from({ length: 5 }, (_, i) => ({ email: `secret.${tag}.${i}@privacy-test.example`, descriptor: randomVector(random) }));
@@ -72,7 +72,7 @@ async function registerPeople(baseUrl: string, userAgent: string) {
   const running = await startService();
   try {
     const userAgent = `PrivacyProbe/${randomBytes(6).toString('hex')}`;
-    const people = await registerPeople(running.baseUrl, userAgent);
+    const people = await registerPeople(running.baseUrl, userAgent, running.auth);
     // Stop the service (PGlite flushes and closes) but keep the data dir for the search.
     await running.service.close();
     const found = await searchFiles(files(running.dataDir), needlesOf(people, userAgent));
@@ -90,7 +90,7 @@ async function registerPeople(baseUrl: string, userAgent: string) {
   const running = await startService();
   const userAgent = `PrivacyProbe/${randomBytes(6).toString('hex')}`;
   try {
-    const people = await registerPeople(running.baseUrl, userAgent);
+    const people = await registerPeople(running.baseUrl, userAgent, running.auth);
     const url = running.service.config.database.kind === 'postgres' ? running.service.config.database.url : '';
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();

@@ -10,7 +10,7 @@ const registered: Array<{ userId: string; email: string; face: number[] }> = [];
 
 test.before(async () => {
   running = await startService();
-  api = client(running.baseUrl);
+  api = client(running.baseUrl, running.auth);
   // Seven users, registered in order; the fourth signs in twice, the second once.
   for (let i = 0; i < 7; i++) {
     const face = randomVector(random);

@@ -5,7 +5,20 @@ import { composeService } from '../composition/root.ts';
 
 /** Runs the HTTP service until SIGTERM or SIGINT, then closes in reverse order. Resolves with the exit code. */
 export async function serve(config: Config, logger: Logger): Promise<number> {
-  const service = await composeService(config, logger, { startProjections: true });
+  const service = await composeService(config, logger, { startProjections: true }, (tenantId, keys) => {
+    // Shown once, on the first start of the embedded default, on stdout and never in a log line.
+    process.stdout.write(
+      [
+        '',
+        'First start: created the default tenant and its first API keys. They are shown this once; store them now.',
+        `  tenant    ${tenantId}`,
+        `  live key  ${keys.live.key}`,
+        `  test key  ${keys.test.key}`,
+        '',
+        '',
+      ].join('\n'),
+    );
+  });
   const server: Server = service.app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

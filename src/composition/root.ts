@@ -21,7 +21,13 @@ import { createFaceService, type FaceService } from '../faces/faceService.ts';
 import { randomIds } from '../ids/ids.ts';
 import { createMatcher, type Matcher } from '../matching/matcher.ts';
 import { createMatcherFeed, type MatcherFeed } from '../matching/matcherFeed.ts';
-import { builtInTenantId, defaultTenantSettings } from '../tenancy/tenant.ts';
+import { createKeyHasher } from '../tenancy/apiKeys.ts';
+import { createTenantReadModel } from '../tenancy/tenantReadModel.ts';
+import { createTenantService, type IssuedKey, type TenantService } from '../tenancy/tenantService.ts';
+import { createAuthenticator, type Authenticator } from '../http/auth.ts';
+import { createRateLimiter, type RateLimiter } from '../http/rateLimit.ts';
+import { adminRouter } from '../http/admin/adminRoutes.ts';
+import { tenantOf, v1Guard } from '../http/v1/guard.ts';
 import { createErasure } from '../users/erasure.ts';
 import { createUserReadModel, type UserReadModel } from '../users/userReadModel.ts';
 import { createUserRepository } from '../users/userRepository.ts';
@@ -45,6 +51,9 @@ export interface Service {
   readonly faces: FaceService;
   readonly readModel: UserReadModel;
   readonly idempotency: IdempotencyStore;
+  readonly tenants: TenantService;
+  readonly auth: Authenticator;
+  readonly limiter: RateLimiter;
   /** Resolves once this instance's projections and matcher have applied `position` (bounded wait). */
   awaitPosition(position: bigint): Promise<void>;
   readonly app: Koa;
@@ -59,8 +68,11 @@ export interface ComposeOptions {
   readonly readYourWritesTimeoutMs?: number;
 }
 
+/** Called once, on the embedded default's first start, with the default tenant and its first keys. */
+export type FirstStartListener = (tenantId: string, keys: { live: IssuedKey; test: IssuedKey }) => void;
+
 /** The composition root: builds every adapter from the parsed config and returns `{ app, close }` and the parts. */
-export async function composeService(config: Config, logger: Logger, options: ComposeOptions): Promise<Service> {
+export async function composeService(config: Config, logger: Logger, options: ComposeOptions, firstStart?: FirstStartListener): Promise<Service> {
   const closers: Array<() => Promise<void>> = [];
   const close = async () => {
     for (const closer of closers.reverse()) {
@@ -115,16 +127,28 @@ export async function composeService(config: Config, logger: Logger, options: Co
     const idempotency = await createIdempotencyStore(database.db, cipher, subjectKeys, ids, clock);
     const faces = createFaceService({ store, users, readModel, cipher, blindIndex, matcher, ids, clock, awaitPosition });
     const erasure = createErasure({ store, users, keys: subjectKeys, matcher, ids, clock, awaitPosition, purgeElsewhere: async (userId) => void (await idempotency.purgeSubject(userId)) });
-    // Until API keys exist (issue #4) every request acts for the built-in tenant, live mode.
-    const resolveTenant: TenantResolver = async () => ({ tenantId: builtInTenantId, mode: 'live', settings: defaultTenantSettings });
+    const tenantReadModel = createTenantReadModel(database.db);
+    const hasher = createKeyHasher(master.key);
+    const tenants = createTenantService({ store, readModel: tenantReadModel, hasher, ids, clock, awaitPosition });
+    const auth = createAuthenticator({ readModel: tenantReadModel, hasher, clock });
+    const limiter = await createRateLimiter(database.db, clock);
+    const resolveTenant: TenantResolver = tenantOf;
+    if (options.startProjections && config.database.kind === 'pglite' && (await tenants.listTenants()).length === 0) {
+      const first = await tenants.createTenant({ name: 'default' }, 'startup');
+      firstStart?.(first.tenant.id, first.keys);
+    }
     if (options.startProjections) {
-      const sweeper = setInterval(() => void idempotency.sweep().catch((error: unknown) => logger.error({ err: error }, 'idempotency sweep failed')), 10 * 60_000);
+      const sweeper = setInterval(() => {
+        void idempotency.sweep().catch((error: unknown) => logger.error({ err: error }, 'idempotency sweep failed'));
+        void limiter.sweep().catch((error: unknown) => logger.error({ err: error }, 'rate counter sweep failed'));
+      }, 10 * 60_000);
       sweeper.unref();
       closers.push(async () => clearInterval(sweeper));
     }
 
     const app = createHttpApp({
       logger,
+      middleware: [v1Guard(auth, limiter)],
       routers: [
         healthRouter([
           { name: 'eventStore', check: async () => (await store.ping(), { ok: true, detail: { kind: store.kind } }) },
@@ -145,11 +169,14 @@ export async function composeService(config: Config, logger: Logger, options: Co
         facesRouter({ resolveTenant, idempotency, faces, readModel }),
         usersRouter({ resolveTenant, readModel, cipher, blindIndex, erase: erasure.erase }),
         docsRouter(),
+        ...(config.adminToken !== undefined
+          ? [adminRouter({ adminToken: config.adminToken, tenants, monthUsage: (tenantId) => limiter.monthUsage(tenantId), onKeysChanged: () => auth.forget() })]
+          : []),
       ],
     });
 
     logger.info({ database: database.kind, eventStore: store.kind, masterKey: master.source }, 'service composed');
-    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, matcher, matcherFeed, faces, readModel, idempotency, awaitPosition, app, close };
+    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, matcher, matcherFeed, faces, readModel, idempotency, tenants, auth, limiter, awaitPosition, app, close };
   } catch (error) {
     await close();
     throw error;

@@ -6,6 +6,8 @@ import { requestId } from './requestId.ts';
 
 export interface HttpAppOptions {
   readonly logger: Logger;
+  /** Middleware that runs before every router (e.g. the /v1 key and rate-limit guard). */
+  readonly middleware?: readonly Koa.Middleware[];
   readonly routers: readonly Router[];
 }
 
@@ -25,6 +27,7 @@ export function createHttpApp(options: HttpAppOptions): Koa {
       options.logger.debug({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
     }
   });
+  for (const middleware of options.middleware ?? []) app.use(middleware);
   for (const router of options.routers) {
     app.use(router.routes());
     app.use(router.allowedMethods());

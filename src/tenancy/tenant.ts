@@ -17,18 +17,17 @@ export const defaultTenantSettings: TenantSettings = Object.freeze({
   inactiveUserErasureMonths: null,
 });
 
-export type Mode = 'live' | 'test';
+import type { Mode, Plan, Scope } from './tenantEvents.ts';
 
-/** Who a request acts for: one tenant, one mode (its data set), and the key that acts. */
+export type { Mode };
+
+/** Who a request acts for: one tenant, one mode (its data set), and the key that acts with its scopes. */
 export interface TenantContext {
   readonly tenantId: string;
   readonly mode: Mode;
   readonly settings: TenantSettings;
+  /** The plan that limits this request (test keys always count as free). */
+  readonly plan: Plan;
+  readonly scopes: readonly Scope[];
   readonly actorKeyId?: string;
 }
-
-/**
- * The tenant every request runs as until API keys exist (issue #4 replaces this resolver).
- * Commands and queries take the context as a parameter; nothing reads it from a global.
- */
-export const builtInTenantId = '00000000-0000-4000-8000-000000000001';

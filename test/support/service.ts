@@ -13,6 +13,12 @@ export interface RunningService {
   readonly service: Service;
   readonly baseUrl: string;
   readonly dataDir: string;
+  /** A tenant made for the test (enterprise plan: no rate limits unless a test asks), and its first keys. */
+  readonly tenantId: string;
+  readonly liveKey: string;
+  readonly testKey: string;
+  /** `Authorization` header of the live key. */
+  readonly auth: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -20,7 +26,7 @@ export interface RunningService {
  * The whole service on port 0: real PostgreSQL (a fresh database) when DATABASE_URL is set,
  * the embedded default in a temporary data dir otherwise.
  */
-export async function startService(env: Record<string, string> = {}, options: { startProjections?: boolean } = {}): Promise<RunningService> {
+export async function startService(env: Record<string, string> = {}, options: { startProjections?: boolean; plan?: 'free' | 'pro' | 'enterprise' } = {}): Promise<RunningService> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'fs-svc-'));
   const fresh = postgresUrl ? await freshPostgres() : undefined;
   if (!fresh) await fs.rename(await embeddedDatabaseCopy(), path.join(dataDir, 'pglite'));
@@ -36,10 +42,15 @@ export async function startService(env: Record<string, string> = {}, options: { 
   await new Promise<void>((resolve) => server.once('listening', resolve));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
+  const tenant = options.startProjections === false ? undefined : await service.tenants.createTenant({ name: 'test tenant', plan: options.plan ?? 'enterprise' }, 'test-setup');
   return {
     service,
     baseUrl: `http://127.0.0.1:${port}`,
     dataDir,
+    tenantId: tenant?.tenant.id ?? '',
+    liveKey: tenant?.keys.live.key ?? '',
+    testKey: tenant?.keys.test.key ?? '',
+    auth: tenant ? { authorization: `Bearer ${tenant.keys.live.key}` } : {},
     async stop() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

@@ -3,13 +3,14 @@ import type { z } from 'zod';
 import { AppError } from '../../errors/appError.ts';
 import type { CommandContext } from '../../eventStore/metadata.ts';
 import type { TenantContext } from '../../tenancy/tenant.ts';
+import type { Scope } from '../../tenancy/tenantEvents.ts';
 import { respond } from '../envelope.ts';
 import { requestFingerprint, type IdempotencyStore, type IdempotentOutcome } from '../idempotency.ts';
 import { descriptorBodyLimit, imageBodyLimit, readJsonBody } from '../jsonBody.ts';
 import { parseInput } from '../validation.ts';
 
-/** Finds the tenant and mode a request acts for (issue #4 resolves it from the API key). */
-export type TenantResolver = (ctx: Context) => Promise<TenantContext>;
+/** The tenant and mode a request acts for, once its key is known to hold `scope`. */
+export type TenantResolver = (ctx: Context, scope: Scope) => TenantContext;
 
 export interface CommandRouteDeps {
   readonly resolveTenant: TenantResolver;
@@ -37,10 +38,10 @@ export async function runCommand<S extends z.ZodType>(
   ctx: Context,
   deps: CommandRouteDeps,
   schema: S,
-  options: { readonly acceptsImage: boolean },
+  options: { readonly acceptsImage: boolean; readonly scope: Scope },
   execute: (input: z.infer<S>, context: CommandContext) => Promise<IdempotentOutcome>,
 ): Promise<void> {
-  const tenant = await deps.resolveTenant(ctx);
+  const tenant = deps.resolveTenant(ctx, options.scope);
   const { value, bytes } = await readJsonBody(ctx, options.acceptsImage ? imageBodyLimit : descriptorBodyLimit);
   const hasImage = typeof value === 'object' && value !== null && typeof (value as { image?: unknown }).image === 'string';
   if (!hasImage && bytes > descriptorBodyLimit) {

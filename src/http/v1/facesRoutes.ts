@@ -31,7 +31,7 @@ export function facesRouter(deps: FacesRouteDeps): Router {
   }
 
   router.post('/register', (ctx) =>
-    runCommand(ctx, deps, registerRequest, { acceptsImage: true }, async (input, context) => {
+    runCommand(ctx, deps, registerRequest, { acceptsImage: true, scope: 'faces:register' }, async (input, context) => {
       const { descriptor, face } = await faceFrom(input, true);
       const result = await deps.faces.register(context, {
         email: input.email,
@@ -50,7 +50,7 @@ export function facesRouter(deps: FacesRouteDeps): Router {
   );
 
   router.post('/verify', (ctx) =>
-    runCommand(ctx, deps, verifyRequest, { acceptsImage: true }, async (input, context) => {
+    runCommand(ctx, deps, verifyRequest, { acceptsImage: true, scope: 'faces:verify' }, async (input, context) => {
       const { descriptor, face } = await faceFrom(input, true);
       const lightingScore = input.lightingScore ?? face?.lightingScore;
       const result = await deps.faces.verify(context, {
@@ -64,7 +64,7 @@ export function facesRouter(deps: FacesRouteDeps): Router {
   );
 
   router.post('/identify', (ctx) =>
-    runCommand(ctx, deps, identifyRequest, { acceptsImage: true }, async (input, context) => {
+    runCommand(ctx, deps, identifyRequest, { acceptsImage: true, scope: 'faces:identify' }, async (input, context) => {
       const { descriptor, face } = await faceFrom(input, false);
       const lightingScore = input.lightingScore ?? face?.lightingScore;
       const result = await deps.faces.identify(context, {
@@ -82,7 +82,7 @@ export function facesRouter(deps: FacesRouteDeps): Router {
   );
 
   router.get('/templates/:userId', async (ctx) => {
-    const tenant = await deps.resolveTenant(ctx);
+    const tenant = deps.resolveTenant(ctx, 'users:read');
     const userId = parseInput(userIdSchema, ctx.params.userId, 'path', 'userId');
     if (!(await deps.readModel.findUser(tenant, userId))) throw new AppError('NOT_FOUND', 'user not found', { userId });
     const templates = await deps.readModel.listTemplates(tenant, userId);
@@ -94,7 +94,7 @@ export function facesRouter(deps: FacesRouteDeps): Router {
   });
 
   router.delete('/templates/:templateId', async (ctx) => {
-    const tenant = await deps.resolveTenant(ctx);
+    const tenant = deps.resolveTenant(ctx, 'faces:register');
     const templateId = parseInput(templateIdSchema, ctx.params.templateId, 'path', 'templateId');
     await deps.faces.removeTemplate({ tenant, requestId: String(ctx.state.requestId) }, templateId);
     respond(ctx, { deleted: true, templateId });

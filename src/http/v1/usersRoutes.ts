@@ -40,7 +40,7 @@ export function usersRouter(deps: UsersRouteDeps): Router {
   }
 
   router.get('/', async (ctx) => {
-    const tenant = await deps.resolveTenant(ctx);
+    const tenant = deps.resolveTenant(ctx, 'users:read');
     const query = parseInput(listUsersQuery, ctx.query, 'query');
     const page = await readModel.listUsers(tenant, {
       page: query.page,
@@ -67,7 +67,7 @@ export function usersRouter(deps: UsersRouteDeps): Router {
   });
 
   router.get('/:id', async (ctx) => {
-    const tenant = await deps.resolveTenant(ctx);
+    const tenant = deps.resolveTenant(ctx, 'users:read');
     const userId = parseInput(userIdSchema, ctx.params.id, 'path', 'id');
     const row = await readModel.findUser(tenant, userId);
     const value = row ? await email(row) : undefined;
@@ -89,13 +89,13 @@ export function usersRouter(deps: UsersRouteDeps): Router {
   });
 
   router.delete('/:id', async (ctx) => {
-    const tenant = await deps.resolveTenant(ctx);
+    const tenant = deps.resolveTenant(ctx, 'users:delete');
     const userId = parseInput(userIdSchema, ctx.params.id, 'path', 'id');
     respond(ctx, await deps.erase(commandContext(ctx, tenant), userId));
   });
 
   router.get('/:id/logs', async (ctx) => {
-    const tenant = await deps.resolveTenant(ctx);
+    const tenant = deps.resolveTenant(ctx, 'users:read');
     const userId = parseInput(userIdSchema, ctx.params.id, 'path', 'id');
     const query = parseInput(listLogsQuery, ctx.query, 'query');
     if (!(await readModel.findUser(tenant, userId))) throw new AppError('NOT_FOUND', 'user not found', { userId });

@@ -1,0 +1,104 @@
+import { sql, type Kysely, type Migration } from 'kysely';
+import { AppError } from '../errors/appError.ts';
+import { migrateToLatest } from '../database/migrate.ts';
+import type { TenantContext } from '../tenancy/tenant.ts';
+import type { Plan } from '../tenancy/tenantEvents.ts';
+
+/** The contract's plans: requests per minute and per month; enterprise is unlimited. */
+export const planLimits: Readonly<Record<Plan, { perMinute: number; perMonth: number } | null>> = {
+  free: { perMinute: 10, perMonth: 1_000 },
+  pro: { perMinute: 100, perMonth: 50_000 },
+  enterprise: null,
+};
+
+export interface RateDecision {
+  readonly limit: number | null;
+  readonly remaining: number | null;
+  /** Unix seconds when the current minute window ends. */
+  readonly reset: number;
+}
+
+export interface RateLimiter {
+  /** Counts one request of the tenant and mode; throws RATE_LIMITED or QUOTA_EXCEEDED (429) past the plan. */
+  admit(tenant: TenantContext): Promise<RateDecision>;
+  /** Requests counted this month (UTC) for a tenant, per mode. */
+  monthUsage(tenantId: string): Promise<{ live: number; test: number; month: string }>;
+  /** Deletes minute windows older than an hour. */
+  sweep(): Promise<void>;
+}
+
+const migrations: Record<string, Migration> = {
+  '0001_rate_counters': {
+    async up(db: Kysely<any>) {
+      await sql`create schema if not exists api`.execute(db);
+      await sql`
+        create table api.rate_counters (
+          tenant_id text not null,
+          mode text not null,
+          period text not null,
+          count bigint not null,
+          primary key (tenant_id, mode, period)
+        )`.execute(db);
+    },
+  },
+};
+
+/**
+ * Counters in PostgreSQL, so limits hold across instances sharing one database and monthly usage
+ * survives restarts. One upsert per window per request.
+ */
+export async function createRateLimiter(db: Kysely<any>, clock: () => Date): Promise<RateLimiter> {
+  await migrateToLatest(db, 'api_rate_migrations', migrations);
+
+  async function bump(tenant: TenantContext, period: string): Promise<number> {
+    const { rows } = await sql<{ count: string }>`
+      insert into api.rate_counters (tenant_id, mode, period, count) values (${tenant.tenantId}, ${tenant.mode}, ${period}, 1)
+      on conflict (tenant_id, mode, period) do update set count = api.rate_counters.count + 1
+      returning count::text as count`.execute(db);
+    return Number(rows[0]!.count);
+  }
+
+  return {
+    async admit(tenant) {
+      const now = clock();
+      const minuteStart = Math.floor(now.getTime() / 60_000) * 60_000;
+      const reset = (minuteStart + 60_000) / 1000;
+      const limits = planLimits[tenant.plan];
+      const month = now.toISOString().slice(0, 7);
+      if (limits === null) {
+        await bump(tenant, `M:${month}`);
+        return { limit: null, remaining: null, reset };
+      }
+      const inMinute = await bump(tenant, `m:${new Date(minuteStart).toISOString().slice(0, 16)}`);
+      if (inMinute > limits.perMinute) {
+        throw new AppError('RATE_LIMITED', `more than ${limits.perMinute} requests per minute on the ${tenant.plan} plan`, {
+          limit: limits.perMinute,
+          retryAfterSeconds: Math.max(1, Math.ceil(reset - now.getTime() / 1000)),
+          rateLimit: { limit: limits.perMinute, remaining: 0, reset },
+        });
+      }
+      const inMonth = await bump(tenant, `M:${month}`);
+      if (inMonth > limits.perMonth) {
+        const nextMonth = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
+        throw new AppError('QUOTA_EXCEEDED', `the ${tenant.plan} plan's ${limits.perMonth} requests this month are used up`, {
+          limit: limits.perMonth,
+          retryAfterSeconds: Math.ceil((nextMonth - now.getTime()) / 1000),
+          rateLimit: { limit: limits.perMinute, remaining: limits.perMinute - inMinute, reset },
+        });
+      }
+      return { limit: limits.perMinute, remaining: limits.perMinute - inMinute, reset };
+    },
+
+    async monthUsage(tenantId) {
+      const month = clock().toISOString().slice(0, 7);
+      const rows = await db.withSchema('api').selectFrom('rate_counters').select(['mode', sql<string>`count::text`.as('count')]).where('tenant_id', '=', tenantId).where('period', '=', `M:${month}`).execute();
+      const of = (mode: string) => Number(rows.find((row) => row.mode === mode)?.count ?? 0);
+      return { live: of('live'), test: of('test'), month };
+    },
+
+    async sweep() {
+      const cutoff = new Date(clock().getTime() - 3_600_000).toISOString().slice(0, 16);
+      await db.withSchema('api').deleteFrom('rate_counters').where('period', 'like', 'm:%').where('period', '<', `m:${cutoff}`).execute();
+    },
+  };
+}

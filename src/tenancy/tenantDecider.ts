@@ -1,0 +1,71 @@
+import { AppError } from '../errors/appError.ts';
+import { assertNever } from '../users/userDecider.ts';
+import type { TenantSettings } from './tenant.ts';
+import { scopesAllowed, type ApiKeyIssued, type Plan, type TenantEvent } from './tenantEvents.ts';
+
+export interface TenantState {
+  readonly exists: boolean;
+  readonly tenantId: string | null;
+  readonly plan: Plan;
+  readonly settings: TenantSettings | null;
+  /** Key ids and whether each is still active. */
+  readonly keys: ReadonlyMap<string, { readonly active: boolean }>;
+}
+
+export function initialTenantState(): TenantState {
+  return { exists: false, tenantId: null, plan: 'free', settings: null, keys: new Map() };
+}
+
+export type TenantCommand =
+  | { readonly type: 'CreateTenant'; readonly tenantId: string; readonly name: string; readonly plan: Plan; readonly settings: TenantSettings }
+  | { readonly type: 'IssueKey'; readonly key: ApiKeyIssued['data'] }
+  | { readonly type: 'RevokeKey'; readonly keyId: string }
+  | { readonly type: 'ChangeSettings'; readonly plan: Plan; readonly settings: TenantSettings };
+
+/** Decides a tenant command. Pure: throws AppError on refusal. */
+export function decideTenant(command: TenantCommand, state: TenantState): TenantEvent[] {
+  switch (command.type) {
+    case 'CreateTenant':
+      if (state.exists) throw new AppError('IDEMPOTENCY_CONFLICT', 'tenant already exists', { tenantId: state.tenantId });
+      return [{ type: 'TenantCreated', data: { tenantId: command.tenantId, name: command.name, plan: command.plan, settings: command.settings } }];
+    case 'IssueKey': {
+      requireTenant(state);
+      const allowed = scopesAllowed(command.key.mode);
+      const refused = command.key.scopes.filter((scope) => !allowed.includes(scope));
+      if (refused.length > 0) {
+        throw new AppError('VALIDATION_ERROR', `scopes: a ${command.key.mode} key cannot hold ${refused.join(', ')}`, { field: 'scopes', refused });
+      }
+      return [{ type: 'ApiKeyIssued', data: command.key }];
+    }
+    case 'RevokeKey':
+      requireTenant(state);
+      if (!state.keys.has(command.keyId)) throw new AppError('NOT_FOUND', 'key not found', { keyId: command.keyId });
+      // Revoking twice changes nothing and says so by appending nothing.
+      if (!state.keys.get(command.keyId)!.active) return [];
+      return [{ type: 'ApiKeyRevoked', data: { keyId: command.keyId, tenantId: state.tenantId! } }];
+    case 'ChangeSettings':
+      requireTenant(state);
+      return [{ type: 'TenantSettingsChanged', data: { tenantId: state.tenantId!, plan: command.plan, settings: command.settings } }];
+    default:
+      return assertNever(command);
+  }
+}
+
+export function evolveTenant(state: TenantState, event: TenantEvent): TenantState {
+  switch (event.type) {
+    case 'TenantCreated':
+      return { ...state, exists: true, tenantId: event.data.tenantId, plan: event.data.plan, settings: event.data.settings };
+    case 'ApiKeyIssued':
+      return { ...state, keys: new Map(state.keys).set(event.data.keyId, { active: true }) };
+    case 'ApiKeyRevoked':
+      return { ...state, keys: new Map(state.keys).set(event.data.keyId, { active: false }) };
+    case 'TenantSettingsChanged':
+      return { ...state, plan: event.data.plan, settings: event.data.settings };
+    default:
+      return assertNever(event);
+  }
+}
+
+function requireTenant(state: TenantState): void {
+  if (!state.exists) throw new AppError('NOT_FOUND', 'tenant not found');
+}

@@ -1,0 +1,49 @@
+import type { TenantSettings } from './tenant.ts';
+
+/** Events of a tenant's stream `tenant-<uuid>` (names are part of the contract; nothing personal). */
+
+export type Plan = 'free' | 'pro' | 'enterprise';
+export type Mode = 'live' | 'test';
+
+export const allScopes = ['faces:register', 'faces:verify', 'faces:identify', 'faces:detect', 'users:read', 'users:delete', 'webhooks:manage'] as const;
+export type Scope = (typeof allScopes)[number];
+
+/** Scopes a key of this mode may hold: test keys can neither erase users nor manage webhooks. */
+export function scopesAllowed(mode: Mode): readonly Scope[] {
+  return mode === 'live' ? allScopes : allScopes.filter((scope) => scope !== 'users:delete' && scope !== 'webhooks:manage');
+}
+
+export interface TenantCreated {
+  readonly type: 'TenantCreated';
+  readonly data: { readonly tenantId: string; readonly name: string; readonly plan: Plan; readonly settings: TenantSettings };
+}
+
+export interface ApiKeyIssued {
+  readonly type: 'ApiKeyIssued';
+  readonly data: {
+    readonly keyId: string;
+    readonly tenantId: string;
+    readonly mode: Mode;
+    readonly name: string;
+    /** The first characters of the key, for people to recognise it; never enough to use it. */
+    readonly prefix: string;
+    /** Keyed hash of the whole key; the key itself is shown once and never stored. */
+    readonly hash: string;
+    readonly scopes: readonly Scope[];
+    readonly expiresAt: string | null;
+  };
+}
+
+export interface ApiKeyRevoked {
+  readonly type: 'ApiKeyRevoked';
+  readonly data: { readonly keyId: string; readonly tenantId: string };
+}
+
+export interface TenantSettingsChanged {
+  readonly type: 'TenantSettingsChanged';
+  readonly data: { readonly tenantId: string; readonly plan: Plan; readonly settings: TenantSettings };
+}
+
+export type TenantEvent = TenantCreated | ApiKeyIssued | ApiKeyRevoked | TenantSettingsChanged;
+
+export const tenantEventTypes = ['TenantCreated', 'ApiKeyIssued', 'ApiKeyRevoked', 'TenantSettingsChanged'] as const;

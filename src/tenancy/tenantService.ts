@@ -1,0 +1,170 @@
+import { AppError, hasCode } from '../errors/appError.ts';
+import type { EventStore } from '../eventStore/eventStore.ts';
+import type { IdGenerator } from '../ids/ids.ts';
+import { tenantStream } from '../users/userEvents.ts';
+import { displayPrefix, generateApiKey, type KeyHasher } from './apiKeys.ts';
+import { defaultTenantSettings, type TenantSettings } from './tenant.ts';
+import { decideTenant, evolveTenant, initialTenantState, type TenantCommand } from './tenantDecider.ts';
+import { scopesAllowed, type Mode, type Plan, type Scope, type TenantEvent } from './tenantEvents.ts';
+import type { ApiKeyRow, TenantReadModel, TenantRow } from './tenantReadModel.ts';
+
+export interface IssuedKey {
+  readonly id: string;
+  /** The full key: returned once, never stored. */
+  readonly key: string;
+  readonly prefix: string;
+  readonly mode: Mode;
+  readonly name: string;
+  readonly scopes: readonly Scope[];
+  readonly expiresAt: string | null;
+  readonly createdAt: string;
+}
+
+export interface KeyView {
+  readonly id: string;
+  readonly prefix: string;
+  readonly mode: Mode;
+  readonly name: string;
+  readonly scopes: readonly Scope[];
+  readonly expiresAt: string | null;
+  readonly createdAt: string;
+  readonly revokedAt: string | null;
+  readonly status: 'active' | 'revoked' | 'expired';
+}
+
+export interface TenantView {
+  readonly id: string;
+  readonly name: string;
+  readonly plan: Plan;
+  readonly settings: TenantSettings;
+  readonly createdAt: string;
+}
+
+/** Operator actions on tenants and keys (CLI and /admin), as events on tenant streams. */
+export interface TenantService {
+  createTenant(input: { name: string; plan?: Plan; settings?: Partial<TenantSettings> }, requestId: string): Promise<{ tenant: TenantView; keys: { live: IssuedKey; test: IssuedKey } }>;
+  issueKey(tenantId: string, input: { mode: Mode; name?: string; scopes?: readonly Scope[]; expiresAt?: string | null }, requestId: string): Promise<IssuedKey>;
+  revokeKey(keyId: string, requestId: string): Promise<{ revoked: true; id: string }>;
+  changeSettings(tenantId: string, input: { plan?: Plan; settings?: Partial<TenantSettings> }, requestId: string): Promise<TenantView>;
+  getTenant(tenantId: string): Promise<TenantView>;
+  listTenants(): Promise<TenantView[]>;
+  listKeys(tenantId: string): Promise<KeyView[]>;
+}
+
+export interface TenantServiceDeps {
+  readonly store: EventStore;
+  readonly readModel: TenantReadModel;
+  readonly hasher: KeyHasher;
+  readonly ids: IdGenerator;
+  readonly clock: () => Date;
+  readonly awaitPosition: (position: bigint) => Promise<void>;
+}
+
+export function tenantView(row: TenantRow): TenantView {
+  return { id: row.tenantId, name: row.name, plan: row.plan, settings: row.settings, createdAt: row.createdAt.toISOString() };
+}
+
+export function keyView(row: ApiKeyRow, now: Date): KeyView {
+  const status = row.revokedAt !== null ? 'revoked' : row.expiresAt !== null && row.expiresAt <= now ? 'expired' : 'active';
+  return {
+    id: row.keyId,
+    prefix: row.prefix,
+    mode: row.mode,
+    name: row.name,
+    scopes: row.scopes,
+    expiresAt: row.expiresAt?.toISOString() ?? null,
+    createdAt: row.createdAt.toISOString(),
+    revokedAt: row.revokedAt?.toISOString() ?? null,
+    status,
+  };
+}
+
+export function createTenantService(deps: TenantServiceDeps): TenantService {
+  const { store, readModel, hasher, ids, clock } = deps;
+
+  async function handle(tenantId: string, command: TenantCommand, requestId: string): Promise<{ events: TenantEvent[]; position: bigint }> {
+    for (let attempt = 0; ; attempt++) {
+      const history = await store.readStream(tenantStream(tenantId));
+      let state = initialTenantState();
+      for (const event of history) if ((event.type as string) !== 'IdentifyMissed') state = evolveTenant(state, event as unknown as TenantEvent);
+      const events = decideTenant(command, state);
+      if (events.length === 0) return { events, position: 0n };
+      const metadata = { occurredAt: clock().toISOString(), schemaVersion: 1, tenantId, requestId, actorKeyId: 'operator' };
+      try {
+        const result = await store.appendToStream(
+          tenantStream(tenantId),
+          events.map((event) => ({ id: ids.uuid(), type: event.type, data: event.data, metadata })),
+          { expectedRevision: history.at(-1)?.revision ?? 'no_stream' },
+        );
+        await deps.awaitPosition(result.position);
+        return { events, position: result.position };
+      } catch (error) {
+        if (!hasCode(error, 'WRONG_EXPECTED_REVISION') || attempt >= 4) throw error;
+      }
+    }
+  }
+
+  async function issueKey(tenantId: string, input: { mode: Mode; name?: string; scopes?: readonly Scope[]; expiresAt?: string | null }, requestId: string): Promise<IssuedKey> {
+    const expiresAt = input.expiresAt ?? null;
+    if (expiresAt !== null && Date.parse(expiresAt) <= clock().getTime()) {
+      throw new AppError('VALIDATION_ERROR', 'expiresAt: must be in the future', { field: 'expiresAt' });
+    }
+    const key = generateApiKey(input.mode);
+    const issued = {
+      keyId: ids.next('key'),
+      tenantId,
+      mode: input.mode,
+      name: input.name ?? `${input.mode} key`,
+      prefix: displayPrefix(key),
+      hash: hasher.hash(key),
+      scopes: [...(input.scopes ?? scopesAllowed(input.mode))],
+      expiresAt,
+    };
+    await handle(tenantId, { type: 'IssueKey', key: issued }, requestId);
+    return { id: issued.keyId, key, prefix: issued.prefix, mode: issued.mode, name: issued.name, scopes: issued.scopes, expiresAt, createdAt: clock().toISOString() };
+  }
+
+  async function getTenant(tenantId: string): Promise<TenantView> {
+    const row = await readModel.findTenant(tenantId);
+    if (!row) throw new AppError('NOT_FOUND', 'tenant not found', { tenantId });
+    return tenantView(row);
+  }
+
+  return {
+    async createTenant(input, requestId) {
+      const tenantId = ids.uuid();
+      const settings = { ...defaultTenantSettings, ...input.settings };
+      await handle(tenantId, { type: 'CreateTenant', tenantId, name: input.name, plan: input.plan ?? 'free', settings }, requestId);
+      const live = await issueKey(tenantId, { mode: 'live', name: 'first live key' }, requestId);
+      const test = await issueKey(tenantId, { mode: 'test', name: 'first test key' }, requestId);
+      return { tenant: await getTenant(tenantId), keys: { live, test } };
+    },
+
+    issueKey,
+
+    async revokeKey(keyId, requestId) {
+      const key = await readModel.findKey(keyId);
+      if (!key) throw new AppError('NOT_FOUND', 'key not found', { keyId });
+      await handle(key.tenantId, { type: 'RevokeKey', keyId }, requestId);
+      return { revoked: true, id: keyId };
+    },
+
+    async changeSettings(tenantId, input, requestId) {
+      const current = await getTenant(tenantId);
+      await handle(tenantId, { type: 'ChangeSettings', plan: input.plan ?? current.plan, settings: { ...current.settings, ...input.settings } }, requestId);
+      return getTenant(tenantId);
+    },
+
+    getTenant,
+
+    async listTenants() {
+      return (await readModel.listTenants()).map(tenantView);
+    },
+
+    async listKeys(tenantId) {
+      await getTenant(tenantId);
+      const now = clock();
+      return (await readModel.listKeys(tenantId)).map((row) => keyView(row, now));
+    },
+  };
+}
