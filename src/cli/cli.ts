@@ -5,6 +5,11 @@ import { createLogger } from '../logging/logger.ts';
 import { createProgressReporter } from '../../projections/progress.ts';
 import { rebuildProjections } from '../../projections/rebuild.ts';
 import { serve } from './serve.ts';
+import { z } from 'zod';
+import { codeOf } from '../errors/appError.ts';
+import { createTenantRequest, issueKeyRequest } from '../http/admin/adminRoutes.ts';
+import { parseInput } from '../http/validation.ts';
+import type { TenantService } from '../tenancy/tenantService.ts';
 
 export const usage = `facesmash <command>
 
@@ -14,6 +19,13 @@ Commands:
   projections rebuild [--projection NAME]... [--batch-size N]
                                      replay every event into fresh tables and swap them in
   status, rebuild                    short for the two above
+  tenants create --name NAME [--plan free|pro|enterprise]
+                                     create a tenant; prints its first live and test keys, once
+  tenants list                       tenants with plan and settings
+  keys issue --tenant ID --mode live|test [--name NAME] [--scope SCOPE]... [--expires-at ISO-8601]
+                                     issue a key (default scopes: all the mode allows); printed once
+  keys list --tenant ID              a tenant's keys, without their secret part
+  keys revoke KEY_ID                 revoke a key (rotation: issue a new key, then revoke the old)
   help                               this text
 
 Configuration comes from the environment (see README). With the embedded default the
@@ -42,6 +54,12 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
         projection: { type: 'string', multiple: true },
         'batch-size': { type: 'string' },
         json: { type: 'boolean', default: false },
+        name: { type: 'string' },
+        plan: { type: 'string' },
+        tenant: { type: 'string' },
+        mode: { type: 'string' },
+        scope: { type: 'string', multiple: true },
+        'expires-at': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -49,8 +67,8 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
     io.err(`${(error as Error).message}\n\n${usage}\n`);
     return 2;
   }
-  const [first, second] = parsed.positionals;
-  const command = first === 'projections' ? second : first;
+  const [first, second, third] = parsed.positionals;
+  const command = first === 'projections' ? second : first === 'tenants' || first === 'keys' ? `${first} ${second ?? ''}`.trim() : first;
   if (parsed.values.help || command === 'help' || command === undefined) {
     io.out(`${usage}\n`);
     return command === undefined && !parsed.values.help ? 2 : 0;
@@ -76,7 +94,8 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
       return 1;
     }
   }
-  if (command !== 'status' && command !== 'rebuild') {
+  const commands = ['status', 'rebuild', 'tenants create', 'tenants list', 'keys issue', 'keys list', 'keys revoke'];
+  if (!commands.includes(command)) {
     io.err(`unknown command: ${argv.join(' ')}\n\n${usage}\n`);
     return 2;
   }
@@ -91,6 +110,9 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
     return 1;
   }
   try {
+    if (command.startsWith('tenants ') || command.startsWith('keys ')) {
+      return await operate(service.tenants, command, parsed.values, third, io);
+    }
     if (command === 'status') {
       const statuses = await service.runner.status();
       if (parsed.values.json) {
@@ -121,6 +143,65 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
     return 0;
   } finally {
     await service.close();
+  }
+}
+
+/** Tenant and key commands: validated like the admin API, printed for people (or --json). */
+async function operate(
+  tenants: TenantService,
+  command: string,
+  values: { name?: string; plan?: string; tenant?: string; mode?: string; scope?: string[]; 'expires-at'?: string; json?: boolean },
+  positional: string | undefined,
+  io: CliIo,
+): Promise<number> {
+  const print = (value: unknown, text: string) => io.out(values.json ? `${JSON.stringify(value, null, 2)}\n` : text);
+  try {
+    switch (command) {
+      case 'tenants create': {
+        const input = parseInput(createTenantRequest, { name: values.name, ...(values.plan !== undefined ? { plan: values.plan } : {}) }, 'body', 'name');
+        const created = await tenants.createTenant(input, 'cli');
+        print(created, `tenant    ${created.tenant.id} (${created.tenant.name}, ${created.tenant.plan})\nlive key  ${created.keys.live.key}\ntest key  ${created.keys.test.key}\nThe keys are shown this once; store them now.\n`);
+        return 0;
+      }
+      case 'tenants list': {
+        const list = await tenants.listTenants();
+        print(list, table(['tenant', 'name', 'plan', 'created'], list.map((t) => [t.id, t.name, t.plan, t.createdAt])));
+        return 0;
+      }
+      case 'keys issue': {
+        const tenantId = parseInput(z.uuid({ error: 'must be a tenant id' }), values.tenant, 'body', 'tenant');
+        const input = parseInput(
+          issueKeyRequest,
+          { mode: values.mode, ...(values.name !== undefined ? { name: values.name } : {}), ...(values.scope ? { scopes: values.scope } : {}), ...(values['expires-at'] !== undefined ? { expiresAt: values['expires-at'] } : {}) },
+          'body',
+        );
+        await tenants.getTenant(tenantId);
+        const issued = await tenants.issueKey(tenantId, input, 'cli');
+        print(issued, `key ${issued.id} (${issued.mode}, ${issued.scopes.join(' ')}${issued.expiresAt ? `, expires ${issued.expiresAt}` : ''})\n${issued.key}\nThe key is shown this once; store it now.\n`);
+        return 0;
+      }
+      case 'keys list': {
+        const tenantId = parseInput(z.uuid({ error: 'must be a tenant id' }), values.tenant, 'body', 'tenant');
+        const keys = await tenants.listKeys(tenantId);
+        print(keys, table(['key', 'prefix', 'mode', 'status', 'scopes', 'expires', 'name'], keys.map((k) => [k.id, `${k.prefix}…`, k.mode, k.status, k.scopes.join(','), k.expiresAt ?? '-', k.name])));
+        return 0;
+      }
+      case 'keys revoke': {
+        const keyId = parseInput(z.string().regex(/^key_[0-9a-f]{32}$/, 'must be a key id (key_…)'), positional, 'body', 'KEY_ID');
+        print(await tenants.revokeKey(keyId, 'cli'), `revoked ${keyId}\n`);
+        return 0;
+      }
+      default:
+        io.err(`unknown command: ${command}\n`);
+        return 2;
+    }
+  } catch (error) {
+    const code = codeOf(error);
+    if (code === 'VALIDATION_ERROR' || code === 'NOT_FOUND') {
+      io.err(`${(error as Error).message}\n`);
+      return 2;
+    }
+    throw error;
   }
 }
 

@@ -116,7 +116,8 @@ export async function composeService(config: Config, logger: Logger, options: Co
 
     const readYourWritesMs = options.readYourWritesTimeoutMs ?? 5000;
     const awaitPosition = async (position: bigint) => {
-      if (!options.startProjections) return;
+      // A one-shot CLI command has no live runner: it applies what it wrote before it reads.
+      if (!options.startProjections) return runner.catchUp();
       const [projected, matched] = await Promise.all([runner.waitFor(position, readYourWritesMs), matcherFeed.waitFor(position, readYourWritesMs)]);
       if (!projected || !matched) logger.warn({ position: position.toString(), projected, matched }, 'read-your-writes wait timed out');
     };
