@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
+import { codeOf } from '../errors/appError.ts';
 import { assertDeliverableUrl, guardedLookup, type Resolver } from './addressPolicy.ts';
 import type { WebhookBody } from './payload.ts';
 import { signPayload } from './signature.ts';
@@ -87,7 +88,8 @@ function aborted(signal: AbortSignal): Promise<'aborted'> {
 function describe(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
-    return typeof code === 'string' && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
+    // Our own errors (the address policy) read as they are; system ones keep their code (ECONNREFUSED).
+    return typeof code === 'string' && codeOf(error) === undefined && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
   }
   return String(error);
 }

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import type { Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../../src/config/config.ts';
+import { loadConfig, type Config } from '../../src/config/config.ts';
 import { composeService, type Service } from '../../src/composition/root.ts';
 import { freshPostgres, postgresUrl } from './databases.ts';
 import { embeddedDatabaseCopy } from './pgliteTemplate.ts';
@@ -19,6 +19,8 @@ export interface RunningService {
   readonly testKey: string;
   /** `Authorization` header of the live key. */
   readonly auth: Record<string, string>;
+  /** Stops the process's service and starts a new one on the same database and data dir (keys stay valid). */
+  restart(): Promise<RunningService>;
   stop(): Promise<void>;
 }
 
@@ -38,25 +40,42 @@ export async function startService(env: Record<string, string> = {}, options: { 
     ...env,
   });
   const service = await composeService(config, quietLogger(), { startProjections: options.startProjections ?? true });
+  const tenant = options.startProjections === false ? undefined : await service.tenants.createTenant({ name: 'test tenant', plan: options.plan ?? 'enterprise' }, 'test-setup');
+  const identity = { tenantId: tenant?.tenant.id ?? '', liveKey: tenant?.keys.live.key ?? '', testKey: tenant?.keys.test.key ?? '' };
+  const cleanup = async () => {
+    await fresh?.drop();
+    await fs.rm(dataDir, { recursive: true, force: true });
+  };
+  return serveOn(service, { config, dataDir, identity, options, cleanup });
+}
+
+async function serveOn(
+  service: Service,
+  setup: { config: Config; dataDir: string; identity: { tenantId: string; liveKey: string; testKey: string }; options: { startProjections?: boolean }; cleanup: () => Promise<void> },
+): Promise<RunningService> {
   const server: Server = service.app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', resolve));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  const tenant = options.startProjections === false ? undefined : await service.tenants.createTenant({ name: 'test tenant', plan: options.plan ?? 'enterprise' }, 'test-setup');
+  const close = async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await service.close();
+  };
   return {
     service,
     baseUrl: `http://127.0.0.1:${port}`,
-    dataDir,
-    tenantId: tenant?.tenant.id ?? '',
-    liveKey: tenant?.keys.live.key ?? '',
-    testKey: tenant?.keys.test.key ?? '',
-    auth: tenant ? { authorization: `Bearer ${tenant.keys.live.key}` } : {},
+    dataDir: setup.dataDir,
+    ...setup.identity,
+    auth: setup.identity.liveKey ? { authorization: `Bearer ${setup.identity.liveKey}` } : {},
+    async restart() {
+      await close();
+      const next = await composeService(setup.config, quietLogger(), { startProjections: setup.options.startProjections ?? true });
+      return serveOn(next, setup);
+    },
     async stop() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      await service.close();
-      await fresh?.drop();
-      await fs.rm(dataDir, { recursive: true, force: true });
+      await close();
+      await setup.cleanup();
     },
   };
 }
