@@ -15,7 +15,7 @@ import type { Projection } from '../projection.ts';
  */
 export const usersProjection: Projection = {
   name: 'users',
-  version: 3,
+  version: 4,
   handles: userEventTypes,
 
   async createTables(db: Kysely<any>) {
@@ -26,6 +26,7 @@ export const usersProjection: Projection = {
       .addColumn('mode', 'text', (c) => c.notNull())
       .addColumn('email_sealed', 'text', (c) => c.notNull())
       .addColumn('email_index', 'text', (c) => c.notNull())
+      .addColumn('full_name_sealed', 'text')
       .addColumn('created_at', 'timestamptz', (c) => c.notNull())
       .addColumn('last_login', 'timestamptz')
       .addColumn('login_count', 'integer', (c) => c.notNull().defaultTo(0))
@@ -137,7 +138,15 @@ export function foldBatch(events: readonly RecordedEvent[]): BatchChanges {
     const mode = recorded.metadata.mode ?? 'live';
     switch (event.type) {
       case 'UserEnrolled':
-        changes.newUsers.set(event.data.userId, { user_id: event.data.userId, tenant_id, mode, email_sealed: event.data.email, email_index: event.data.emailIndex, created_at: at });
+        changes.newUsers.set(event.data.userId, {
+          user_id: event.data.userId,
+          tenant_id,
+          mode,
+          email_sealed: event.data.email,
+          email_index: event.data.emailIndex,
+          full_name_sealed: event.data.fullName ?? null,
+          created_at: at,
+        });
         break;
       case 'FaceTemplateAdded':
         changes.newTemplates.set(event.data.templateId, {
@@ -223,10 +232,10 @@ async function writeBatch(db: Kysely<any>, changes: BatchChanges): Promise<void>
   if (changes.removedTemplates.size > 0) await db.deleteFrom('templates').where('template_id', 'in', [...changes.removedTemplates]).execute();
   if (changes.newUsers.size > 0) {
     await sql`
-      insert into users (user_id, tenant_id, mode, email_sealed, email_index, created_at)
-      select user_id, tenant_id, mode, email_sealed, email_index, created_at
+      insert into users (user_id, tenant_id, mode, email_sealed, email_index, full_name_sealed, created_at)
+      select user_id, tenant_id, mode, email_sealed, email_index, full_name_sealed, created_at
       from jsonb_to_recordset(${JSON.stringify([...changes.newUsers.values()])}::jsonb)
-        as x(user_id text, tenant_id text, mode text, email_sealed text, email_index text, created_at timestamptz)
+        as x(user_id text, tenant_id text, mode text, email_sealed text, email_index text, full_name_sealed text, created_at timestamptz)
       on conflict (user_id) do nothing`.execute(db);
   }
   // Rows of a user that is not (or no longer) in the read model are dropped: an event that raced

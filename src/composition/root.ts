@@ -12,6 +12,7 @@ import { createKurrentDbEventStore } from '../eventStore/kurrentdb/kurrentDbEven
 import { createPostgresEventStore } from '../eventStore/postgres/postgresEventStore.ts';
 import { createHttpApp } from '../http/app.ts';
 import { docsRouter } from '../http/docsRouter.ts';
+import { devportalRouter } from '../http/sdk/devportalRoutes.ts';
 import { healthRouter } from '../http/health.ts';
 import { createIdempotencyStore, type IdempotencyStore } from '../http/idempotency.ts';
 import { facesRouter } from '../http/v1/facesRoutes.ts';
@@ -169,6 +170,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
         ]),
         facesRouter({ resolveTenant, idempotency, faces, readModel }),
         usersRouter({ resolveTenant, readModel, cipher, blindIndex, erase: erasure.erase }),
+        devportalRouter({ resolveTenant, faces, readModel, cipher, blindIndex, erase: erasure.erase }),
         docsRouter(),
         ...(config.adminToken !== undefined
           ? [adminRouter({ adminToken: config.adminToken, tenants, monthUsage: (tenantId) => limiter.monthUsage(tenantId), onKeysChanged: () => auth.forget() })]

@@ -17,6 +17,8 @@ export const descriptorModel = 'faceRecognitionNet';
 
 export interface RegisterInput {
   readonly email: string;
+  /** Only the FaceSmash SDK's register sends it; stored sealed, shown by its users listing. */
+  readonly fullName?: string;
   readonly descriptor: Float32Array;
   readonly qualityScore?: number;
   readonly lighting?: LightingConditions;
@@ -60,6 +62,8 @@ export interface IdentifyInput {
 export interface IdentifyResult {
   readonly matches: Array<{ userId: string; email: string; similarity: number; templateId: string }>;
   readonly adaptedThreshold: number;
+  /** Similarity of the closest user, matched or not (null for an empty gallery). */
+  readonly bestSimilarity: number | null;
   readonly totalCompared: number;
   readonly processingTimeMs: number;
 }
@@ -155,12 +159,13 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
       const template = await sealTemplate(userId, templateId, input);
       const enrolledUserId = userId;
       const sealedEmail = await cipher.encryptText(userId, input.email, aad.email(userId));
+      const sealedName = input.fullName ? await cipher.encryptText(userId, input.fullName, aad.fullName(userId)) : null;
       const { events, result } = await users.handle(
         userId,
         // A reservation whose user stream is missing (a crash between the two appends) is completed here.
         (state) =>
           state.status === 'absent'
-            ? { type: 'Enrol', userId: enrolledUserId, email: sealedEmail, emailIndex, template }
+            ? { type: 'Enrol', userId: enrolledUserId, email: sealedEmail, emailIndex, fullName: sealedName, template }
             : { type: 'AddTemplate', template, maxTemplates: tenant.settings.maxTemplates },
         context,
       );
@@ -261,7 +266,7 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
         position = (await store.appendToStream(tenantStream(context.tenant.tenantId), [{ id: ids.uuid(), type: 'IdentifyMissed', data: missed, metadata: eventMetadata(context, clock()) }])).position;
       }
       if (position !== undefined) await deps.awaitPosition(position);
-      return { matches, adaptedThreshold, totalCompared, processingTimeMs: Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10 };
+      return { matches, adaptedThreshold, bestSimilarity: candidates[0] ? round(candidates[0].similarity) : null, totalCompared, processingTimeMs: Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10 };
     },
 
     async removeTemplate(context, templateId) {

@@ -24,7 +24,7 @@ export function initialUserState(): UserState {
 export type NewTemplate = FaceTemplateAdded['data'];
 
 export type UserCommand =
-  | { readonly type: 'Enrol'; readonly userId: string; readonly email: string; readonly emailIndex: string; readonly template: NewTemplate }
+  | { readonly type: 'Enrol'; readonly userId: string; readonly email: string; readonly emailIndex: string; readonly fullName?: string | null; readonly template: NewTemplate }
   | { readonly type: 'AddTemplate'; readonly template: NewTemplate; readonly maxTemplates: number }
   | { readonly type: 'RemoveTemplate'; readonly templateId: string }
   | { readonly type: 'RecordSignIn'; readonly attempt: SignInAttempted['data'] }
@@ -37,7 +37,10 @@ export function decideUser(command: UserCommand, state: UserState): UserEvent[] 
       if (state.status === 'active') throw new AppError('IDEMPOTENCY_CONFLICT', 'user already enrolled', { userId: state.userId });
       if (state.status === 'erased') throw new AppError('NOT_FOUND', 'user was erased', { userId: state.userId });
       return [
-        { type: 'UserEnrolled', data: { userId: command.userId, email: command.email, emailIndex: command.emailIndex } },
+        {
+          type: 'UserEnrolled',
+          data: { userId: command.userId, email: command.email, emailIndex: command.emailIndex, ...(command.fullName ? { fullName: command.fullName } : {}) },
+        },
         { type: 'FaceTemplateAdded', data: command.template },
       ];
     case 'AddTemplate': {

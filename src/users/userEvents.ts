@@ -17,6 +17,8 @@ export interface UserEnrolled {
     readonly email: string;
     /** Keyed blind index of the normalised email (not reversible without the master key). */
     readonly emailIndex: string;
+    /** Sealed; aad `<userId>:fullName`. Sent by the FaceSmash SDK's register; absent or null otherwise. */
+    readonly fullName?: string | null;
   };
 }
 
@@ -87,6 +89,7 @@ export interface IdentifyMissed {
 /** Sealing aads, in one place so writers and readers cannot drift apart. */
 export const aad = {
   email: (userId: string) => `${userId}:email`,
+  fullName: (userId: string) => `${userId}:fullName`,
   descriptor: (templateId: string) => `${templateId}:descriptor`,
   ip: (logId: string) => `${logId}:ip`,
   userAgent: (logId: string) => `${logId}:userAgent`,

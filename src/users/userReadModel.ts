@@ -6,6 +6,7 @@ const schema = 'rm_users';
 export interface UserRow {
   readonly userId: string;
   readonly emailSealed: string;
+  readonly fullNameSealed: string | null;
   readonly createdAt: Date;
   readonly lastLogin: Date | null;
   readonly loginCount: number;
@@ -53,6 +54,7 @@ export interface UserReadModel {
 const userColumns = [
   'user_id',
   'email_sealed',
+  'full_name_sealed',
   'created_at',
   'last_login',
   'login_count',
@@ -64,6 +66,7 @@ const userColumns = [
 interface RawUser {
   user_id: string;
   email_sealed: string;
+  full_name_sealed: string | null;
   created_at: Date | string;
   last_login: Date | string | null;
   login_count: number;
@@ -76,6 +79,7 @@ function toUser(row: RawUser): UserRow {
   return {
     userId: row.user_id,
     emailSealed: row.email_sealed,
+    fullNameSealed: row.full_name_sealed,
     createdAt: new Date(row.created_at),
     lastLogin: row.last_login === null ? null : new Date(row.last_login),
     loginCount: Number(row.login_count),

@@ -82,7 +82,7 @@ export interface DeliveryQueue {
    * Leases up to `limit` deliveries that are pending and due at `now`, of webhooks that are not
    * failing, and that have no earlier (position, ordinal) delivery of the same webhook and user
    * still undelivered (pending, leased or failed): events of one user go out in order. A lease
-   * moves `nextAttemptAt` to `now + leaseMs`. Ordered by (position, ordinal).
+   * moves `nextAttemptAt` to `now + leaseMs`. Ordered by (position, ordinal, webhook id).
    */
   claimDue(now: Date, options: ClaimOptions): Promise<Delivery[]>;
   /**

@@ -7,7 +7,7 @@ export function createMemoryDeliveryQueue(): DeliveryQueue {
   let checkpoint = 0n;
 
   const before = (a: Delivery, b: Delivery) => a.position < b.position || (a.position === b.position && a.ordinal < b.ordinal);
-  const byOrder = (a: Delivery, b: Delivery) => (before(a, b) ? -1 : before(b, a) ? 1 : 0);
+  const byOrder = (a: Delivery, b: Delivery) => (before(a, b) ? -1 : before(b, a) ? 1 : a.webhookId < b.webhookId ? -1 : a.webhookId > b.webhookId ? 1 : 0);
   const stateOf = (webhookId: string) => states.get(webhookId) ?? initialWebhookState(webhookId);
 
   return {

@@ -128,7 +128,8 @@ function toState(row: StateRow): WebhookDeliveryState {
   };
 }
 
-const byOrder = (a: Delivery, b: Delivery) => (a.position < b.position ? -1 : a.position > b.position ? 1 : a.ordinal - b.ordinal);
+const byOrder = (a: Delivery, b: Delivery) =>
+  a.position < b.position ? -1 : a.position > b.position ? 1 : a.ordinal - b.ordinal || (a.webhookId < b.webhookId ? -1 : a.webhookId > b.webhookId ? 1 : 0);
 
 /** The delivery queue over PostgreSQL or PGlite. Runs its migrations before it answers. */
 export async function createSqlDeliveryQueue(db: Kysely<any>): Promise<DeliveryQueue> {
@@ -184,7 +185,7 @@ export async function createSqlDeliveryQueue(db: Kysely<any>): Promise<DeliveryQ
               select 1 from webhooks.deliveries e
               where e.webhook_id = c.webhook_id and e.user_id = c.user_id and e.status <> 'delivered'
                 and (e.event_position, e.ordinal) < (c.event_position, c.ordinal))
-          order by c.event_position, c.ordinal
+          order by c.event_position, c.ordinal, c.webhook_id
           limit ${limit}
           for update skip locked)
         returning ${columns}`.execute(db);

@@ -4,6 +4,7 @@ import type { TenantContext } from '../../tenancy/tenant.ts';
 import type { Scope } from '../../tenancy/tenantEvents.ts';
 import { requireScope, type Authenticator } from '../auth.ts';
 import type { RateLimiter } from '../rateLimit.ts';
+import { sdkPathPrefix } from '../envelope.ts';
 
 /** Paths under /v1 that need no key (the public API description). */
 const publicPaths = new Set(['/v1/openapi.json']);
@@ -15,12 +16,13 @@ function setRateHeaders(ctx: Context, limit: number | null, remaining: number | 
 }
 
 /**
- * Every /v1 request: authenticate the key, count it against the tenant's plan, and put the
+ * Every /v1 request (and the SDK's /api/devportal routes): authenticate the key, count it against the tenant's plan, and put the
  * rate-limit headers on the response (errors included). Routes then check their scope.
  */
 export function v1Guard(auth: Authenticator, limiter: RateLimiter): Middleware {
   return async (ctx, next) => {
-    if ((!ctx.path.startsWith('/v1/') && ctx.path !== '/v1') || publicPaths.has(ctx.path)) return next();
+    const guarded = ctx.path.startsWith('/v1/') || ctx.path === '/v1' || ctx.path.startsWith(sdkPathPrefix);
+    if (!guarded || publicPaths.has(ctx.path)) return next();
     const tenant = await auth.authenticate(ctx);
     ctx.state.tenant = tenant;
     try {
