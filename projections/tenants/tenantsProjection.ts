@@ -70,6 +70,10 @@ export const tenantsProjection: Projection = {
         case 'ApiKeyRevoked':
           await db.updateTable('api_keys').set({ revoked_at: at }).where('key_id', '=', event.data.keyId).where('revoked_at', 'is', null).execute();
           break;
+        case 'WebhookRegistered':
+        case 'WebhookRemoved':
+          // Webhooks have their own projection.
+          break;
         case 'TenantSettingsChanged':
           await db.updateTable('tenants').set({ plan: event.data.plan, settings: JSON.stringify(event.data.settings) }).where('tenant_id', '=', event.data.tenantId).execute();
           break;

@@ -13,6 +13,10 @@ import { createPostgresEventStore } from '../eventStore/postgres/postgresEventSt
 import { createHttpApp } from '../http/app.ts';
 import { docsRouter } from '../http/docsRouter.ts';
 import { devportalRouter } from '../http/sdk/devportalRoutes.ts';
+import { webhooksRouter } from '../http/v1/webhooksRoutes.ts';
+import { createSqlDeliveryQueue } from '../webhooks/sqlDeliveryQueue.ts';
+import { createWebhookRuntime, type WebhookRuntime } from '../webhooks/webhookRuntime.ts';
+import { createWebhookService, type WebhookService } from '../webhooks/webhookService.ts';
 import { healthRouter } from '../http/health.ts';
 import { createIdempotencyStore, type IdempotencyStore } from '../http/idempotency.ts';
 import { facesRouter } from '../http/v1/facesRoutes.ts';
@@ -55,6 +59,8 @@ export interface Service {
   readonly tenants: TenantService;
   readonly auth: Authenticator;
   readonly limiter: RateLimiter;
+  readonly webhooks: WebhookService;
+  readonly webhookRuntime: WebhookRuntime;
   /** Resolves once this instance's projections and matcher have applied `position` (bounded wait). */
   awaitPosition(position: bigint): Promise<void>;
   readonly app: Koa;
@@ -135,6 +141,21 @@ export async function composeService(config: Config, logger: Logger, options: Co
     const auth = createAuthenticator({ readModel: tenantReadModel, hasher, clock });
     const limiter = await createRateLimiter(database.db, clock);
     const resolveTenant: TenantResolver = tenantOf;
+    const deliveryQueue = await createSqlDeliveryQueue(database.db);
+    const webhooks = createWebhookService({ db: database.db, tenants, queue: deliveryQueue, cipher, ids, allowPrivate: config.webhookAllowPrivate });
+    const webhookRuntime = createWebhookRuntime({
+      store,
+      queue: deliveryQueue,
+      webhooks,
+      cipher,
+      logger,
+      allowPrivate: config.webhookAllowPrivate,
+      schedule: { delaysMs: config.webhookRetryDelaysMs },
+    });
+    if (options.startProjections) {
+      await webhookRuntime.start();
+      closers.push(() => webhookRuntime.stop());
+    }
     if (options.startProjections && config.database.kind === 'pglite' && (await tenants.listTenants()).length === 0) {
       const first = await tenants.createTenant({ name: 'default' }, 'startup');
       firstStart?.(first.tenant.id, first.keys);
@@ -170,6 +191,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
         ]),
         facesRouter({ resolveTenant, idempotency, faces, readModel }),
         usersRouter({ resolveTenant, readModel, cipher, blindIndex, erase: erasure.erase }),
+        webhooksRouter({ resolveTenant, idempotency, webhooks }),
         devportalRouter({ resolveTenant, faces, readModel, cipher, blindIndex, erase: erasure.erase }),
         docsRouter(),
         ...(config.adminToken !== undefined
@@ -179,7 +201,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
     });
 
     logger.info({ database: database.kind, eventStore: store.kind, masterKey: master.source }, 'service composed');
-    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, matcher, matcherFeed, faces, readModel, idempotency, tenants, auth, limiter, awaitPosition, app, close };
+    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, matcher, matcherFeed, faces, readModel, idempotency, tenants, auth, limiter, webhooks, webhookRuntime, awaitPosition, app, close };
   } catch (error) {
     await close();
     throw error;

@@ -31,6 +31,10 @@ export const configSchema = z
     MATCHER_THREADS: positiveInt(Math.max(1, os.availableParallelism())),
     DETECT_THREADS: positiveInt(1),
     WEBHOOK_ALLOW_PRIVATE: booleanString.default(false),
+    WEBHOOK_RETRY_DELAYS_MS: z
+      .string()
+      .regex(/^\d+(,\d+)*$/, 'must be a comma-separated list of milliseconds')
+      .default('60000,300000,1800000,7200000'),
     PROJECTION_BATCH_SIZE: positiveInt(500),
     READY_MAX_LAG: z.coerce.number({ message: 'must be a number' }).int().min(0, 'must be 0 or more').default(1000),
     SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
@@ -57,6 +61,8 @@ export interface Config {
   readonly matcherThreads: number;
   readonly detectThreads: number;
   readonly webhookAllowPrivate: boolean;
+  /** Delays before each retry of a webhook delivery; after the last, the webhook is failing. */
+  readonly webhookRetryDelaysMs: readonly number[];
   readonly projectionBatchSize: number;
   readonly readyMaxLag: number;
   readonly shutdownTimeoutMs: number;
@@ -96,6 +102,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     matcherThreads: raw.MATCHER_THREADS,
     detectThreads: raw.DETECT_THREADS,
     webhookAllowPrivate: raw.WEBHOOK_ALLOW_PRIVATE,
+    webhookRetryDelaysMs: Object.freeze(raw.WEBHOOK_RETRY_DELAYS_MS.split(',').map(Number)),
     projectionBatchSize: raw.PROJECTION_BATCH_SIZE,
     readyMaxLag: raw.READY_MAX_LAG,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,

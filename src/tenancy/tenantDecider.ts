@@ -1,7 +1,10 @@
 import { AppError } from '../errors/appError.ts';
 import { assertNever } from '../users/userDecider.ts';
 import type { TenantSettings } from './tenant.ts';
-import { scopesAllowed, type ApiKeyIssued, type Plan, type TenantEvent } from './tenantEvents.ts';
+import { scopesAllowed, type ApiKeyIssued, type Plan, type TenantEvent, type WebhookRegistered } from './tenantEvents.ts';
+
+/** Webhooks per tenant (both modes together). */
+export const maxWebhooks = 20;
 
 export interface TenantState {
   readonly exists: boolean;
@@ -10,17 +13,21 @@ export interface TenantState {
   readonly settings: TenantSettings | null;
   /** Key ids and whether each is still active. */
   readonly keys: ReadonlyMap<string, { readonly active: boolean }>;
+  /** Ids of the webhooks registered and not removed. */
+  readonly webhooks: ReadonlySet<string>;
 }
 
 export function initialTenantState(): TenantState {
-  return { exists: false, tenantId: null, plan: 'free', settings: null, keys: new Map() };
+  return { exists: false, tenantId: null, plan: 'free', settings: null, keys: new Map(), webhooks: new Set() };
 }
 
 export type TenantCommand =
   | { readonly type: 'CreateTenant'; readonly tenantId: string; readonly name: string; readonly plan: Plan; readonly settings: TenantSettings }
   | { readonly type: 'IssueKey'; readonly key: ApiKeyIssued['data'] }
   | { readonly type: 'RevokeKey'; readonly keyId: string }
-  | { readonly type: 'ChangeSettings'; readonly plan: Plan; readonly settings: TenantSettings };
+  | { readonly type: 'ChangeSettings'; readonly plan: Plan; readonly settings: TenantSettings }
+  | { readonly type: 'RegisterWebhook'; readonly webhook: WebhookRegistered['data'] }
+  | { readonly type: 'RemoveWebhook'; readonly webhookId: string };
 
 /** Decides a tenant command. Pure: throws AppError on refusal. */
 export function decideTenant(command: TenantCommand, state: TenantState): TenantEvent[] {
@@ -46,6 +53,14 @@ export function decideTenant(command: TenantCommand, state: TenantState): Tenant
     case 'ChangeSettings':
       requireTenant(state);
       return [{ type: 'TenantSettingsChanged', data: { tenantId: state.tenantId!, plan: command.plan, settings: command.settings } }];
+    case 'RegisterWebhook':
+      requireTenant(state);
+      if (state.webhooks.size >= maxWebhooks) throw new AppError('VALIDATION_ERROR', `url: a tenant has at most ${maxWebhooks} webhooks`, { field: 'url' });
+      return [{ type: 'WebhookRegistered', data: command.webhook }];
+    case 'RemoveWebhook':
+      requireTenant(state);
+      if (!state.webhooks.has(command.webhookId)) throw new AppError('NOT_FOUND', 'webhook not found', { webhookId: command.webhookId });
+      return [{ type: 'WebhookRemoved', data: { webhookId: command.webhookId, tenantId: state.tenantId! } }];
     default:
       return assertNever(command);
   }
@@ -61,6 +76,13 @@ export function evolveTenant(state: TenantState, event: TenantEvent): TenantStat
       return { ...state, keys: new Map(state.keys).set(event.data.keyId, { active: false }) };
     case 'TenantSettingsChanged':
       return { ...state, plan: event.data.plan, settings: event.data.settings };
+    case 'WebhookRegistered':
+      return { ...state, webhooks: new Set(state.webhooks).add(event.data.webhookId) };
+    case 'WebhookRemoved': {
+      const webhooks = new Set(state.webhooks);
+      webhooks.delete(event.data.webhookId);
+      return { ...state, webhooks };
+    }
     default:
       return assertNever(event);
   }

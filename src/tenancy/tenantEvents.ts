@@ -44,6 +44,25 @@ export interface TenantSettingsChanged {
   readonly data: { readonly tenantId: string; readonly plan: Plan; readonly settings: TenantSettings };
 }
 
-export type TenantEvent = TenantCreated | ApiKeyIssued | ApiKeyRevoked | TenantSettingsChanged;
+export interface WebhookRegistered {
+  readonly type: 'WebhookRegistered';
+  readonly data: {
+    readonly webhookId: string;
+    readonly tenantId: string;
+    /** The data set whose events it receives. */
+    readonly mode: Mode;
+    readonly url: string;
+    readonly events: readonly string[];
+    /** Sealed with the webhook's own key (subject = webhook id); aad `<webhookId>:secret`. */
+    readonly secret: string;
+  };
+}
 
-export const tenantEventTypes = ['TenantCreated', 'ApiKeyIssued', 'ApiKeyRevoked', 'TenantSettingsChanged'] as const;
+export interface WebhookRemoved {
+  readonly type: 'WebhookRemoved';
+  readonly data: { readonly webhookId: string; readonly tenantId: string };
+}
+
+export type TenantEvent = TenantCreated | ApiKeyIssued | ApiKeyRevoked | TenantSettingsChanged | WebhookRegistered | WebhookRemoved;
+
+export const tenantEventTypes = ['TenantCreated', 'ApiKeyIssued', 'ApiKeyRevoked', 'TenantSettingsChanged', 'WebhookRegistered', 'WebhookRemoved'] as const;

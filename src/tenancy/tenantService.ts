@@ -49,6 +49,8 @@ export interface TenantService {
   getTenant(tenantId: string): Promise<TenantView>;
   listTenants(): Promise<TenantView[]>;
   listKeys(tenantId: string): Promise<KeyView[]>;
+  /** Runs any tenant command (webhooks use it), appending as `actorKeyId`; resolves after read models applied it. */
+  execute(tenantId: string, command: TenantCommand, requestId: string, actorKeyId?: string): Promise<{ events: TenantEvent[]; position: bigint }>;
 }
 
 export interface TenantServiceDeps {
@@ -82,14 +84,14 @@ export function keyView(row: ApiKeyRow, now: Date): KeyView {
 export function createTenantService(deps: TenantServiceDeps): TenantService {
   const { store, readModel, hasher, ids, clock } = deps;
 
-  async function handle(tenantId: string, command: TenantCommand, requestId: string): Promise<{ events: TenantEvent[]; position: bigint }> {
+  async function handle(tenantId: string, command: TenantCommand, requestId: string, actorKeyId = 'operator'): Promise<{ events: TenantEvent[]; position: bigint }> {
     for (let attempt = 0; ; attempt++) {
       const history = await store.readStream(tenantStream(tenantId));
       let state = initialTenantState();
       for (const event of history) if ((event.type as string) !== 'IdentifyMissed') state = evolveTenant(state, event as unknown as TenantEvent);
       const events = decideTenant(command, state);
       if (events.length === 0) return { events, position: 0n };
-      const metadata = { occurredAt: clock().toISOString(), schemaVersion: 1, tenantId, requestId, actorKeyId: 'operator' };
+      const metadata = { occurredAt: clock().toISOString(), schemaVersion: 1, tenantId, requestId, actorKeyId };
       try {
         const result = await store.appendToStream(
           tenantStream(tenantId),
@@ -156,6 +158,7 @@ export function createTenantService(deps: TenantServiceDeps): TenantService {
     },
 
     getTenant,
+    execute: handle,
 
     async listTenants() {
       return (await readModel.listTenants()).map(tenantView);

@@ -91,6 +91,8 @@ export interface DeliveryQueue {
    */
   recordAttempt(id: string, outcome: AttemptOutcome): Promise<void>;
   find(id: string): Promise<Delivery | undefined>;
+  /** A webhook's deliveries, newest first (the delivery log). */
+  listDeliveries(webhookId: string, options: { limit: number }): Promise<Delivery[]>;
   /** Delivery state of each webhook asked for (a webhook without deliveries reads as active, no failures). */
   webhookStates(webhookIds: readonly string[]): Promise<Map<string, WebhookDeliveryState>>;
   /** Makes a failing webhook active again: its failed deliveries are due at `now` with no attempts. Returns how many. */

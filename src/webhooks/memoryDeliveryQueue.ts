@@ -79,6 +79,12 @@ export function createMemoryDeliveryQueue(): DeliveryQueue {
       });
     },
 
+    async listDeliveries(webhookId, options) {
+      return [...deliveries.values()]
+        .filter((delivery) => delivery.webhookId === webhookId)
+        .sort((a, b) => (a.position === b.position ? b.ordinal - a.ordinal : a.position < b.position ? 1 : -1))
+        .slice(0, options.limit);
+    },
     async find(id) {
       return deliveries.get(id);
     },

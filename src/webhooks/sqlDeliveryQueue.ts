@@ -229,6 +229,12 @@ export async function createSqlDeliveryQueue(db: Kysely<any>): Promise<DeliveryQ
       });
     },
 
+    async listDeliveries(webhookId, options) {
+      const { rows } = await sql<DeliveryRow>`
+        select ${columns} from webhooks.deliveries where webhook_id = ${webhookId}
+        order by event_position desc, ordinal desc limit ${options.limit}`.execute(db);
+      return rows.map(toDelivery);
+    },
     async find(id) {
       const { rows } = await sql<DeliveryRow>`select ${columns} from webhooks.deliveries where id = ${id}`.execute(db);
       return rows[0] ? toDelivery(rows[0]) : undefined;

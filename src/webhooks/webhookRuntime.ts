@@ -1,0 +1,120 @@
+import type { Logger } from 'pino';
+import { hasCode } from '../errors/appError.ts';
+import { isErased, type FieldCipher } from '../crypto/fieldCipher.ts';
+import type { EventStore } from '../eventStore/eventStore.ts';
+import { createAppendWaker, createPositionWaiters, type AppendWaker } from '../eventStore/following.ts';
+import type { DeliveryQueue } from './deliveryQueue.ts';
+import { deliverDue } from './deliveryWorker.ts';
+import { dispatchEvents } from './dispatcher.ts';
+import type { RetrySchedule } from './retrySchedule.ts';
+import type { WebhookService } from './webhookService.ts';
+
+export interface WebhookRuntime {
+  /** Follows the event store from the queue's checkpoint, planning deliveries, and sends them. */
+  start(): Promise<void>;
+  /** Resolves true once events up to `position` are planned into the queue. */
+  waitForDispatch(position: bigint, timeoutMs: number): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+export interface WebhookRuntimeOptions {
+  readonly store: EventStore;
+  readonly queue: DeliveryQueue;
+  readonly webhooks: WebhookService;
+  readonly cipher: FieldCipher;
+  readonly logger: Logger;
+  readonly allowPrivate: boolean;
+  readonly schedule: RetrySchedule;
+  /** How often due retries are looked for; new deliveries are sent at once. */
+  readonly deliveryPollMs?: number;
+}
+
+/** The webhook dispatcher (checkpointed, at-least-once) and the delivery loop of this instance. */
+export function createWebhookRuntime(options: WebhookRuntimeOptions): WebhookRuntime {
+  const { store, queue, webhooks, cipher, logger } = options;
+  const controller = new AbortController();
+  let position = 0n;
+  const waiters = createPositionWaiters(() => position);
+  let waker: AppendWaker | undefined;
+  let loops: Promise<void>[] = [];
+  let kick: (() => void) | undefined;
+
+  const enrolmentOf = async (streamName: string) => {
+    try {
+      const [first] = await store.readStream(streamName, { maxCount: 1 });
+      return first?.type === 'UserEnrolled' ? first : undefined;
+    } catch (error) {
+      if (hasCode(error, 'STREAM_DELETED')) return undefined;
+      throw error;
+    }
+  };
+  const decrypt = async (userId: string, sealed: string, aad: string) => {
+    const value = await cipher.decryptText(userId, sealed, aad);
+    return isErased(value) ? null : value;
+  };
+
+  async function backoff(delay: number): Promise<number> {
+    await waker?.sleep(delay);
+    return Math.min(delay * 2, 30_000);
+  }
+
+  async function dispatchLoop(): Promise<void> {
+    let delay = 200;
+    while (!controller.signal.aborted) {
+      try {
+        const events = await store.readAll({ after: position, maxCount: 500 });
+        if (events.length === 0) {
+          await waker!.sleep(1000);
+          continue;
+        }
+        const { inserted } = await dispatchEvents(events, { queue, webhooksOf: (tenantId, mode) => webhooks.targets(tenantId, mode), enrolmentOf });
+        position = events.at(-1)!.position;
+        waiters.notify();
+        if (inserted > 0) kick?.();
+        delay = 200;
+      } catch (error) {
+        if (controller.signal.aborted) break;
+        logger.error({ err: error }, 'webhook dispatch failed; retrying');
+        delay = await backoff(delay);
+      }
+    }
+  }
+
+  async function deliveryLoop(): Promise<void> {
+    const pollMs = options.deliveryPollMs ?? 1000;
+    while (!controller.signal.aborted) {
+      try {
+        const result = await deliverDue({ queue, findWebhook: (id) => webhooks.secretOf(id), decrypt, allowPrivate: options.allowPrivate, schedule: options.schedule });
+        if (result.attempted > 0) continue;
+      } catch (error) {
+        if (controller.signal.aborted) break;
+        logger.error({ err: error }, 'webhook delivery pass failed');
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, pollMs);
+        function done() {
+          clearTimeout(timer);
+          controller.signal.removeEventListener('abort', done);
+          kick = undefined;
+          resolve();
+        }
+        kick = done;
+        controller.signal.addEventListener('abort', done);
+      });
+    }
+  }
+
+  return {
+    async start() {
+      position = await queue.checkpoint();
+      waker = createAppendWaker(store, controller.signal);
+      loops = [dispatchLoop(), deliveryLoop()];
+    },
+    waitForDispatch: (target, timeoutMs) => waiters.waitFor(target, timeoutMs),
+    async stop() {
+      controller.abort();
+      waker?.close();
+      await Promise.all(loops);
+    },
+  };
+}
