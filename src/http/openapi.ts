@@ -1,10 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { errorStatus, type ErrorCode } from '../errors/appError.ts';
+import { allScopes, scopesAllowed, type Scope } from '../tenancy/tenantEvents.ts';
+import { createTenantRequest, issueKeyRequest, patchTenantRequest } from './admin/adminRoutes.ts';
 import { descriptorBodyLimit, imageBodyLimit } from './jsonBody.ts';
+import { planLimits } from './rateLimit.ts';
 import {
   deleteTemplateResponse,
   deleteUserResponse,
+  descriptorSchema,
+  emailSchema,
   identifyRequest,
   identifyResponse,
   listLogsQuery,
@@ -24,17 +29,28 @@ import {
 /** A JSON Schema (draft 2020-12) or OpenAPI object, as plain JSON. */
 export type JsonObject = { [key: string]: unknown };
 
+/** One way to authenticate: a security scheme's name and (always empty here) its OAuth scopes. */
+export type SecurityRequirement = Readonly<Record<string, readonly string[]>>;
+
 export interface OpenApiOperation {
   readonly operationId: string;
   readonly summary: string;
   readonly description?: string;
   readonly tags: readonly string[];
+  /** Alternatives, any one of which authenticates; `[]` means no authentication. */
+  readonly security: readonly SecurityRequirement[];
+  /** The API-key scope the operation needs (403 FORBIDDEN without it). */
+  readonly 'x-required-scope'?: Scope;
   readonly parameters?: readonly JsonObject[];
   readonly requestBody?: JsonObject;
   readonly responses: Readonly<Record<string, JsonObject>>;
 }
 
-export type HttpMethod = 'get' | 'post' | 'delete';
+/** An operation before its authentication is applied (see `keyed`, `admin`, `open`). */
+type OperationDraft = Omit<OpenApiOperation, 'security' | 'x-required-scope'>;
+type Responses = Record<string, JsonObject>;
+
+export type HttpMethod = 'get' | 'post' | 'patch' | 'delete';
 
 export interface OpenApiDocument {
   readonly openapi: '3.1.0';
@@ -46,6 +62,7 @@ export interface OpenApiDocument {
     readonly schemas: Readonly<Record<string, JsonObject>>;
     readonly parameters: Readonly<Record<string, JsonObject>>;
     readonly headers: Readonly<Record<string, JsonObject>>;
+    readonly securitySchemes: Readonly<Record<string, JsonObject>>;
   };
 }
 
@@ -55,8 +72,10 @@ const parameterRef = (name: string) => ({ $ref: `#/components/parameters/${name}
 
 // The envelope and the health answers are not in schemas.ts (they are not /v1 resources); they are
 // declared here with zod so every schema of the document comes out of the same converter.
+const isoDate = z.iso.datetime();
+const requestIdSchema = z.string().regex(/^req_[0-9a-f]+$/);
 const metaSchema = z
-  .object({ requestId: z.string().regex(/^req_[0-9a-f]+$/), timestamp: z.iso.datetime() })
+  .object({ requestId: requestIdSchema, timestamp: isoDate })
   .meta({ description: 'Present on every response; `requestId` equals the X-Request-Id header.' });
 const errorCodes = Object.keys(errorStatus) as [ErrorCode, ...ErrorCode[]];
 const errorSchema = z
@@ -76,7 +95,125 @@ const readinessResponse = z.object({
   checks: z.array(z.object({ name: z.string(), ok: z.boolean() }).catchall(z.unknown())),
 });
 
-const requestSchemas = { RegisterRequest: registerRequest, VerifyRequest: verifyRequest, IdentifyRequest: identifyRequest };
+// /admin answers (tenancy/tenantService.ts: TenantView, IssuedKey, KeyView) inside the envelope.
+// Requests are adminRoutes.ts's own schemas; the settings, plan and mode below are taken from them.
+const planSchema = createTenantRequest.shape.plan.unwrap();
+const tenantSettingsSchema = patchTenantRequest.shape.settings
+  .unwrap()
+  .required()
+  .meta({ description: 'The tenant\'s matching, template and retention settings (all present in answers).' });
+// The path parameters of adminRoutes.ts (module-local there).
+const tenantIdSchema = z.uuid();
+const keyIdSchema = z.string().regex(/^key_[0-9a-f]{32}$/);
+const tenantView = z.object({ id: tenantIdSchema, name: z.string(), plan: planSchema, settings: tenantSettingsSchema, createdAt: isoDate });
+const keyFields = {
+  id: keyIdSchema,
+  prefix: z.string().meta({ description: 'The first 12 characters of the key, for people to recognise it; never enough to use it.' }),
+  mode: issueKeyRequest.shape.mode,
+  name: z.string(),
+  scopes: z.array(z.enum(allScopes)),
+  expiresAt: isoDate.nullable(),
+  createdAt: isoDate,
+};
+const issuedKey = z
+  .object({ ...keyFields, key: z.string().regex(/^fs_(live|test)_[A-Za-z0-9_-]{43}$/).meta({ description: 'The full key: shown this once, stored only as a hash.' }) })
+  .meta({ description: 'A new key, with its secret (shown once).' });
+const keyView = z
+  .object({ ...keyFields, revokedAt: isoDate.nullable(), status: z.enum(['active', 'revoked', 'expired']) })
+  .meta({ description: 'A key without its secret.' });
+const createTenantResponse = z.object({ tenant: tenantView, keys: z.object({ live: issuedKey, test: issuedKey }) });
+const tenantListResponse = z.object({ tenants: z.array(tenantView) });
+const tenantWithUsage = tenantView.extend({
+  usage: z
+    .object({ live: z.number().int(), test: z.number().int(), month: z.string().regex(/^\d{4}-\d{2}$/) })
+    .meta({ description: 'Requests counted this UTC month, per mode.' }),
+});
+const keyListResponse = z.object({ keys: z.array(keyView) });
+const revokeKeyResponse = z.object({ revoked: z.literal(true), id: keyIdSchema });
+
+// The SDK routes (sdk/devportalRoutes.ts, api-contract.md "FaceSmash SDK compatibility") answer flat
+// bodies. Their request schemas are module-local in devportalRoutes.ts; these mirror them.
+const sdkAppId = z.string().max(200).meta({ description: 'Accepted and not used: the API key decides the tenant and mode.' });
+const sdkMatchRequest = z.strictObject({ descriptor: descriptorSchema, appId: sdkAppId.optional() });
+const sdkRegisterRequest = z.strictObject({
+  email: emailSchema,
+  fullName: z.string().trim().min(1).max(200).optional(),
+  descriptor: descriptorSchema,
+  qualityScore: z.number().min(0).max(1).optional(),
+  appId: sdkAppId.optional(),
+});
+const sdkUnlinkRequest = z.strictObject({ email: emailSchema, appId: sdkAppId.optional() });
+const sdkStatusQuery = z.strictObject({ email: emailSchema, appId: sdkAppId.optional() });
+const sdkUsersQuery = z.strictObject({
+  appId: sdkAppId.optional(),
+  search: z.string().optional().meta({ description: 'An exact email (case-insensitive): emails are stored encrypted, so there is no substring search.' }),
+  page: z.coerce.number().int().min(1).default(1),
+  perPage: z.coerce.number().int().min(1).max(100).default(20),
+});
+const sdkErrorSchema = z
+  .object({
+    success: z.literal(false),
+    error: z.string().meta({ description: 'The message, for people (the SDK shows it).' }),
+    code: z.enum(errorCodes),
+    details: z.record(z.string(), z.unknown()),
+    requestId: requestIdSchema.meta({ description: 'Equals the X-Request-Id header.' }),
+  })
+  .meta({ description: 'A failure of an SDK route: flat, with `error` a string (the SDK ignores the HTTP status and reads it).' });
+const sdkDuplicateFaceSchema = z
+  .object({
+    success: z.literal(false),
+    error: z.string(),
+    code: z.literal('DUPLICATE_FACE'),
+    matchedEmail: z.string().optional().meta({ description: 'The email of the user (same tenant and mode) the face already belongs to.' }),
+  })
+  .meta({ description: 'The face already belongs to another user.' });
+const sdkMatchResponse = z.union([
+  z.object({
+    match: z.literal(true),
+    user: z.object({ id: userIdSchema, email: z.string(), name: z.string().nullable(), similarity: z.number() }),
+    bestSimilarity: z.number(),
+  }),
+  z.object({ match: z.literal(false), bestSimilarity: z.number().optional().meta({ description: 'Absent when there was nobody to compare with.' }) }),
+]);
+const sdkRegisterResponse = z.object({ success: z.literal(true), profileId: userIdSchema, created: z.boolean(), updated: z.boolean() });
+const sdkRegistrationStatus = z.union([
+  z.object({
+    registered: z.literal(true),
+    verified: z.boolean().meta({ description: 'True once the user has signed in successfully.' }),
+    profileId: userIdSchema,
+    createdAt: isoDate,
+  }),
+  z.object({ registered: z.literal(false) }),
+]);
+const sdkUnlinkResponse = z.object({ success: z.literal(true) });
+const sdkUsersResponse = z.object({
+  items: z.array(
+    z.object({
+      id: userIdSchema,
+      email: z.string(),
+      fullName: z.string().nullable(),
+      emailVerified: z.boolean().meta({ description: 'Always false: this service does not verify emails.' }),
+      loginCount: z.number().int(),
+      successfulLogins: z.number().int(),
+      lastLogin: isoDate.nullable(),
+      createdAt: isoDate,
+    }),
+  ),
+  totalItems: z.number().int(),
+  page: z.number().int(),
+  perPage: z.number().int(),
+});
+
+/** Face requests: "exactly one of descriptor or image" is restated on them (see `withOneFace`). */
+const faceRequestSchemas = { RegisterRequest: registerRequest, VerifyRequest: verifyRequest, IdentifyRequest: identifyRequest };
+const otherRequestSchemas = {
+  CreateTenantRequest: createTenantRequest,
+  PatchTenantRequest: patchTenantRequest,
+  IssueKeyRequest: issueKeyRequest,
+  SdkMatchRequest: sdkMatchRequest,
+  SdkRegisterRequest: sdkRegisterRequest,
+  SdkUnlinkRequest: sdkUnlinkRequest,
+};
 const responseSchemas = {
   Meta: metaSchema,
   Error: errorSchema,
@@ -91,6 +228,22 @@ const responseSchemas = {
   LogsResponse: logsResponse,
   HealthResponse: healthResponse,
   ReadinessResponse: readinessResponse,
+  TenantSettings: tenantSettingsSchema,
+  TenantView: tenantView,
+  IssuedKey: issuedKey,
+  KeyView: keyView,
+  CreateTenantResponse: createTenantResponse,
+  TenantListResponse: tenantListResponse,
+  TenantWithUsage: tenantWithUsage,
+  KeyListResponse: keyListResponse,
+  RevokeKeyResponse: revokeKeyResponse,
+  SdkError: sdkErrorSchema,
+  SdkDuplicateFaceError: sdkDuplicateFaceSchema,
+  SdkMatchResponse: sdkMatchResponse,
+  SdkRegisterResponse: sdkRegisterResponse,
+  SdkRegistrationStatus: sdkRegistrationStatus,
+  SdkUnlinkResponse: sdkUnlinkResponse,
+  SdkUsersResponse: sdkUsersResponse,
 };
 
 const conversion = { target: 'draft-2020-12', unrepresentable: 'any', uri: (id: string) => `#/components/schemas/${id}` } as const;
@@ -142,11 +295,14 @@ function pathParameter(name: string, schema: z.ZodType, description: string): Js
   return { name, in: 'path', required: true, description, schema: inlineSchema(schema) };
 }
 
-function success(status: number, dataSchema: string, description: string, extraHeaders: Record<string, JsonObject> = {}): Record<string, JsonObject> {
+const requestIdHeader = { 'X-Request-Id': headerRef('X-Request-Id') };
+
+/** A success in the envelope: `{success: true, data, meta}`. */
+function success(status: number, dataSchema: string, description: string, extraHeaders: Record<string, JsonObject> = {}): Responses {
   return {
     [status]: {
       description,
-      headers: { 'X-Request-Id': headerRef('X-Request-Id'), ...extraHeaders },
+      headers: { ...requestIdHeader, ...extraHeaders },
       content: {
         'application/json': {
           schema: {
@@ -160,33 +316,116 @@ function success(status: number, dataSchema: string, description: string, extraH
   };
 }
 
-/** Error responses grouped by status; each narrows the Error envelope's `code` to what the route can answer. */
-function errors(...codes: ErrorCode[]): Record<string, JsonObject> {
+/** A success of an SDK route: the flat body itself. */
+function flat(status: number, schemaName: string, description: string): Responses {
+  return { [status]: { description, headers: { ...requestIdHeader }, content: { 'application/json': { schema: schemaRef(schemaName) } } } };
+}
+
+/** The envelope (`Error`, code at `error.code`) or the SDK routes' flat body (`SdkError`, code at `code`). */
+type ErrorShape = 'envelope' | 'sdk';
+
+/** The error schema narrowed to some codes (and, optionally, to some `details`). */
+function errorContent(shape: ErrorShape, codes: readonly ErrorCode[], details?: JsonObject): JsonObject {
+  const narrowed = { code: { enum: codes }, ...(details ? { details } : {}) };
+  return {
+    'application/json': {
+      schema:
+        shape === 'envelope'
+          ? { allOf: [schemaRef('Error'), { properties: { error: { properties: narrowed } } }] }
+          : { allOf: [schemaRef('SdkError'), { properties: narrowed }] },
+    },
+  };
+}
+
+/** Error responses grouped by status; each narrows `code` to what the route can answer. */
+function errorsOf(shape: ErrorShape, codes: readonly ErrorCode[], description?: string): Responses {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of codes) byStatus.set(errorStatus[code], [...(byStatus.get(errorStatus[code]) ?? []), code]);
-  const responses: Record<string, JsonObject> = {};
+  const responses: Responses = {};
   for (const [status, group] of [...byStatus].sort(([a], [b]) => a - b)) {
-    responses[status] = {
-      description: group.join(' or '),
-      headers: { 'X-Request-Id': headerRef('X-Request-Id') },
-      content: {
-        'application/json': {
-          schema: { allOf: [schemaRef('Error'), { properties: { error: { properties: { code: { enum: group } } } } }] },
-        },
-      },
-    };
+    responses[status] = { description: description ?? group.join(' or '), headers: { ...requestIdHeader }, content: errorContent(shape, group) };
   }
   return responses;
 }
+
+const errors = (...codes: ErrorCode[]): Responses => errorsOf('envelope', codes);
+const sdkErrors = (...codes: ErrorCode[]): Responses => errorsOf('sdk', codes);
 
 function jsonBody(schemaName: string, description: string): JsonObject {
   return { required: true, description, content: { 'application/json': { schema: schemaRef(schemaName) } } };
 }
 
+const keySecurity: readonly SecurityRequirement[] = [{ bearerKey: [] }, { apiKeyHeader: [] }];
+const adminSecurity: readonly SecurityRequirement[] = [{ adminToken: [] }];
+const rateHeaders = {
+  'X-RateLimit-Limit': headerRef('X-RateLimit-Limit'),
+  'X-RateLimit-Remaining': headerRef('X-RateLimit-Remaining'),
+  'X-RateLimit-Reset': headerRef('X-RateLimit-Reset'),
+};
+const testKeyScopes = scopesAllowed('test');
+const liveOnlyScopes = allScopes.filter((scope) => !testKeyScopes.includes(scope));
+const plans = Object.entries(planLimits)
+  .map(([plan, limits]) => (limits ? `${plan} ${limits.perMinute}/min and ${limits.perMonth}/month` : `${plan} unlimited`))
+  .join(', ');
+
+const join = (...parts: Array<string | undefined>) => parts.filter((part) => part !== undefined && part !== '').join('\n\n');
+
+/**
+ * An operation behind an API key (the /v1 and SDK guard, http/v1/guard.ts): key security, the scope
+ * it needs, 401/403/429 in the route's error shape, and the rate-limit headers on every answer the
+ * guard let through to counting (all but 401), plus Retry-After on 429.
+ */
+function keyed(scope: Scope, shape: ErrorShape, draft: OperationDraft): OpenApiOperation {
+  const guard: Responses = {
+    ...errorsOf(shape, ['UNAUTHORIZED'], 'UNAUTHORIZED: no API key, or an unknown, revoked or expired one.'),
+    403: {
+      description: `FORBIDDEN: the key lacks the \`${scope}\` scope (named in \`details.scope\`).`,
+      headers: { ...requestIdHeader },
+      content: errorContent(shape, ['FORBIDDEN'], { type: 'object', required: ['scope'], properties: { scope: { const: scope } } }),
+    },
+    ...errorsOf(shape, ['RATE_LIMITED', 'QUOTA_EXCEEDED'], "RATE_LIMITED (the plan's requests per minute) or QUOTA_EXCEEDED (its requests per month); retry after `Retry-After` seconds."),
+  };
+  for (const status of Object.keys(guard)) if (Object.hasOwn(draft.responses, status)) throw new Error(`${draft.operationId}: ${status} is documented by the key guard`);
+  const responses: Responses = {};
+  for (const [status, response] of Object.entries({ ...draft.responses, ...guard })) {
+    const headers = { ...(response.headers as JsonObject), ...(status === '401' ? {} : rateHeaders), ...(status === '429' ? { 'Retry-After': headerRef('Retry-After') } : {}) };
+    responses[status] = { ...response, headers };
+  }
+  const liveOnly = testKeyScopes.includes(scope) ? '' : ' Test keys (`fs_test_…`) cannot hold it.';
+  return {
+    ...draft,
+    description: join(draft.description, `**Scope:** \`${scope}\`: the API key must hold it (403 FORBIDDEN otherwise).${liveOnly}`),
+    security: keySecurity,
+    'x-required-scope': scope,
+    responses,
+  };
+}
+
+/** An operator operation behind ADMIN_TOKEN (http/admin/adminRoutes.ts). */
+function admin(draft: Omit<OperationDraft, 'tags'>): OpenApiOperation {
+  return {
+    ...draft,
+    tags: ['admin'],
+    description: join(draft.description, 'Needs the operator token (`ADMIN_TOKEN`); API keys are refused.'),
+    security: adminSecurity,
+    responses: { ...draft.responses, ...errorsOf('envelope', ['UNAUTHORIZED'], 'UNAUTHORIZED: the admin token is missing or wrong.') },
+  };
+}
+
+/** An operation anyone may call. */
+function open(draft: OperationDraft): OpenApiOperation {
+  return { ...draft, security: [] };
+}
+
 const bodyErrors: ErrorCode[] = ['VALIDATION_ERROR', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'NO_FACE_DETECTED'];
+/** The SDK routes and /admin take descriptors or settings only: no image, so no face detection. */
+const plainBodyErrors: ErrorCode[] = ['VALIDATION_ERROR', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];
 // Commands append to the event store and consult the matcher: both can be saturated or slow.
 const commandErrors: ErrorCode[] = ['INTERNAL_ERROR', 'SERVICE_UNAVAILABLE', 'TIMEOUT'];
+// Operator writes retry a few times on a concurrent change to the same tenant, then give up.
+const tenantWriteErrors: ErrorCode[] = ['WRONG_EXPECTED_REVISION', 'INTERNAL_ERROR'];
 const bodyLimits = `Bodies are limited to ${descriptorBodyLimit / 1024 / 1024} MB, or ${imageBodyLimit / 1024 / 1024} MB when they carry an \`image\`.`;
+const sdkNote = `For the shipped \`@facesmash/sdk\` client: flat bodies, not the envelope; every failure carries \`error\` as a string (that client ignores the HTTP status). Same commands, events and limits as /v1. Bodies are limited to ${descriptorBodyLimit / 1024 / 1024} MB.`;
 const replayed = { 'Idempotent-Replayed': headerRef('Idempotent-Replayed') };
 
 function readPackageVersion(): string {
@@ -197,23 +436,30 @@ function readPackageVersion(): string {
 /** The OpenAPI 3.1 document of the service, generated from the zod schemas that validate it. */
 export function buildOpenApiDocument(): OpenApiDocument {
   const userIdParam = (name: string) => pathParameter(name, userIdSchema, 'A user id (`usr_…`).');
+  const tenantIdParam = pathParameter('id', tenantIdSchema, 'A tenant id (uuid).');
   return {
     openapi: '3.1.0',
     info: {
       title: 'FaceSmash API',
       version: readPackageVersion(),
-      description:
-        'Event-sourced face recognition. Every response carries the JSON envelope `{success, data | error, meta}` and an `X-Request-Id` header equal to `meta.requestId`.',
+      description: join(
+        'Event-sourced face recognition. /v1, /admin and the health probes answer the JSON envelope `{success, data | error, meta}`; every response carries an `X-Request-Id` header (equal to `meta.requestId`).',
+        `Every /v1 and /api/devportal operation needs an API key (\`Authorization: Bearer fs_live_…\` or \`X-API-Key\`) that holds the scope the operation names (\`x-required-scope\`). Requests count against the tenant's plan per mode (${plans}; test keys always count as free); every answer past authentication carries \`X-RateLimit-Limit\`, \`X-RateLimit-Remaining\` and \`X-RateLimit-Reset\`.`,
+        '/admin is for operators, with `ADMIN_TOKEN`. /api/devportal serves the shipped FaceSmash SDK with its flat bodies.',
+      ),
     },
     servers: [{ url: '/' }],
     tags: [
       { name: 'faces', description: 'Register, verify and identify faces; manage templates.' },
       { name: 'users', description: 'Users, their sign-in logs, and erasure.' },
+      { name: 'sdk', description: 'The routes the shipped `@facesmash/sdk` client calls, with its flat bodies (not the envelope).' },
+      { name: 'admin', description: 'Operators: tenants and their API keys. Needs `ADMIN_TOKEN`; without it configured, /admin does not exist (404).' },
       { name: 'health', description: 'Liveness and readiness probes.' },
+      { name: 'docs', description: 'This document.' },
     ],
     paths: {
       '/v1/faces/register': {
-        post: {
+        post: keyed('faces:register', 'envelope', {
           operationId: 'registerFace',
           summary: 'Register a face',
           description: `A new email creates the user; a known email adds a template (evicting the lowest-quality one beyond \`maxTemplates\`). A face that already belongs to another user is refused. ${bodyLimits}`,
@@ -222,12 +468,12 @@ export function buildOpenApiDocument(): OpenApiDocument {
           requestBody: jsonBody('RegisterRequest', 'An email and exactly one of `descriptor` or `image`.'),
           responses: {
             ...success(201, 'RegisterResponse', 'The template was registered.', replayed),
-            ...errors(...bodyErrors, 'MULTIPLE_FACES', 'DUPLICATE_FACE', 'IDEMPOTENCY_CONFLICT', ...commandErrors),
+            ...errors(...bodyErrors, 'MULTIPLE_FACES', 'LOW_QUALITY', 'DUPLICATE_FACE', 'IDEMPOTENCY_CONFLICT', ...commandErrors),
           },
-        },
+        }),
       },
       '/v1/faces/verify': {
-        post: {
+        post: keyed('faces:verify', 'envelope', {
           operationId: 'verifyFace',
           summary: 'Verify a face against one user (1:1)',
           description: `Compares against every template of the user and records the sign-in attempt. ${bodyLimits}`,
@@ -238,10 +484,10 @@ export function buildOpenApiDocument(): OpenApiDocument {
             ...success(200, 'VerifyResponse', 'The comparison, match or not.', replayed),
             ...errors(...bodyErrors, 'MULTIPLE_FACES', 'NOT_FOUND', 'IDEMPOTENCY_CONFLICT', ...commandErrors),
           },
-        },
+        }),
       },
       '/v1/faces/identify': {
-        post: {
+        post: keyed('faces:identify', 'envelope', {
           operationId: 'identifyFace',
           summary: 'Identify a face among all users (1:N)',
           description: `Matches at or over the threshold, best first; a sign-in attempt is recorded. ${bodyLimits}`,
@@ -252,72 +498,197 @@ export function buildOpenApiDocument(): OpenApiDocument {
             ...success(200, 'IdentifyResponse', 'The matches (possibly none).', replayed),
             ...errors(...bodyErrors, 'IDEMPOTENCY_CONFLICT', ...commandErrors),
           },
-        },
+        }),
       },
       '/v1/faces/templates/{userId}': {
-        get: {
+        get: keyed('users:read', 'envelope', {
           operationId: 'listTemplates',
           summary: "List a user's templates",
           tags: ['faces'],
           parameters: [userIdParam('userId')],
           responses: { ...success(200, 'TemplatesResponse', 'The templates.'), ...errors('VALIDATION_ERROR', 'NOT_FOUND', 'INTERNAL_ERROR') },
-        },
+        }),
       },
       '/v1/faces/templates/{templateId}': {
-        delete: {
+        delete: keyed('faces:register', 'envelope', {
           operationId: 'deleteTemplate',
           summary: 'Delete a template',
           tags: ['faces'],
           parameters: [pathParameter('templateId', templateIdSchema, 'A template id (`tpl_…`).')],
           responses: { ...success(200, 'DeleteTemplateResponse', 'The template was deleted.'), ...errors('VALIDATION_ERROR', 'NOT_FOUND', ...commandErrors) },
-        },
+        }),
       },
       '/v1/users': {
-        get: {
+        get: keyed('users:read', 'envelope', {
           operationId: 'listUsers',
           summary: 'List users',
           description: 'Emails are stored encrypted: `email` filters by exact address (case-insensitive), there is no substring search.',
           tags: ['users'],
           parameters: queryParameters(listUsersQuery),
           responses: { ...success(200, 'ListUsersResponse', 'One page of users.'), ...errors('VALIDATION_ERROR', 'INTERNAL_ERROR') },
-        },
+        }),
       },
       '/v1/users/{id}': {
-        get: {
+        get: keyed('users:read', 'envelope', {
           operationId: 'getUser',
           summary: 'Get a user',
           tags: ['users'],
           parameters: [userIdParam('id')],
           responses: { ...success(200, 'UserResponse', 'The user and their counters.'), ...errors('VALIDATION_ERROR', 'NOT_FOUND', 'INTERNAL_ERROR') },
-        },
-        delete: {
+        }),
+        delete: keyed('users:delete', 'envelope', {
           operationId: 'deleteUser',
           summary: 'Erase a user',
           description: "Erases the user's personal data (crypto-shredding) and answers an erasure receipt.",
           tags: ['users'],
           parameters: [userIdParam('id')],
           responses: { ...success(200, 'DeleteUserResponse', 'The user was erased.'), ...errors('VALIDATION_ERROR', 'NOT_FOUND', ...commandErrors) },
-        },
+        }),
       },
       '/v1/users/{id}/logs': {
-        get: {
+        get: keyed('users:read', 'envelope', {
           operationId: 'listUserLogs',
           summary: "List a user's sign-in attempts",
           tags: ['users'],
           parameters: [userIdParam('id'), ...queryParameters(listLogsQuery)],
           responses: { ...success(200, 'LogsResponse', 'One page of sign-in attempts, newest first.'), ...errors('VALIDATION_ERROR', 'NOT_FOUND', 'INTERNAL_ERROR') },
-        },
+        }),
+      },
+      '/v1/openapi.json': {
+        get: open({
+          operationId: 'openApiDocument',
+          summary: 'This document',
+          description: 'OpenAPI 3.1, generated from the zod schemas that validate requests. Public: no key, not counted against any plan. A reference UI is served at /docs.',
+          tags: ['docs'],
+          responses: {
+            200: {
+              description: 'The document itself (not an envelope).',
+              headers: { ...requestIdHeader },
+              content: { 'application/json': { schema: { type: 'object', required: ['openapi', 'info', 'paths'], properties: { openapi: { const: '3.1.0' } } } } },
+            },
+          },
+        }),
+      },
+      '/api/devportal/match': {
+        post: keyed('faces:identify', 'sdk', {
+          operationId: 'sdkMatch',
+          summary: 'Find whose face this is (SDK)',
+          description: join('The best match at or over the tenant\'s threshold (1:N, like `POST /v1/faces/identify` with one result); a sign-in attempt is recorded.', sdkNote),
+          tags: ['sdk'],
+          requestBody: jsonBody('SdkMatchRequest', 'A descriptor.'),
+          responses: { ...flat(200, 'SdkMatchResponse', 'Match or not: `match` tells.'), ...sdkErrors(...plainBodyErrors, ...commandErrors) },
+        }),
+      },
+      '/api/devportal/register': {
+        post: keyed('faces:register', 'sdk', {
+          operationId: 'sdkRegister',
+          summary: 'Register a face (SDK)',
+          description: join('A new email creates the user (201); a known email adds a template to that user (200). A face that already belongs to another user is refused (409, with that user\'s email).', sdkNote),
+          tags: ['sdk'],
+          requestBody: jsonBody('SdkRegisterRequest', 'An email and a descriptor.'),
+          responses: {
+            ...flat(201, 'SdkRegisterResponse', 'A new user was created (`created: true`).'),
+            ...flat(200, 'SdkRegisterResponse', 'A template was added to the user with this email (`updated: true`).'),
+            409: {
+              description: 'DUPLICATE_FACE',
+              headers: { ...requestIdHeader },
+              content: { 'application/json': { schema: schemaRef('SdkDuplicateFaceError') } },
+            },
+            ...sdkErrors(...plainBodyErrors, 'LOW_QUALITY', ...commandErrors),
+          },
+        }),
+        get: keyed('users:read', 'sdk', {
+          operationId: 'sdkRegistrationStatus',
+          summary: 'Is this email registered? (SDK)',
+          description: sdkNote,
+          tags: ['sdk'],
+          parameters: queryParameters(sdkStatusQuery),
+          responses: { ...flat(200, 'SdkRegistrationStatus', 'Registered or not: `registered` tells.'), ...sdkErrors('VALIDATION_ERROR', 'INTERNAL_ERROR') },
+        }),
+        delete: keyed('users:delete', 'sdk', {
+          operationId: 'sdkUnregister',
+          summary: 'Erase the user with this email (SDK)',
+          description: join('Erases the user\'s personal data (crypto-shredding), like `DELETE /v1/users/{id}`. The email travels in a JSON body.', sdkNote),
+          tags: ['sdk'],
+          requestBody: jsonBody('SdkUnlinkRequest', 'The email of the user to erase.'),
+          responses: { ...flat(200, 'SdkUnlinkResponse', 'The user was erased.'), ...sdkErrors(...plainBodyErrors, 'NOT_FOUND', ...commandErrors) },
+        }),
+      },
+      '/api/devportal/users': {
+        get: keyed('users:read', 'sdk', {
+          operationId: 'sdkListUsers',
+          summary: 'List users (SDK)',
+          description: join('Newest first.', sdkNote),
+          tags: ['sdk'],
+          parameters: queryParameters(sdkUsersQuery),
+          responses: { ...flat(200, 'SdkUsersResponse', 'One page of users.'), ...sdkErrors('VALIDATION_ERROR', 'INTERNAL_ERROR') },
+        }),
+      },
+      '/admin/tenants': {
+        post: admin({
+          operationId: 'adminCreateTenant',
+          summary: 'Create a tenant and its first keys',
+          description: 'The answer holds one live and one test key with all the scopes their mode allows: their full values are shown this once.',
+          requestBody: jsonBody('CreateTenantRequest', 'A name; `plan` defaults to free, `settings` to the defaults.'),
+          responses: { ...success(201, 'CreateTenantResponse', 'The tenant and its first two keys.'), ...errors(...plainBodyErrors, 'INTERNAL_ERROR') },
+        }),
+        get: admin({
+          operationId: 'adminListTenants',
+          summary: 'List tenants',
+          responses: { ...success(200, 'TenantListResponse', 'Every tenant.'), ...errors('INTERNAL_ERROR') },
+        }),
+      },
+      '/admin/tenants/{id}': {
+        get: admin({
+          operationId: 'adminGetTenant',
+          summary: 'Get a tenant and its usage this month',
+          parameters: [tenantIdParam],
+          responses: { ...success(200, 'TenantWithUsage', 'The tenant, with requests counted this UTC month per mode.'), ...errors('VALIDATION_ERROR', 'NOT_FOUND', 'INTERNAL_ERROR') },
+        }),
+        patch: admin({
+          operationId: 'adminUpdateTenant',
+          summary: "Change a tenant's plan or settings",
+          description: 'Settings not sent keep their value. Keys cached by this instance are re-read at once; other instances see the change within seconds.',
+          parameters: [tenantIdParam],
+          requestBody: jsonBody('PatchTenantRequest', '`plan` and/or some `settings`.'),
+          responses: { ...success(200, 'TenantView', 'The tenant as changed.'), ...errors(...plainBodyErrors, 'NOT_FOUND', ...tenantWriteErrors) },
+        }),
+      },
+      '/admin/tenants/{id}/keys': {
+        post: admin({
+          operationId: 'adminIssueKey',
+          summary: 'Issue an API key',
+          description: `\`scopes\` default to all the mode allows; test keys cannot hold ${liveOnlyScopes.map((scope) => `\`${scope}\``).join(' or ')} (400). \`expiresAt\`, if given, must be in the future. The full key is shown this once.`,
+          parameters: [tenantIdParam],
+          requestBody: jsonBody('IssueKeyRequest', 'The mode, and optionally a name, scopes and an expiry.'),
+          responses: { ...success(201, 'IssuedKey', 'The key, with its secret.'), ...errors(...plainBodyErrors, 'NOT_FOUND', ...tenantWriteErrors) },
+        }),
+        get: admin({
+          operationId: 'adminListKeys',
+          summary: "List a tenant's keys",
+          parameters: [tenantIdParam],
+          responses: { ...success(200, 'KeyListResponse', 'The keys, without their secret part.'), ...errors('VALIDATION_ERROR', 'NOT_FOUND', 'INTERNAL_ERROR') },
+        }),
+      },
+      '/admin/keys/{id}': {
+        delete: admin({
+          operationId: 'adminRevokeKey',
+          summary: 'Revoke an API key',
+          description: 'The key is refused (401) at once on this instance; other instances see the revocation within seconds.',
+          parameters: [pathParameter('id', keyIdSchema, 'A key id (`key_…`).')],
+          responses: { ...success(200, 'RevokeKeyResponse', 'The key was revoked.'), ...errors('VALIDATION_ERROR', 'NOT_FOUND', ...tenantWriteErrors) },
+        }),
       },
       '/healthz': {
-        get: {
+        get: open({
           operationId: 'health',
           summary: 'Liveness: the process answers',
           tags: ['health'],
           responses: { ...success(200, 'HealthResponse', 'The process is alive.'), ...errors('INTERNAL_ERROR') },
-        },
+        }),
       },
       '/readyz': {
-        get: {
+        get: open({
           operationId: 'ready',
           summary: 'Readiness: every dependency answers and projections are caught up',
           tags: ['health'],
@@ -325,11 +696,15 @@ export function buildOpenApiDocument(): OpenApiDocument {
             ...success(200, 'ReadinessResponse', 'Ready to serve.'),
             ...errors('INTERNAL_ERROR', 'SERVICE_UNAVAILABLE'),
           },
-        },
+        }),
       },
     },
     components: {
-      schemas: { ...withOneFace(componentSchemas(requestSchemas, 'input')), ...componentSchemas(responseSchemas, 'output') },
+      schemas: {
+        ...withOneFace(componentSchemas(faceRequestSchemas, 'input')),
+        ...componentSchemas(otherRequestSchemas, 'input'),
+        ...componentSchemas(responseSchemas, 'output'),
+      },
       parameters: {
         'Idempotency-Key': {
           name: 'Idempotency-Key',
@@ -340,8 +715,40 @@ export function buildOpenApiDocument(): OpenApiDocument {
         },
       },
       headers: {
-        'X-Request-Id': { description: 'The id of this request; equals `meta.requestId`.', schema: { type: 'string', pattern: '^req_[0-9a-f]+$' } },
+        'X-Request-Id': { description: 'The id of this request; equals `meta.requestId` (`requestId` on the SDK routes).', schema: { type: 'string', pattern: '^req_[0-9a-f]+$' } },
         'Idempotent-Replayed': { description: '`true` when the response is the stored answer to an earlier request with the same Idempotency-Key.', schema: { type: 'string', const: 'true' } },
+        'X-RateLimit-Limit': {
+          description: `Requests per minute of the plan that counts this request (${plans}; test keys count as free); \`unlimited\` on enterprise.`,
+          schema: { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', const: 'unlimited' }] },
+        },
+        'X-RateLimit-Remaining': {
+          description: 'Requests left in the current minute window; `unlimited` on enterprise.',
+          schema: { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', const: 'unlimited' }] },
+        },
+        'X-RateLimit-Reset': { description: 'Unix seconds when the current minute window ends.', schema: { type: 'integer', minimum: 0 } },
+        'Retry-After': {
+          description: 'Seconds to wait: until the minute window ends (RATE_LIMITED) or until the next UTC month (QUOTA_EXCEEDED).',
+          schema: { type: 'integer', minimum: 1 },
+        },
+      },
+      securitySchemes: {
+        bearerKey: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'fs_live_… or fs_test_…',
+          description: `An API key: \`Authorization: Bearer <key>\`. \`fs_live_…\` keys act on the tenant's live data, \`fs_test_…\` keys on its separate test data (always limited as the free plan; they cannot hold ${liveOnlyScopes.join(' or ')}). A key holds scopes; each operation names the one it needs. No key, or an unknown, revoked or expired one: 401 UNAUTHORIZED.`,
+        },
+        apiKeyHeader: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'X-API-Key',
+          description: 'The same API key in `X-API-Key` (the FaceSmash SDK sends it so). When both are sent, `Authorization: Bearer` wins.',
+        },
+        adminToken: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'The operator token configured as `ADMIN_TOKEN`: `Authorization: Bearer <token>`. API keys are not admin tokens.',
+        },
       },
     },
   };
