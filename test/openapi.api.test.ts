@@ -21,6 +21,10 @@ const documented: ReadonlyArray<[string, string]> = [
   ['get', '/v1/users/{id}'],
   ['delete', '/v1/users/{id}'],
   ['get', '/v1/users/{id}/logs'],
+  ['post', '/v1/webhooks'],
+  ['get', '/v1/webhooks'],
+  ['delete', '/v1/webhooks/{id}'],
+  ['get', '/v1/webhooks/{id}/deliveries'],
   ['get', '/v1/openapi.json'],
   ['post', '/api/devportal/match'],
   ['post', '/api/devportal/register'],
@@ -43,10 +47,12 @@ const rateHeaders = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-
 const fakeIds: Record<string, string> = { userId: `usr_${'0'.repeat(32)}`, id: `usr_${'0'.repeat(32)}`, templateId: `tpl_${'0'.repeat(32)}` };
 const fakeTenantId = '00000000-0000-4000-8000-000000000000';
 const fakeKeyId = `key_${'0'.repeat(32)}`;
+const fakeWebhookId = `wh_${'0'.repeat(32)}`;
 
 /** A documented path with well-formed ids that exist nowhere. */
 function concretePath(path: string): string {
-  const fake = (name: string) => (path.startsWith('/admin/keys/') ? fakeKeyId : path.startsWith('/admin/tenants/') ? fakeTenantId : (fakeIds[name] ?? 'x'));
+  const fake = (name: string) =>
+    path.startsWith('/admin/keys/') ? fakeKeyId : path.startsWith('/admin/tenants/') ? fakeTenantId : path.startsWith('/v1/webhooks/') ? fakeWebhookId : (fakeIds[name] ?? 'x');
   return path.replace(/\{(\w+)\}/g, (_, name: string) => fake(name));
 }
 
@@ -163,7 +169,8 @@ function rawGet(path: string, headers: Record<string, string> = {}): Promise<{ s
 }
 
 test.before(async () => {
-  running = await startService({ ADMIN_TOKEN: adminToken });
+  // Private webhook targets are allowed so a webhook can be registered without the network.
+  running = await startService({ ADMIN_TOKEN: adminToken, WEBHOOK_ALLOW_PRIVATE: 'true' });
   api = client(running.baseUrl, running.auth);
   const response = await api.get('/v1/openapi.json');
   doc = response.body;
@@ -193,7 +200,7 @@ test('every route of the contract is documented with an operationId, tags and a 
     t.false(ids.has(operation.operationId), `${where}: operationId is unique`);
     ids.add(operation.operationId);
     t.is(typeof operation.summary, 'string', where);
-    t.true(operation.tags.length > 0 && operation.tags.every((tag: string) => ['faces', 'users', 'sdk', 'admin', 'health', 'docs'].includes(tag)), where);
+    t.true(operation.tags.length > 0 && operation.tags.every((tag: string) => ['faces', 'users', 'webhooks', 'sdk', 'admin', 'health', 'docs'].includes(tag)), where);
     t.true(operation.tags.every((tag: string) => doc.tags.some((declared: any) => declared.name === tag)), `${where}: its tags are declared`);
     const statuses = Object.keys(operation.responses);
     t.true(statuses.some((status) => /^2\d\d$/.test(status)), `${where} has a 2xx response`);
@@ -392,6 +399,27 @@ test('the admin answers are what the document says', async (t) => {
   conforms(t, 'get', '/admin/tenants/{id}', await admin.get(`/admin/tenants/${fakeTenantId}`));
   conforms(t, 'post', '/admin/tenants/{id}/keys', await admin.post(`/admin/tenants/${id}/keys`, { mode: 'test', scopes: ['users:delete'] }));
   conforms(t, 'delete', '/admin/keys/{id}', await admin.delete('/admin/keys/nope'));
+});
+
+test('the webhook answers are what the document says', async (t) => {
+  // Nothing listens on port 9: the delivery fails and stays in the log with its error.
+  const created = await api.post('/v1/webhooks', { url: 'http://127.0.0.1:9/documented-hook', events: ['template.created'] });
+  t.is(created.status, 201);
+  conforms(t, 'post', '/v1/webhooks', created);
+  conforms(t, 'post', '/v1/webhooks', await api.post('/v1/webhooks', { url: 'ftp://example.com/hook' }));
+  t.is((await api.post('/v1/faces/register', { email: 'webhook.doc@example.com', descriptor: randomVector(random) })).status, 201);
+  conforms(t, 'get', '/v1/webhooks', await api.get('/v1/webhooks'));
+  let deliveries = await api.get(`/v1/webhooks/${created.body.data.id}/deliveries?limit=5`);
+  for (let tries = 0; tries < 100 && (deliveries.body.data?.deliveries ?? []).every((d: any) => d.attempts === 0); tries++) {
+    await new Promise((done) => setTimeout(done, 100));
+    deliveries = await api.get(`/v1/webhooks/${created.body.data.id}/deliveries?limit=5`);
+  }
+  t.is(deliveries.body.data.deliveries[0]?.event, 'template.created');
+  conforms(t, 'get', '/v1/webhooks/{id}/deliveries', deliveries);
+  conforms(t, 'get', '/v1/webhooks', await api.get('/v1/webhooks'));
+  conforms(t, 'delete', '/v1/webhooks/{id}', await api.delete(`/v1/webhooks/${created.body.data.id}`));
+  conforms(t, 'delete', '/v1/webhooks/{id}', await api.delete(`/v1/webhooks/${created.body.data.id}`));
+  conforms(t, 'get', '/v1/webhooks/{id}/deliveries', await api.get(`/v1/webhooks/${fakeWebhookId}/deliveries`));
 });
 
 test('the SDK routes answer the flat bodies the document describes', async (t) => {

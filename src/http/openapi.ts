@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { errorStatus, type ErrorCode } from '../errors/appError.ts';
+import { maxWebhooks } from '../tenancy/tenantDecider.ts';
 import { allScopes, scopesAllowed, type Scope } from '../tenancy/tenantEvents.ts';
+import { webhookEventNames } from '../webhooks/payload.ts';
 import { createTenantRequest, issueKeyRequest, patchTenantRequest } from './admin/adminRoutes.ts';
 import { descriptorBodyLimit, imageBodyLimit } from './jsonBody.ts';
 import { planLimits } from './rateLimit.ts';
@@ -25,6 +27,7 @@ import {
   verifyRequest,
   verifyResponse,
 } from './v1/schemas.ts';
+import { createWebhookRequest } from './v1/webhooksRoutes.ts';
 
 /** A JSON Schema (draft 2020-12) or OpenAPI object, as plain JSON. */
 export type JsonObject = { [key: string]: unknown };
@@ -131,6 +134,48 @@ const tenantWithUsage = tenantView.extend({
 const keyListResponse = z.object({ keys: z.array(keyView) });
 const revokeKeyResponse = z.object({ revoked: z.literal(true), id: keyIdSchema });
 
+// /v1/webhooks answers (webhooks/webhookService.ts WebhookView; the delivery log of v1/webhooksRoutes.ts).
+// The id and the deliveries query are module-local in webhooksRoutes.ts; these mirror them.
+const webhookIdSchema = z.string().regex(/^wh_[0-9a-f]{32}$/);
+const deliveriesQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50).meta({ description: 'The newest deliveries to list.' }) });
+const webhookEvents = z.array(z.enum(webhookEventNames));
+const webhookStatus = z.enum(['active', 'failing']).meta({ description: '`failing` once a delivery used up its attempts: deliveries pause.' });
+const createdWebhook = z.object({
+  id: webhookIdSchema,
+  url: z.string(),
+  events: webhookEvents,
+  status: webhookStatus,
+  createdAt: isoDate,
+  secret: z.string().regex(/^whsec_[A-Za-z0-9_-]+$/).meta({ description: 'Signs deliveries (HMAC-SHA256 of `<timestamp>.<raw body>`, in X-FaceSmash-Signature): shown this once.' }),
+});
+const webhookView = z.object({
+  id: webhookIdSchema,
+  url: z.string(),
+  events: webhookEvents,
+  status: webhookStatus,
+  createdAt: isoDate,
+  lastDeliveryAt: isoDate.nullable().meta({ description: 'The last successful delivery.' }),
+  failureCount: z.number().int().meta({ description: 'Failed attempts since the last successful delivery.' }),
+});
+const webhookListResponse = z.object({ webhooks: z.array(webhookView) });
+const deleteWebhookResponse = z.object({ deleted: z.literal(true), id: webhookIdSchema });
+const deliveriesResponse = z.object({
+  deliveries: z.array(
+    z.object({
+      id: z.string().regex(/^evt_/).meta({ description: 'The `id` of the delivered body: the same across attempts.' }),
+      event: z.enum(webhookEventNames),
+      status: z.enum(['pending', 'delivered', 'failed']),
+      attempts: z.number().int(),
+      createdAt: isoDate,
+      nextAttemptAt: isoDate.nullable().meta({ description: 'When the next attempt is due; null unless pending.' }),
+      lastAttemptAt: isoDate.nullable(),
+      lastStatusCode: z.number().int().nullable(),
+      lastError: z.string().nullable(),
+      deliveredAt: isoDate.nullable(),
+    }),
+  ),
+});
+
 // The SDK routes (sdk/devportalRoutes.ts, api-contract.md "FaceSmash SDK compatibility") answer flat
 // bodies. Their request schemas are module-local in devportalRoutes.ts; these mirror them.
 const sdkAppId = z.string().max(200).meta({ description: 'Accepted and not used: the API key decides the tenant and mode.' });
@@ -210,6 +255,7 @@ const otherRequestSchemas = {
   CreateTenantRequest: createTenantRequest,
   PatchTenantRequest: patchTenantRequest,
   IssueKeyRequest: issueKeyRequest,
+  CreateWebhookRequest: createWebhookRequest,
   SdkMatchRequest: sdkMatchRequest,
   SdkRegisterRequest: sdkRegisterRequest,
   SdkUnlinkRequest: sdkUnlinkRequest,
@@ -226,6 +272,11 @@ const responseSchemas = {
   UserResponse: userResponse,
   DeleteUserResponse: deleteUserResponse,
   LogsResponse: logsResponse,
+  CreatedWebhook: createdWebhook,
+  WebhookView: webhookView,
+  WebhookListResponse: webhookListResponse,
+  DeleteWebhookResponse: deleteWebhookResponse,
+  DeliveriesResponse: deliveriesResponse,
   HealthResponse: healthResponse,
   ReadinessResponse: readinessResponse,
   TenantSettings: tenantSettingsSchema,
@@ -452,6 +503,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
     tags: [
       { name: 'faces', description: 'Register, verify and identify faces; manage templates.' },
       { name: 'users', description: 'Users, their sign-in logs, and erasure.' },
+      { name: 'webhooks', description: 'Signed event notifications to your URL, and their delivery log.' },
       { name: 'sdk', description: 'The routes the shipped `@facesmash/sdk` client calls, with its flat bodies (not the envelope).' },
       { name: 'admin', description: 'Operators: tenants and their API keys. Needs `ADMIN_TOKEN`; without it configured, /admin does not exist (404).' },
       { name: 'health', description: 'Liveness and readiness probes.' },
@@ -552,6 +604,46 @@ export function buildOpenApiDocument(): OpenApiDocument {
           tags: ['users'],
           parameters: [userIdParam('id'), ...queryParameters(listLogsQuery)],
           responses: { ...success(200, 'LogsResponse', 'One page of sign-in attempts, newest first.'), ...errors('VALIDATION_ERROR', 'NOT_FOUND', 'INTERNAL_ERROR') },
+        }),
+      },
+      '/v1/webhooks': {
+        post: keyed('webhooks:manage', 'envelope', {
+          operationId: 'createWebhook',
+          summary: 'Register a webhook',
+          description: `Events of this key's mode (live or test) are POSTed to \`url\`, signed with the secret answered here (and only here). \`url\` must be https; addresses that resolve to loopback, private, link-local or metadata networks are refused (400) unless the server allows them. At most ${maxWebhooks} webhooks per tenant. Bodies are limited to ${descriptorBodyLimit / 1024 / 1024} MB.`,
+          tags: ['webhooks'],
+          parameters: [parameterRef('Idempotency-Key')],
+          requestBody: jsonBody('CreateWebhookRequest', '`url`, and `events` (default: all).'),
+          responses: {
+            ...success(201, 'CreatedWebhook', 'The webhook, with its secret.', replayed),
+            ...errors(...plainBodyErrors, 'IDEMPOTENCY_CONFLICT', ...tenantWriteErrors, 'SERVICE_UNAVAILABLE', 'TIMEOUT'),
+          },
+        }),
+        get: keyed('webhooks:manage', 'envelope', {
+          operationId: 'listWebhooks',
+          summary: 'List webhooks',
+          description: "The webhooks of this key's mode, with their delivery state.",
+          tags: ['webhooks'],
+          responses: { ...success(200, 'WebhookListResponse', 'The webhooks, oldest first.'), ...errors('INTERNAL_ERROR') },
+        }),
+      },
+      '/v1/webhooks/{id}': {
+        delete: keyed('webhooks:manage', 'envelope', {
+          operationId: 'deleteWebhook',
+          summary: 'Remove a webhook',
+          description: 'Its delivery log and pending deliveries go with it.',
+          tags: ['webhooks'],
+          parameters: [pathParameter('id', webhookIdSchema, 'A webhook id (`wh_…`).')],
+          responses: { ...success(200, 'DeleteWebhookResponse', 'The webhook was removed.'), ...errors('VALIDATION_ERROR', 'NOT_FOUND', ...tenantWriteErrors) },
+        }),
+      },
+      '/v1/webhooks/{id}/deliveries': {
+        get: keyed('webhooks:manage', 'envelope', {
+          operationId: 'listWebhookDeliveries',
+          summary: "A webhook's delivery log",
+          tags: ['webhooks'],
+          parameters: [pathParameter('id', webhookIdSchema, 'A webhook id (`wh_…`).'), ...queryParameters(deliveriesQuery)],
+          responses: { ...success(200, 'DeliveriesResponse', 'The newest deliveries first.'), ...errors('VALIDATION_ERROR', 'NOT_FOUND', 'INTERNAL_ERROR') },
         }),
       },
       '/v1/openapi.json': {
