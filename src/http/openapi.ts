@@ -4,13 +4,12 @@ import { errorStatus, type ErrorCode } from '../errors/appError.ts';
 import { maxWebhooks } from '../tenancy/tenantDecider.ts';
 import { allScopes, scopesAllowed, type Scope } from '../tenancy/tenantEvents.ts';
 import { webhookEventNames } from '../webhooks/payload.ts';
-import { createTenantRequest, issueKeyRequest, patchTenantRequest } from './admin/adminRoutes.ts';
+import { createTenantRequest, issueKeyRequest, keyIdParam, patchTenantRequest, tenantIdParam } from './admin/adminRoutes.ts';
 import { descriptorBodyLimit, imageBodyLimit } from './jsonBody.ts';
 import { planLimits } from './rateLimit.ts';
 import {
   deleteTemplateResponse,
   deleteUserResponse,
-  descriptorSchema,
   emailSchema,
   identifyRequest,
   identifyResponse,
@@ -27,7 +26,8 @@ import {
   verifyRequest,
   verifyResponse,
 } from './v1/schemas.ts';
-import { createWebhookRequest } from './v1/webhooksRoutes.ts';
+import { sdkMatchRequest, sdkRegisterRequest, sdkStatusQuery, sdkUnlinkRequest, sdkUsersQuery } from './sdk/devportalRoutes.ts';
+import { createWebhookRequest, deliveriesQuery, webhookIdSchema } from './v1/webhooksRoutes.ts';
 
 /** A JSON Schema (draft 2020-12) or OpenAPI object, as plain JSON. */
 export type JsonObject = { [key: string]: unknown };
@@ -105,9 +105,9 @@ const tenantSettingsSchema = patchTenantRequest.shape.settings
   .unwrap()
   .required()
   .meta({ description: 'The tenant\'s matching, template and retention settings (all present in answers).' });
-// The path parameters of adminRoutes.ts (module-local there).
-const tenantIdSchema = z.uuid();
-const keyIdSchema = z.string().regex(/^key_[0-9a-f]{32}$/);
+// The path parameters of adminRoutes.ts.
+const tenantIdSchema = tenantIdParam;
+const keyIdSchema = keyIdParam;
 const tenantView = z.object({ id: tenantIdSchema, name: z.string(), plan: planSchema, settings: tenantSettingsSchema, createdAt: isoDate });
 const keyFields = {
   id: keyIdSchema,
@@ -135,9 +135,6 @@ const keyListResponse = z.object({ keys: z.array(keyView) });
 const revokeKeyResponse = z.object({ revoked: z.literal(true), id: keyIdSchema });
 
 // /v1/webhooks answers (webhooks/webhookService.ts WebhookView; the delivery log of v1/webhooksRoutes.ts).
-// The id and the deliveries query are module-local in webhooksRoutes.ts; these mirror them.
-const webhookIdSchema = z.string().regex(/^wh_[0-9a-f]{32}$/);
-const deliveriesQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50).meta({ description: 'The newest deliveries to list.' }) });
 const webhookEvents = z.array(z.enum(webhookEventNames));
 const webhookStatus = z.enum(['active', 'failing']).meta({ description: '`failing` once a delivery used up its attempts: deliveries pause.' });
 const createdWebhook = z.object({
@@ -176,25 +173,7 @@ const deliveriesResponse = z.object({
   ),
 });
 
-// The SDK routes (sdk/devportalRoutes.ts, api-contract.md "FaceSmash SDK compatibility") answer flat
-// bodies. Their request schemas are module-local in devportalRoutes.ts; these mirror them.
-const sdkAppId = z.string().max(200).meta({ description: 'Accepted and not used: the API key decides the tenant and mode.' });
-const sdkMatchRequest = z.strictObject({ descriptor: descriptorSchema, appId: sdkAppId.optional() });
-const sdkRegisterRequest = z.strictObject({
-  email: emailSchema,
-  fullName: z.string().trim().min(1).max(200).optional(),
-  descriptor: descriptorSchema,
-  qualityScore: z.number().min(0).max(1).optional(),
-  appId: sdkAppId.optional(),
-});
-const sdkUnlinkRequest = z.strictObject({ email: emailSchema, appId: sdkAppId.optional() });
-const sdkStatusQuery = z.strictObject({ email: emailSchema, appId: sdkAppId.optional() });
-const sdkUsersQuery = z.strictObject({
-  appId: sdkAppId.optional(),
-  search: z.string().optional().meta({ description: 'An exact email (case-insensitive): emails are stored encrypted, so there is no substring search.' }),
-  page: z.coerce.number().int().min(1).default(1),
-  perPage: z.coerce.number().int().min(1).max(100).default(20),
-});
+// The SDK routes (sdk/devportalRoutes.ts, api-contract.md "FaceSmash SDK compatibility") answer flat bodies.
 const sdkErrorSchema = z
   .object({
     success: z.literal(false),

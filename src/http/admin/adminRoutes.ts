@@ -30,8 +30,8 @@ export const issueKeyRequest = z.strictObject({
   expiresAt: z.iso.datetime({ error: 'must be an ISO-8601 date-time' }).nullable().optional(),
 });
 
-const tenantIdParam = z.uuid({ error: 'must be a tenant id (uuid)' });
-const keyIdParam = z.string().regex(/^key_[0-9a-f]{32}$/, 'must be a key id (key_ and 32 hex characters)');
+export const tenantIdParam = z.uuid({ error: 'must be a tenant id (uuid)' });
+export const keyIdParam = z.string().regex(/^key_[0-9a-f]{32}$/, 'must be a key id (key_ and 32 hex characters)');
 
 export interface AdminDeps {
   readonly adminToken: string;

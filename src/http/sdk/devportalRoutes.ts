@@ -19,20 +19,20 @@ import { descriptorSchema, emailSchema } from '../v1/schemas.ts';
  * compatibility"), with its bodies and answers. They run the same commands as /v1. `appId` is
  * accepted and not used: the API key decides the tenant and mode.
  */
-const appId = z.string().max(200).optional();
-const matchRequest = z.strictObject({ descriptor: descriptorSchema, appId });
-const registerRequest = z.strictObject({
+const appId = z.string().max(200).meta({ description: 'Accepted and not used: the API key decides the tenant and mode.' }).optional();
+export const sdkMatchRequest = z.strictObject({ descriptor: descriptorSchema, appId });
+export const sdkRegisterRequest = z.strictObject({
   email: emailSchema,
   fullName: z.string().trim().min(1).max(200).optional(),
   descriptor: descriptorSchema,
   qualityScore: z.number().min(0).max(1).optional(),
   appId,
 });
-const statusQuery = z.strictObject({ email: emailSchema, appId });
-const unlinkRequest = z.strictObject({ email: emailSchema, appId });
-const usersQuery = z.strictObject({
+export const sdkStatusQuery = z.strictObject({ email: emailSchema, appId });
+export const sdkUnlinkRequest = z.strictObject({ email: emailSchema, appId });
+export const sdkUsersQuery = z.strictObject({
   appId,
-  search: z.string().optional(),
+  search: z.string().optional().meta({ description: 'An exact email (case-insensitive): emails are stored encrypted, so there is no substring search.' }),
   page: z.coerce.number().int().min(1).default(1),
   perPage: z.coerce.number().int().min(1).max(100).default(20),
 });
@@ -64,7 +64,7 @@ export function devportalRouter(deps: DevportalDeps): Router {
 
   router.post('/match', async (ctx) => {
     const tenant = deps.resolveTenant(ctx, 'faces:identify');
-    const input = parseInput(matchRequest, await body(ctx), 'body');
+    const input = parseInput(sdkMatchRequest, await body(ctx), 'body');
     const result = await deps.faces.identify(commandContext(ctx, tenant), { descriptor: Float32Array.from(input.descriptor), maxResults: 1 });
     const best = result.matches[0];
     if (!best) {
@@ -78,7 +78,7 @@ export function devportalRouter(deps: DevportalDeps): Router {
 
   router.post('/register', async (ctx) => {
     const tenant = deps.resolveTenant(ctx, 'faces:register');
-    const input = parseInput(registerRequest, await body(ctx), 'body');
+    const input = parseInput(sdkRegisterRequest, await body(ctx), 'body');
     try {
       const result = await deps.faces.register(commandContext(ctx, tenant), {
         email: input.email,
@@ -103,7 +103,7 @@ export function devportalRouter(deps: DevportalDeps): Router {
 
   router.get('/register', async (ctx) => {
     deps.resolveTenant(ctx, 'users:read');
-    const query = parseInput(statusQuery, ctx.query, 'query');
+    const query = parseInput(sdkStatusQuery, ctx.query, 'query');
     const row = await userByEmail(ctx, query.email);
     ctx.body = row
       ? { registered: true, verified: row.successfulLogins > 0, profileId: row.userId, createdAt: row.createdAt.toISOString() }
@@ -112,7 +112,7 @@ export function devportalRouter(deps: DevportalDeps): Router {
 
   router.delete('/register', async (ctx) => {
     const tenant = deps.resolveTenant(ctx, 'users:delete');
-    const input = parseInput(unlinkRequest, await body(ctx), 'body');
+    const input = parseInput(sdkUnlinkRequest, await body(ctx), 'body');
     const row = await userByEmail(ctx, input.email);
     if (!row) throw new AppError('NOT_FOUND', 'no user is registered with this email', { field: 'email' });
     await deps.erase(commandContext(ctx, tenant), row.userId);
@@ -121,7 +121,7 @@ export function devportalRouter(deps: DevportalDeps): Router {
 
   router.get('/users', async (ctx) => {
     const tenant = deps.resolveTenant(ctx, 'users:read');
-    const query = parseInput(usersQuery, ctx.query, 'query');
+    const query = parseInput(sdkUsersQuery, ctx.query, 'query');
     const search = query.search?.trim();
     const emailIndex = search ? deps.blindIndex.email(tenant.tenantId, tenant.mode, search) : undefined;
     const page = await readModel.listUsers(tenant, { page: query.page, perPage: query.perPage, sort: '-createdAt', ...(emailIndex !== undefined ? { emailIndex } : {}) });

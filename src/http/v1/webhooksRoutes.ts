@@ -13,8 +13,8 @@ export const createWebhookRequest = z.strictObject({
     .min(1, 'must name at least one event')
     .optional(),
 });
-const webhookIdSchema = z.string().regex(/^wh_[0-9a-f]{32}$/, 'must be a webhook id (wh_ and 32 hex characters)');
-const deliveriesQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50) });
+export const webhookIdSchema = z.string().regex(/^wh_[0-9a-f]{32}$/, 'must be a webhook id (wh_ and 32 hex characters)');
+export const deliveriesQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50).meta({ description: 'The newest deliveries to list.' }) });
 
 export interface WebhooksRouteDeps extends CommandRouteDeps {
   readonly webhooks: WebhookService;
