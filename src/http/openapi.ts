@@ -10,7 +10,6 @@ import { planLimits } from './rateLimit.ts';
 import {
   deleteTemplateResponse,
   deleteUserResponse,
-  emailSchema,
   identifyRequest,
   identifyResponse,
   listLogsQuery,
