@@ -8,18 +8,7 @@ import { decideTenant, evolveTenant, initialTenantState, type TenantCommand } fr
 import { scopesAllowed, type Mode, type Plan, type Scope, type TenantEvent } from './tenantEvents.ts';
 import type { ApiKeyRow, TenantReadModel, TenantRow } from './tenantReadModel.ts';
 
-export interface IssuedKey {
-  readonly id: string;
-  /** The full key: returned once, never stored. */
-  readonly key: string;
-  readonly prefix: string;
-  readonly mode: Mode;
-  readonly name: string;
-  readonly scopes: readonly Scope[];
-  readonly expiresAt: string | null;
-  readonly createdAt: string;
-}
-
+/** What anyone may see of a key: never its secret part. */
 export interface KeyView {
   readonly id: string;
   readonly prefix: string;
@@ -30,6 +19,12 @@ export interface KeyView {
   readonly createdAt: string;
   readonly revokedAt: string | null;
   readonly status: 'active' | 'revoked' | 'expired';
+}
+
+/** A key just issued: its view and, this once, the full key. */
+export interface IssuedKey extends Omit<KeyView, 'revokedAt' | 'status'> {
+  /** The full key: returned once, never stored. */
+  readonly key: string;
 }
 
 export interface TenantView {
