@@ -140,6 +140,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
     const tenants = createTenantService({ store, readModel: tenantReadModel, hasher, ids, clock, awaitPosition });
     const auth = createAuthenticator({ readModel: tenantReadModel, hasher, clock });
     const limiter = await createRateLimiter(database.db, clock);
+    closers.push(() => limiter.close());
     const resolveTenant: TenantResolver = tenantOf;
     const deliveryQueue = await createSqlDeliveryQueue(database.db);
     const webhooks = createWebhookService({ db: database.db, tenants, queue: deliveryQueue, cipher, ids, allowPrivate: config.webhookAllowPrivate });

@@ -22,7 +22,9 @@ export function errorHandler(logger: Logger): Middleware {
       const exposed = status < 500 || code === 'SERVICE_UNAVAILABLE' || code === 'TIMEOUT';
       const message = exposed && error instanceof Error ? error.message : 'internal error';
       const details = exposed && typeof error === 'object' && error !== null && 'details' in error ? ((error as { details: Record<string, unknown> }).details ?? {}) : {};
-      if (status >= 500) logger.error({ err: error, requestId: ctx.state.requestId, method: ctx.method, path: ctx.path }, 'request failed');
+      // A client that hung up mid-request is not a server fault.
+      const clientGone = (error as { code?: unknown }).code === 'ECONNRESET' || (error as { code?: unknown }).code === 'ECONNABORTED';
+      if (status >= 500 && !clientGone) logger.error({ err: error, requestId: ctx.state.requestId, method: ctx.method, path: ctx.path }, 'request failed');
       respondError(ctx, status, code, message, { ...details });
       const retryAfter = (details as { retryAfterSeconds?: unknown }).retryAfterSeconds;
       if (typeof retryAfter === 'number') ctx.set('Retry-After', String(retryAfter));

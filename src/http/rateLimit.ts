@@ -25,6 +25,8 @@ export interface RateLimiter {
   monthUsage(tenantId: string): Promise<{ live: number; test: number; month: string }>;
   /** Deletes minute windows older than an hour. */
   sweep(): Promise<void>;
+  /** Writes counts still held in memory (unlimited plans) and stops the flush timer. */
+  close(): Promise<void>;
 }
 
 const migrations: Record<string, Migration> = {
@@ -47,8 +49,22 @@ const migrations: Record<string, Migration> = {
  * Counters in PostgreSQL, so limits hold across instances sharing one database and monthly usage
  * survives restarts. One upsert per window per request.
  */
-export async function createRateLimiter(db: Kysely<any>, clock: () => Date): Promise<RateLimiter> {
+export async function createRateLimiter(db: Kysely<any>, clock: () => Date, options: { flushMs?: number } = {}): Promise<RateLimiter> {
   await migrateToLatest(db, 'api_rate_migrations', migrations);
+  // Unlimited plans enforce nothing, so their usage is summed in memory and written every
+  // second instead of once per request (a crash loses at most that second of counting).
+  const pending = new Map<string, { tenantId: string; mode: string; period: string; count: number }>();
+  const flush = async () => {
+    const rows = [...pending.values()];
+    pending.clear();
+    for (const row of rows) {
+      await sql`
+        insert into api.rate_counters (tenant_id, mode, period, count) values (${row.tenantId}, ${row.mode}, ${row.period}, ${row.count})
+        on conflict (tenant_id, mode, period) do update set count = api.rate_counters.count + excluded.count`.execute(db);
+    }
+  };
+  const timer = setInterval(() => void flush().catch(() => {}), options.flushMs ?? 1000);
+  timer.unref();
 
   async function bump(tenant: TenantContext, period: string): Promise<number> {
     const { rows } = await sql<{ count: string }>`
@@ -66,7 +82,10 @@ export async function createRateLimiter(db: Kysely<any>, clock: () => Date): Pro
       const limits = planLimits[tenant.plan];
       const month = now.toISOString().slice(0, 7);
       if (limits === null) {
-        await bump(tenant, `M:${month}`);
+        const key = `${tenant.tenantId}\u0000${tenant.mode}\u0000${month}`;
+        const entry = pending.get(key) ?? { tenantId: tenant.tenantId, mode: tenant.mode, period: `M:${month}`, count: 0 };
+        entry.count += 1;
+        pending.set(key, entry);
         return { limit: null, remaining: null, reset };
       }
       const inMinute = await bump(tenant, `m:${new Date(minuteStart).toISOString().slice(0, 16)}`);
@@ -90,10 +109,16 @@ export async function createRateLimiter(db: Kysely<any>, clock: () => Date): Pro
     },
 
     async monthUsage(tenantId) {
+      await flush();
       const month = clock().toISOString().slice(0, 7);
       const rows = await db.withSchema('api').selectFrom('rate_counters').select(['mode', sql<string>`count::text`.as('count')]).where('tenant_id', '=', tenantId).where('period', '=', `M:${month}`).execute();
       const of = (mode: string) => Number(rows.find((row) => row.mode === mode)?.count ?? 0);
       return { live: of('live'), test: of('test'), month };
+    },
+
+    async close() {
+      clearInterval(timer);
+      await flush();
     },
 
     async sweep() {
