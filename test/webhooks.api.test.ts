@@ -127,6 +127,14 @@ test.serial('a receiver that fails or is down gets every event once it is back; 
     t.is(failing.failureCount, 5);
     const failed = (await api.get(`/v1/webhooks/${id}/deliveries`)).body.data.deliveries[0];
     t.like(failed, { status: 'failed', attempts: 5, lastStatusCode: 500 });
+
+    // Paused deliveries are kept; once the receiver is fixed, resuming sends them.
+    hook.answer(200);
+    const resumed = await api.post(`/v1/webhooks/${id}/resume`);
+    t.like(resumed.body.data, { id, status: 'active', resumedDeliveries: 1 });
+    await until(() => hook.received.length >= 3);
+    t.is(hook.received[2]!.body.event, 'face.verified');
+    t.is((await api.get('/v1/webhooks')).body.data.webhooks.find((w: { id: string }) => w.id === id).status, 'active');
   } finally {
     await hook.close();
   }

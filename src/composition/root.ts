@@ -165,6 +165,8 @@ export async function composeService(config: Config, logger: Logger, options: Co
       const sweeper = setInterval(() => {
         void idempotency.sweep().catch((error: unknown) => logger.error({ err: error }, 'idempotency sweep failed'));
         void limiter.sweep().catch((error: unknown) => logger.error({ err: error }, 'rate counter sweep failed'));
+        // The delivery log keeps a week of successful deliveries.
+        void deliveryQueue.pruneDelivered(new Date(Date.now() - 7 * 24 * 3_600_000)).catch((error: unknown) => logger.error({ err: error }, 'delivery log prune failed'));
       }, 10 * 60_000);
       sweeper.unref();
       closers.push(async () => clearInterval(sweeper));

@@ -155,6 +155,7 @@ const webhookView = z.object({
 });
 const webhookListResponse = z.object({ webhooks: z.array(webhookView) });
 const deleteWebhookResponse = z.object({ deleted: z.literal(true), id: webhookIdSchema });
+const resumeWebhookResponse = z.object({ id: webhookIdSchema, status: z.literal('active'), resumedDeliveries: z.number().int() });
 const deliveriesResponse = z.object({
   deliveries: z.array(
     z.object({
@@ -255,6 +256,7 @@ const responseSchemas = {
   WebhookListResponse: webhookListResponse,
   DeleteWebhookResponse: deleteWebhookResponse,
   DeliveriesResponse: deliveriesResponse,
+  ResumeWebhookResponse: resumeWebhookResponse,
   HealthResponse: healthResponse,
   ReadinessResponse: readinessResponse,
   TenantSettings: tenantSettingsSchema,
@@ -613,6 +615,16 @@ export function buildOpenApiDocument(): OpenApiDocument {
           tags: ['webhooks'],
           parameters: [pathParameter('id', webhookIdSchema, 'A webhook id (`wh_…`).')],
           responses: { ...success(200, 'DeleteWebhookResponse', 'The webhook was removed.'), ...errors('VALIDATION_ERROR', 'NOT_FOUND', ...tenantWriteErrors) },
+        }),
+      },
+      '/v1/webhooks/{id}/resume': {
+        post: keyed('webhooks:manage', 'envelope', {
+          operationId: 'resumeWebhook',
+          summary: 'Resume a failing webhook',
+          description: 'Makes the webhook active again; its paused (failed) deliveries are retried from now, in order.',
+          tags: ['webhooks'],
+          parameters: [pathParameter('id', webhookIdSchema, 'A webhook id (`wh_…`).'), parameterRef('Idempotency-Key')],
+          responses: { ...success(200, 'ResumeWebhookResponse', 'The webhook is active again.'), ...errors('VALIDATION_ERROR', 'NOT_FOUND', 'INTERNAL_ERROR') },
         }),
       },
       '/v1/webhooks/{id}/deliveries': {

@@ -36,6 +36,8 @@ export interface WebhookService {
   list(tenant: TenantContext): Promise<WebhookView[]>;
   remove(tenant: TenantContext, webhookId: string, requestId: string): Promise<void>;
   deliveries(tenant: TenantContext, webhookId: string, limit: number): Promise<Delivery[]>;
+  /** Makes a failing webhook active again; its failed deliveries are retried from now. */
+  resume(tenant: TenantContext, webhookId: string): Promise<{ resumed: number }>;
   /** For the dispatcher: a tenant's webhooks of one mode. */
   targets(tenantId: string, mode: 'live' | 'test'): Promise<WebhookTarget[]>;
   /** For the delivery worker: the current url and secret, undefined once removed. */
@@ -115,6 +117,11 @@ export function createWebhookService(deps: WebhookServiceDeps): WebhookService {
     async deliveries(tenant, webhookId, limit) {
       await own(tenant, webhookId);
       return deps.queue.listDeliveries(webhookId, { limit });
+    },
+
+    async resume(tenant, webhookId) {
+      await own(tenant, webhookId);
+      return { resumed: await deps.queue.resume(webhookId, new Date()) };
     },
 
     async targets(tenantId, mode) {

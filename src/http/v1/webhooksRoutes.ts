@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { WebhookService } from '../../webhooks/webhookService.ts';
 import { webhookEventNames } from '../../webhooks/payload.ts';
 import { respond } from '../envelope.ts';
+import { requestFingerprint } from '../idempotency.ts';
 import { parseInput } from '../validation.ts';
 import { runCommand, type CommandRouteDeps } from './commandRoute.ts';
 
@@ -42,6 +43,16 @@ export function webhooksRouter(deps: WebhooksRouteDeps): Router {
     const id = parseInput(webhookIdSchema, ctx.params.id, 'path', 'id');
     await deps.webhooks.remove(tenant, id, String(ctx.state.requestId));
     respond(ctx, { deleted: true, id });
+  });
+
+  router.post('/:id/resume', async (ctx) => {
+    const tenant = deps.resolveTenant(ctx, 'webhooks:manage');
+    const id = parseInput(webhookIdSchema, ctx.params.id, 'path', 'id');
+    const resume = async () => ({ status: 200, data: { id, status: 'active', resumedDeliveries: (await deps.webhooks.resume(tenant, id)).resumed }, subjects: [] });
+    const key = ctx.get('Idempotency-Key');
+    const result = key === '' ? await resume() : await deps.idempotency.run(tenant, key, requestFingerprint(ctx.method, ctx.path, null), resume);
+    if ('replayed' in result && result.replayed) ctx.set('Idempotent-Replayed', 'true');
+    respond(ctx, result.data, result.status);
   });
 
   router.get('/:id/deliveries', async (ctx) => {
