@@ -5,6 +5,7 @@ import { createLogger } from '../logging/logger.ts';
 import { createProgressReporter } from '../../projections/progress.ts';
 import { rebuildProjections } from '../../projections/rebuild.ts';
 import { serve } from './serve.ts';
+import { readChain, verifyChain } from '../compliance/receiptChain.ts';
 import { z } from 'zod';
 import { codeOf } from '../errors/appError.ts';
 import { createTenantRequest, issueKeyRequest } from '../http/admin/adminRoutes.ts';
@@ -26,6 +27,8 @@ Commands:
                                      issue a key (default scopes: all the mode allows); printed once
   keys list --tenant ID              a tenant's keys, without their secret part
   keys revoke KEY_ID                 revoke a key (rotation: issue a new key, then revoke the old)
+  receipts verify [--tenant ID]      check each tenant's chain of erasure receipts; exit 1 if one
+                                     was changed, removed or reordered
   help                               this text
 
 Configuration comes from the environment (see README). With the embedded default the
@@ -68,7 +71,7 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
     return 2;
   }
   const [first, second, third] = parsed.positionals;
-  const command = first === 'projections' ? second : first === 'tenants' || first === 'keys' ? `${first} ${second ?? ''}`.trim() : first;
+  const command = first === 'projections' ? second : first === 'tenants' || first === 'keys' || first === 'receipts' ? `${first} ${second ?? ''}`.trim() : first;
   if (parsed.values.help || command === 'help' || command === undefined) {
     io.out(`${usage}\n`);
     return command === undefined && !parsed.values.help ? 2 : 0;
@@ -94,7 +97,7 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
       return 1;
     }
   }
-  const commands = ['status', 'rebuild', 'tenants create', 'tenants list', 'keys issue', 'keys list', 'keys revoke'];
+  const commands = ['status', 'rebuild', 'tenants create', 'tenants list', 'keys issue', 'keys list', 'keys revoke', 'receipts verify'];
   if (!commands.includes(command)) {
     io.err(`unknown command: ${argv.join(' ')}\n\n${usage}\n`);
     return 2;
@@ -110,6 +113,21 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
     return 1;
   }
   try {
+    if (command === 'receipts verify') {
+      const tenantIds = parsed.values.tenant !== undefined ? [parsed.values.tenant] : (await service.tenants.listTenants()).map((tenant) => tenant.id);
+      let broken = 0;
+      const verdicts = [];
+      for (const tenantId of tenantIds) {
+        const verdict = verifyChain(await readChain(service.store, tenantId));
+        verdicts.push({ tenantId, ...verdict });
+        if (!verdict.ok) broken += 1;
+        if (!parsed.values.json) {
+          io.out(verdict.ok ? `ok      ${tenantId}: ${verdict.receipts} receipts, head ${verdict.head}\n` : `BROKEN  ${tenantId}: ${verdict.problem}\n`);
+        }
+      }
+      if (parsed.values.json) io.out(`${JSON.stringify(verdicts, null, 2)}\n`);
+      return broken === 0 ? 0 : 1;
+    }
     if (command.startsWith('tenants ') || command.startsWith('keys ')) {
       return await operate(service.tenants, command, parsed.values, third, io);
     }

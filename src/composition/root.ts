@@ -14,6 +14,7 @@ import { createHttpApp } from '../http/app.ts';
 import { docsRouter } from '../http/docsRouter.ts';
 import { devportalRouter } from '../http/sdk/devportalRoutes.ts';
 import { webhooksRouter } from '../http/v1/webhooksRoutes.ts';
+import { erasuresRouter } from '../http/v1/erasuresRoutes.ts';
 import { createSqlDeliveryQueue } from '../webhooks/sqlDeliveryQueue.ts';
 import { createWebhookRuntime, type WebhookRuntime } from '../webhooks/webhookRuntime.ts';
 import { createWebhookService, type WebhookService } from '../webhooks/webhookService.ts';
@@ -195,6 +196,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
         facesRouter({ resolveTenant, idempotency, faces, readModel }),
         usersRouter({ resolveTenant, readModel, cipher, blindIndex, erase: erasure.erase }),
         webhooksRouter({ resolveTenant, idempotency, webhooks }),
+        erasuresRouter({ resolveTenant, store }),
         devportalRouter({ resolveTenant, faces, readModel, cipher, blindIndex, erase: erasure.erase }),
         docsRouter(),
         ...(config.adminToken !== undefined

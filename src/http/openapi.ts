@@ -15,6 +15,8 @@ import {
   listLogsQuery,
   listUsersQuery,
   listUsersResponse,
+  listErasuresQuery,
+  listErasuresResponse,
   logsResponse,
   registerRequest,
   registerResponse,
@@ -248,6 +250,7 @@ const responseSchemas = {
   TemplatesResponse: templatesResponse,
   DeleteTemplateResponse: deleteTemplateResponse,
   ListUsersResponse: listUsersResponse,
+  ListErasuresResponse: listErasuresResponse,
   UserResponse: userResponse,
   DeleteUserResponse: deleteUserResponse,
   LogsResponse: logsResponse,
@@ -548,6 +551,16 @@ export function buildOpenApiDocument(): OpenApiDocument {
           tags: ['faces'],
           parameters: [pathParameter('templateId', templateIdSchema, 'A template id (`tpl_…`).')],
           responses: { ...success(200, 'DeleteTemplateResponse', 'The template was deleted.'), ...errors('VALIDATION_ERROR', 'NOT_FOUND', ...commandErrors) },
+        }),
+      },
+      '/v1/erasures': {
+        get: keyed('users:delete', 'envelope', {
+          operationId: 'listErasures',
+          summary: 'Erasure receipts',
+          description: "The tenant's erasure receipts, newest first, and the state of their hash chain (each digest covers the receipt and the digest before it, so a removed or altered receipt shows).",
+          tags: ['users'],
+          parameters: queryParameters(listErasuresQuery),
+          responses: { ...success(200, 'ListErasuresResponse', 'One page of receipts.'), ...errors('VALIDATION_ERROR', 'INTERNAL_ERROR') },
         }),
       },
       '/v1/users': {

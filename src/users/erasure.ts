@@ -1,4 +1,5 @@
 import { AppError } from '../errors/appError.ts';
+import { issueReceipt, type ChainedReceipt } from '../compliance/receiptChain.ts';
 import type { SubjectKeyStore } from '../crypto/subjectKeys.ts';
 import type { EventStore } from '../eventStore/eventStore.ts';
 import { eventMetadata, type CommandContext } from '../eventStore/metadata.ts';
@@ -14,14 +15,11 @@ export interface DeletedRecords {
   readonly signInLogs: number;
 }
 
-/** What an erasure proves: which user, when, at which event position, and which key was destroyed. */
-export interface ErasureReceipt {
-  readonly userId: string;
-  readonly erasedAt: string;
-  readonly position: string;
-  readonly keyIdDestroyed: string | null;
-  readonly deletedRecords: DeletedRecords;
-}
+/**
+ * What an erasure proves: which user, when, at which event position, which key was destroyed, and
+ * its place in the tenant's hash chain of receipts (see compliance/receiptChain.ts).
+ */
+export type ErasureReceipt = ChainedReceipt;
 
 export interface ErasureResult {
   readonly deleted: true;
@@ -84,13 +82,20 @@ export function createErasure(deps: ErasureDeps): { erase(context: CommandContex
       await deps.purgeElsewhere?.(userId);
       matcher.removeUser({ tenantId: context.tenant.tenantId, mode: context.tenant.mode }, userId);
       await deps.awaitPosition(position);
-      const receipt: ErasureReceipt = {
-        userId,
-        erasedAt: erasedAt ?? clock().toISOString(),
-        position: position.toString(),
-        keyIdDestroyed: destroyed?.keyId ?? null,
-        deletedRecords: counts,
-      };
+      const receipt = await issueReceipt(
+        store,
+        ids,
+        context,
+        {
+          userId,
+          mode: context.tenant.mode,
+          erasedAt: erasedAt ?? clock().toISOString(),
+          position: position.toString(),
+          keyIdDestroyed: destroyed?.keyId ?? null,
+          deletedRecords: counts,
+        },
+        clock,
+      );
       return { deleted: true, userId, deletedRecords: counts, receipt };
     },
   };

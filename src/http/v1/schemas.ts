@@ -119,11 +119,32 @@ export const userResponse = z.object({
   templateCount: z.number().int(),
 });
 const deletedRecords = z.object({ profile: z.number().int(), templates: z.number().int(), signInLogs: z.number().int() });
+const digest = z.string().regex(/^[0-9a-f]{64}$/);
+export const erasureReceipt = z
+  .object({
+    receiptId: z.string(),
+    sequence: z.number().int().min(1),
+    userId: userIdSchema,
+    mode: z.enum(['live', 'test']),
+    erasedAt: isoDate,
+    position: z.string().meta({ description: 'Global position of the UserErased event.' }),
+    keyIdDestroyed: z.string().nullable(),
+    deletedRecords,
+    previousDigest: digest,
+    digest: digest.meta({ description: 'SHA-256 of previousDigest and this receipt (canonical JSON, without digest): removing or changing a receipt breaks the chain.' }),
+  })
+  .meta({ description: "An erasure receipt in the tenant's hash chain." });
 export const deleteUserResponse = z.object({
   deleted: z.literal(true),
   userId: userIdSchema,
   deletedRecords,
-  receipt: z.object({ userId: userIdSchema, erasedAt: isoDate, position: z.string(), keyIdDestroyed: z.string().nullable(), deletedRecords }),
+  receipt: erasureReceipt,
+});
+export const listErasuresQuery = z.strictObject({ page: pageParam, perPage: perPageParam });
+export const listErasuresResponse = z.object({
+  receipts: z.array(erasureReceipt),
+  chain: z.object({ length: z.number().int(), headDigest: digest, verified: z.boolean() }),
+  ...pagination,
 });
 export const logsResponse = z.object({
   logs: z.array(z.object({ id: z.string(), success: z.boolean(), confidence: z.number(), ipAddress: z.string().nullable(), userAgent: z.string().nullable(), createdAt: isoDate })),
