@@ -15,6 +15,7 @@ import { docsRouter } from '../http/docsRouter.ts';
 import { devportalRouter } from '../http/sdk/devportalRoutes.ts';
 import { webhooksRouter } from '../http/v1/webhooksRoutes.ts';
 import { erasuresRouter } from '../http/v1/erasuresRoutes.ts';
+import { replayIdentify } from '../compliance/decisionReplay.ts';
 import { createSqlDeliveryQueue } from '../webhooks/sqlDeliveryQueue.ts';
 import { createWebhookRuntime, type WebhookRuntime } from '../webhooks/webhookRuntime.ts';
 import { createWebhookService, type WebhookService } from '../webhooks/webhookService.ts';
@@ -193,8 +194,15 @@ export async function composeService(config: Config, logger: Logger, options: Co
             },
           },
         ]),
-        facesRouter({ resolveTenant, idempotency, faces, readModel }),
-        usersRouter({ resolveTenant, readModel, cipher, blindIndex, erase: erasure.erase }),
+        facesRouter({
+          resolveTenant,
+          idempotency,
+          faces,
+          readModel,
+          cipher,
+          replayIdentify: (tenant, at, query, maxResults) => replayIdentify({ store, cipher }, tenant, at, query, { maxResults }),
+        }),
+        usersRouter({ resolveTenant, readModel, cipher, blindIndex, erase: erasure.erase, store }),
         webhooksRouter({ resolveTenant, idempotency, webhooks }),
         erasuresRouter({ resolveTenant, store }),
         devportalRouter({ resolveTenant, faces, readModel, cipher, blindIndex, erase: erasure.erase }),

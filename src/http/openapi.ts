@@ -18,6 +18,8 @@ import {
   listErasuresQuery,
   listErasuresResponse,
   logsResponse,
+  historyQuery,
+  historyResponse,
   registerRequest,
   registerResponse,
   templateIdSchema,
@@ -254,6 +256,7 @@ const responseSchemas = {
   UserResponse: userResponse,
   DeleteUserResponse: deleteUserResponse,
   LogsResponse: logsResponse,
+  HistoryResponse: historyResponse,
   CreatedWebhook: createdWebhook,
   WebhookView: webhookView,
   WebhookListResponse: webhookListResponse,
@@ -588,6 +591,16 @@ export function buildOpenApiDocument(): OpenApiDocument {
           tags: ['users'],
           parameters: [userIdParam('id')],
           responses: { ...success(200, 'DeleteUserResponse', 'The user was erased.'), ...errors('VALIDATION_ERROR', 'NOT_FOUND', ...commandErrors) },
+        }),
+      },
+      '/v1/users/{id}/history': {
+        get: keyed('users:read', 'envelope', {
+          operationId: 'getUserHistory',
+          summary: "Replay a user's history (audit)",
+          description: 'Every event of the user with its time, actor key and request id, and its non-biometric facts; with `at`, the user’s state as it was then. After an erasure the events are still listed, their payloads marked erased.',
+          tags: ['users'],
+          parameters: [userIdParam('id'), ...queryParameters(historyQuery)],
+          responses: { ...success(200, 'HistoryResponse', 'The history, oldest first.'), ...errors('VALIDATION_ERROR', 'NOT_FOUND', 'INTERNAL_ERROR') },
         }),
       },
       '/v1/users/{id}/logs': {

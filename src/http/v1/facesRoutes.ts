@@ -4,6 +4,11 @@ import type { ExtractedFace, FaceExtractor } from '../../faces/faceExtractor.ts'
 import { descriptorModel, type FaceService } from '../../faces/faceService.ts';
 import type { UserReadModel } from '../../users/userReadModel.ts';
 import { respond } from '../envelope.ts';
+import type { CommandContext } from '../../eventStore/metadata.ts';
+import type { MatchCandidate } from '../../matching/matcher.ts';
+import { isErased, type FieldCipher } from '../../crypto/fieldCipher.ts';
+import { adaptThreshold } from '../../faces/threshold.ts';
+import { aad } from '../../users/userEvents.ts';
 import { parseInput } from '../validation.ts';
 import { runCommand, type CommandRouteDeps } from './commandRoute.ts';
 import { identifyRequest, registerRequest, templateIdSchema, userIdSchema, verifyRequest } from './schemas.ts';
@@ -13,6 +18,9 @@ export interface FacesRouteDeps extends CommandRouteDeps {
   readonly readModel: UserReadModel;
   /** Absent until image analysis is configured: requests with `image` are then refused clearly. */
   readonly extractor?: FaceExtractor;
+  /** Decision replay: identify against the gallery as it was at a time. */
+  readonly replayIdentify: (tenant: CommandContext['tenant'], at: Date, query: Float32Array, maxResults: number) => Promise<{ matches: MatchCandidate[]; totalCompared: number }>;
+  readonly cipher: FieldCipher;
 }
 
 /** /v1/faces: register, verify, identify, and a user's templates. */
@@ -67,6 +75,24 @@ export function facesRouter(deps: FacesRouteDeps): Router {
     runCommand(ctx, deps, identifyRequest, { acceptsImage: true, scope: 'faces:identify' }, async (input, context) => {
       const { descriptor, face } = await faceFrom(input, false);
       const lightingScore = input.lightingScore ?? face?.lightingScore;
+      if (input.at !== undefined) {
+        const started = process.hrtime.bigint();
+        const threshold = adaptThreshold(input.threshold ?? context.tenant.settings.matchThreshold, lightingScore);
+        const replay = await deps.replayIdentify(context.tenant, new Date(input.at), descriptor, input.maxResults);
+        const above = replay.matches.filter((match) => match.similarity >= threshold);
+        const rows = await deps.readModel.findUsers(context.tenant, above.map((match) => match.userId));
+        const matches = [];
+        for (const match of above) {
+          const row = rows.get(match.userId);
+          const email = row ? await deps.cipher.decryptText(row.userId, row.emailSealed, aad.email(row.userId)) : undefined;
+          matches.push({ userId: match.userId, email: email === undefined || isErased(email) ? null : email, similarity: Math.round(match.similarity * 1e4) / 1e4, templateId: match.templateId });
+        }
+        return {
+          status: 200,
+          data: { matches, totalCompared: replay.totalCompared, processingTimeMs: Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10, at: new Date(input.at).toISOString() },
+          subjects: matches.map((match) => match.userId),
+        };
+      }
       const result = await deps.faces.identify(context, {
         descriptor,
         maxResults: input.maxResults,

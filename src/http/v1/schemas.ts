@@ -56,6 +56,11 @@ export const identifyRequest = z
     lightingScore: unit('lightingScore').optional(),
     threshold: thresholdSchema.optional(),
     maxResults: z.number().int('must be a whole number').min(1, 'must be between 1 and 50').max(50, 'must be between 1 and 50').default(1),
+    at: z.iso
+      .datetime({ error: 'must be an ISO-8601 date-time' })
+      .refine((value) => Date.parse(value) <= Date.now(), 'must not be in the future')
+      .optional()
+      .meta({ description: 'Decision replay: answer from the gallery as it was at this time. Records no sign-in.' }),
   })
   .superRefine(oneFace);
 
@@ -88,9 +93,47 @@ export const verifyResponse = z.object({
   user: z.object({ id: userIdSchema, email: z.string() }),
 });
 export const identifyResponse = z.object({
-  matches: z.array(z.object({ userId: userIdSchema, email: z.string(), similarity: z.number(), templateId: templateIdSchema })),
+  matches: z.array(
+    z.object({
+      userId: userIdSchema,
+      email: z.string().nullable().meta({ description: 'Null only in a replay (`at`), for a user erased since.' }),
+      similarity: z.number(),
+      templateId: templateIdSchema,
+    }),
+  ),
   totalCompared: z.number().int(),
   processingTimeMs: z.number(),
+  at: isoDate.optional().meta({ description: 'Present when the answer is a replay of the gallery at that time.' }),
+});
+export const historyQuery = z.strictObject({
+  at: z.iso
+    .datetime({ error: 'must be an ISO-8601 date-time' })
+    .optional()
+    .meta({ description: "Also return the user's state as it was at this time." }),
+});
+const historyEntry = z.object({
+  type: z.enum(['UserEnrolled', 'FaceTemplateAdded', 'FaceTemplateRemoved', 'SignInAttempted', 'UserErased']),
+  occurredAt: isoDate,
+  actorKeyId: z.string().nullable(),
+  requestId: z.string().nullable(),
+  revision: z.string(),
+  position: z.string(),
+  facts: z.record(z.string(), z.unknown()).optional().meta({ description: 'Non-biometric facts: ids, quality, similarity, outcome. Never an email, descriptor, IP or user agent.' }),
+  erased: z.literal(true).optional().meta({ description: 'The user was erased: this event’s payload is gone with their key.' }),
+});
+export const historyResponse = z.object({
+  userId: userIdSchema,
+  status: z.enum(['active', 'erased']),
+  events: z.array(historyEntry),
+  stateAt: z
+    .object({
+      at: isoDate,
+      status: z.enum(['absent', 'active', 'erased']),
+      templates: z.array(z.object({ templateId: templateIdSchema, quality: z.number().nullable(), addedAt: isoDate })),
+      counters: z.object({ loginCount: z.number().int(), successfulLogins: z.number().int(), failedLogins: z.number().int() }),
+      thresholds: z.object({ matchThreshold: z.number(), duplicateThreshold: z.number(), maxTemplates: z.number().int() }),
+    })
+    .optional(),
 });
 export const templatesResponse = z.object({
   templates: z.array(z.object({ id: templateIdSchema, qualityScore: z.number(), createdAt: isoDate, usageCount: z.number().int(), lastUsed: isoDate.nullable() })),

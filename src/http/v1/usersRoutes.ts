@@ -9,7 +9,9 @@ import type { CommandContext } from '../../eventStore/metadata.ts';
 import { respond } from '../envelope.ts';
 import { parseInput } from '../validation.ts';
 import { commandContext, type TenantResolver } from './commandRoute.ts';
-import { listLogsQuery, listUsersQuery, userIdSchema } from './schemas.ts';
+import { historyQuery, listLogsQuery, listUsersQuery, userIdSchema } from './schemas.ts';
+import { userHistory } from '../../compliance/history.ts';
+import type { EventStore } from '../../eventStore/eventStore.ts';
 
 export interface UsersRouteDeps {
   readonly resolveTenant: TenantResolver;
@@ -17,6 +19,7 @@ export interface UsersRouteDeps {
   readonly cipher: FieldCipher;
   readonly blindIndex: BlindIndex;
   readonly erase: (context: CommandContext, userId: string) => Promise<ErasureResult>;
+  readonly store: EventStore;
 }
 
 function rate(successful: number, total: number): number {
@@ -92,6 +95,13 @@ export function usersRouter(deps: UsersRouteDeps): Router {
     const tenant = deps.resolveTenant(ctx, 'users:delete');
     const userId = parseInput(userIdSchema, ctx.params.id, 'path', 'id');
     respond(ctx, await deps.erase(commandContext(ctx, tenant), userId));
+  });
+
+  router.get('/:id/history', async (ctx) => {
+    const tenant = deps.resolveTenant(ctx, 'users:read');
+    const userId = parseInput(userIdSchema, ctx.params.id, 'path', 'id');
+    const query = parseInput(historyQuery, ctx.query, 'query');
+    respond(ctx, await userHistory(deps.store, tenant, userId, query.at !== undefined ? new Date(query.at) : undefined));
   });
 
   router.get('/:id/logs', async (ctx) => {
