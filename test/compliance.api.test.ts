@@ -150,3 +150,37 @@ test.serial('after an erasure and a rebuild of every projection, no byte anywher
     await running.stop();
   }
 });
+
+test.serial('audit replay and audit export print the history an auditor needs, without personal data', async (t) => {
+  const running = await startService();
+  const api = client(running.baseUrl, running.auth);
+  const random = seededRandom(21);
+  try {
+    const face = randomVector(random);
+    const { userId } = (await api.post('/v1/faces/register', { email: 'audited@example.com', descriptor: face })).body.data;
+    await api.post('/v1/faces/verify', { userId, descriptor: atDistance(face, 0.1, random) });
+    await running.service.close();
+
+    const replay = captureIo();
+    t.is(await runCli(['audit', 'replay', '--user', userId, '--at', new Date().toISOString()], cliEnv(running), replay), 0);
+    const history = JSON.parse(replay.stdout());
+    t.deepEqual(history.events.map((e: { type: string }) => e.type), ['UserEnrolled', 'FaceTemplateAdded', 'SignInAttempted']);
+    t.like(history.stateAt, { status: 'active', counters: { loginCount: 1 } });
+
+    const out = path.join(running.dataDir, 'export.jsonl');
+    const exported = captureIo();
+    t.is(await runCli(['audit', 'export', '--tenant', running.tenantId, '--out', out], cliEnv(running), exported), 0);
+    const lines = (await fs.readFile(out, 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
+    const types = lines.map((line) => line.type);
+    t.true(['TenantCreated', 'ApiKeyIssued', 'UserEnrolled', 'FaceTemplateAdded', 'SignInAttempted'].every((type) => types.includes(type)));
+    const raw = await fs.readFile(out, 'utf8');
+    t.false(raw.includes('audited@example.com'));
+    t.false(raw.includes('fse1:'), 'sealed fields are left out, not opened');
+    t.regex(exported.stdout(), /exported \d+ events of tenant/);
+    const again = captureIo();
+    t.is(await runCli(['audit', 'export', '--tenant', running.tenantId, '--out', out], cliEnv(running), again), 2, 'an existing file is never overwritten');
+    t.is(await runCli(['audit', 'replay', '--user', 'nope'], cliEnv(running), captureIo()), 2);
+  } finally {
+    await running.stop();
+  }
+});

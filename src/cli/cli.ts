@@ -6,6 +6,11 @@ import { createProgressReporter } from '../../projections/progress.ts';
 import { rebuildProjections } from '../../projections/rebuild.ts';
 import { serve } from './serve.ts';
 import { readChain, verifyChain } from '../compliance/receiptChain.ts';
+import { open } from 'node:fs/promises';
+import { userHistory } from '../compliance/history.ts';
+import { isSealedField } from '../crypto/fieldCipher.ts';
+import type { EventStore, RecordedEvent } from '../eventStore/eventStore.ts';
+import { userIdSchema } from '../http/v1/schemas.ts';
 import { z } from 'zod';
 import { codeOf } from '../errors/appError.ts';
 import { createTenantRequest, issueKeyRequest } from '../http/admin/adminRoutes.ts';
@@ -29,6 +34,10 @@ Commands:
   keys revoke KEY_ID                 revoke a key (rotation: issue a new key, then revoke the old)
   receipts verify [--tenant ID]      check each tenant's chain of erasure receipts; exit 1 if one
                                      was changed, removed or reordered
+  audit replay --user USER_ID [--at ISO-8601]
+                                     a user's history (and state at a time), as JSON
+  audit export --tenant ID [--out FILE]
+                                     every event of a tenant as JSON lines, personal fields left out
   help                               this text
 
 Configuration comes from the environment (see README). With the embedded default the
@@ -63,6 +72,9 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
         mode: { type: 'string' },
         scope: { type: 'string', multiple: true },
         'expires-at': { type: 'string' },
+        user: { type: 'string' },
+        at: { type: 'string' },
+        out: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -71,7 +83,7 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
     return 2;
   }
   const [first, second, third] = parsed.positionals;
-  const command = first === 'projections' ? second : first === 'tenants' || first === 'keys' || first === 'receipts' ? `${first} ${second ?? ''}`.trim() : first;
+  const command = first === 'projections' ? second : first === 'tenants' || first === 'keys' || first === 'receipts' || first === 'audit' ? `${first} ${second ?? ''}`.trim() : first;
   if (parsed.values.help || command === 'help' || command === undefined) {
     io.out(`${usage}\n`);
     return command === undefined && !parsed.values.help ? 2 : 0;
@@ -97,7 +109,7 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
       return 1;
     }
   }
-  const commands = ['status', 'rebuild', 'tenants create', 'tenants list', 'keys issue', 'keys list', 'keys revoke', 'receipts verify'];
+  const commands = ['status', 'rebuild', 'tenants create', 'tenants list', 'keys issue', 'keys list', 'keys revoke', 'receipts verify', 'audit replay', 'audit export'];
   if (!commands.includes(command)) {
     io.err(`unknown command: ${argv.join(' ')}\n\n${usage}\n`);
     return 2;
@@ -113,6 +125,9 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
     return 1;
   }
   try {
+    if (command === 'audit replay' || command === 'audit export') {
+      return await audit(service.store, command, parsed.values, io);
+    }
     if (command === 'receipts verify') {
       const tenantIds = parsed.values.tenant !== undefined ? [parsed.values.tenant] : (await service.tenants.listTenants()).map((tenant) => tenant.id);
       let broken = 0;
@@ -162,6 +177,65 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
   } finally {
     await service.close();
   }
+}
+
+/** Audit commands: a user's replayed history, or a tenant's whole history as JSON lines. */
+async function audit(store: EventStore, command: string, values: { user?: string; at?: string; tenant?: string; out?: string }, io: CliIo): Promise<number> {
+  try {
+    if (command === 'audit replay') {
+      const userId = parseInput(userIdSchema, values.user, 'body', 'user');
+      const at = values.at === undefined ? undefined : new Date(parseInput(z.iso.datetime({ error: 'must be an ISO-8601 date-time' }), values.at, 'body', 'at'));
+      io.out(`${JSON.stringify(await userHistory(store, undefined, userId, at), null, 2)}\n`);
+      return 0;
+    }
+    const tenantId = parseInput(z.uuid({ error: 'must be a tenant id' }), values.tenant, 'body', 'tenant');
+    // 'wx': an existing file is never overwritten.
+    const sink = values.out !== undefined ? await open(values.out, 'wx') : undefined;
+    const write = async (line: string) => {
+      if (sink) await sink.write(line);
+      else io.out(line);
+    };
+    let after = 0n;
+    let count = 0;
+    for (;;) {
+      const page = await store.readAll({ after, maxCount: 5000 });
+      if (page.length === 0) break;
+      after = page.at(-1)!.position;
+      for (const event of page) {
+        if (event.metadata.tenantId !== tenantId) continue;
+        await write(`${JSON.stringify(exportLine(event))}\n`);
+        count += 1;
+      }
+    }
+    await sink?.close();
+    io.err(`exported ${count} events of tenant ${tenantId}${values.out ? ` to ${values.out}` : ''}\n`);
+    return 0;
+  } catch (error) {
+    if (codeOf(error) === 'VALIDATION_ERROR' || codeOf(error) === 'NOT_FOUND' || (error as NodeJS.ErrnoException).code === 'EEXIST') {
+      io.err(`${(error as Error).message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+/** One event for an auditor: sealed personal fields are left out, never opened. */
+function exportLine(event: RecordedEvent): Record<string, unknown> {
+  const data: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(event.data as Record<string, unknown>)) {
+    if (!isSealedField(value)) data[key] = value;
+  }
+  return {
+    position: event.position.toString(),
+    stream: event.streamName,
+    revision: event.revision.toString(),
+    type: event.type,
+    occurredAt: event.metadata.occurredAt,
+    mode: event.metadata.mode ?? null,
+    actorKeyId: event.metadata.actorKeyId ?? null,
+    requestId: event.metadata.requestId ?? null,
+    data,
+  };
 }
 
 /** Tenant and key commands: validated like the admin API, printed for people (or --json). */
