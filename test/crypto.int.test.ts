@@ -104,3 +104,26 @@ test('the master key is generated once into the data dir and read back after', a
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a child key cannot outlive its parent: destroying the parent destroys it, and it cannot be made afterwards', async (t) => {
+  const testDb = await openTestDatabase();
+  try {
+    const keys = await createSqlSubjectKeyStore(testDb.database.db, randomBytes(32));
+    const cipher = createFieldCipher(keys);
+    const user = `usr_${randomUUID().replaceAll('-', '')}`;
+    await cipher.encryptText(user, 'parent', 'r');
+    const october = await cipher.encryptText(`${user}/signins/2026-10`, '198.51.100.1', 'log_1:ip');
+    const november = await cipher.encryptText(`${user}/signins/2026-11`, '198.51.100.2', 'log_2:ip');
+
+    t.is(await keys.destroyChildrenBefore([user], 'signins', '2026-11'), 1, 'retention destroys whole months before the cut');
+    t.true(isErased(await cipher.decryptText(`${user}/signins/2026-10`, october, 'log_1:ip')));
+    t.is(await cipher.decryptText(`${user}/signins/2026-11`, november, 'log_2:ip'), '198.51.100.2');
+    t.is(await cipher.decryptText(user, await cipher.encryptText(user, 'still', 'r2'), 'r2'), 'still', 'the parent is untouched');
+
+    await keys.destroy(user);
+    t.true(isErased(await cipher.decryptText(`${user}/signins/2026-11`, november, 'log_2:ip')), 'erasing the user erases every month');
+    await t.throwsAsync(cipher.encryptText(`${user}/signins/2026-12`, '198.51.100.3', 'log_3:ip'), { message: /erased/ });
+  } finally {
+    await testDb.dispose();
+  }
+});

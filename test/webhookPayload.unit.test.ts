@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import type { RecordedEvent } from '../src/eventStore/eventStore.ts';
 import { userStream } from '../src/ids/ids.ts';
-import { aad, type UserEvent } from '../src/users/userEvents.ts';
+import { aad, signInSubject, type UserEvent } from '../src/users/userEvents.ts';
 import { dispatchEvents, planDeliveries, type WebhookTarget } from '../src/webhooks/dispatcher.ts';
 import { createMemoryDeliveryQueue } from '../src/webhooks/memoryDeliveryQueue.ts';
 import { buildWebhookBody, describeDomainEvent, webhookEventId, webhookEventNames, type DecryptField } from '../src/webhooks/payload.ts';
@@ -20,7 +20,8 @@ function fakeCipher() {
   const decrypt: DecryptField = async (subject, sealed, recordAad) => {
     const [s, a, plaintext] = JSON.parse(Buffer.from(sealed.slice(5), 'base64').toString()) as [string, string, string];
     if (s !== subject || a !== recordAad) throw new Error('integrity');
-    return erased.has(subject) ? null : plaintext;
+    // A child subject (a user's sign-in month) is erased with its parent, as in the real key store.
+    return erased.has(subject) || erased.has(subject.split('/')[0]!) ? null : plaintext;
   };
   return { seal, decrypt, erase: (subject: string) => erased.add(subject) };
 }
@@ -56,7 +57,7 @@ const signIn = (outcome: 'success' | 'failure', revision: bigint) =>
   recorded(
     {
       type: 'SignInAttempted',
-      data: { userId, logId: `log_${revision}`, kind: 'verify', outcome, similarity: 0.72, threshold: 0.45, templateId: 'tpl_1', ip: cipher.seal(userId, ip, aad.ip(`log_${revision}`)), userAgent: 'fse1:UA' },
+      data: { userId, logId: `log_${revision}`, kind: 'verify', outcome, similarity: 0.72, threshold: 0.45, templateId: 'tpl_1', ip: cipher.seal(signInSubject(userId, "2026-11-26"), ip, aad.ip(`log_${revision}`)), userAgent: 'fse1:UA' },
     },
     revision,
     `req_${revision}`,
@@ -103,7 +104,7 @@ test('bodies carry ids, email, similarity, quality and ip as they apply, and nev
 test('a body built after erasure carries no email and no ip', async (t) => {
   const local = fakeCipher();
   const source = describeDomainEvent(signIn('failure', 4n), { ...enrolled, data: { ...(enrolled.data as object), email: local.seal(userId, email, aad.email(userId)) } })!.source;
-  const withIp = { ...source, event: { ...source.event, data: { ...source.event.data, ip: local.seal(userId, ip, aad.ip('log_4')) } } } as typeof source;
+  const withIp = { ...source, event: { ...source.event, data: { ...source.event.data, ip: local.seal(signInSubject(userId, source.occurredAt), ip, aad.ip('log_4')) } } } as typeof source;
   t.is((await buildWebhookBody({ webhookId: 'wh_a', name: 'face.failed', source: withIp, decrypt: local.decrypt })).data.email, email);
   local.erase(userId);
   const after = await buildWebhookBody({ webhookId: 'wh_a', name: 'face.failed', source: withIp, decrypt: local.decrypt });

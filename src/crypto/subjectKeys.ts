@@ -11,7 +11,13 @@ export interface DataKey {
   readonly key: Buffer;
 }
 
-/** Port: per-subject data keys, kept wrapped by the master key. */
+/**
+ * Port: per-subject data keys, kept wrapped by the master key.
+ *
+ * A subject id `parent/kind/bucket` is a child of `parent` (e.g. a user's sign-ins of one month):
+ * it cannot be created once the parent is destroyed, and destroying the parent destroys its
+ * children too, so a child key can shorten how long data lives but never outlive its parent.
+ */
 export interface SubjectKeyStore {
   /** The subject's key, created on first use. Throws NOT_FOUND with `erased: true` if it was destroyed. */
   getOrCreate(subjectId: string): Promise<DataKey>;
@@ -22,6 +28,11 @@ export interface SubjectKeyStore {
    * an earlier call destroyed it: `alreadyDestroyed`), or undefined if the subject never had one.
    */
   destroy(subjectId: string): Promise<{ keyId: string; destroyedAt: Date; alreadyDestroyed: boolean } | undefined>;
+  /**
+   * Destroys the children `<parent>/<kind>/<bucket>` of these parents whose bucket sorts before
+   * `bucketBefore` (retention: e.g. sign-in months older than the retention window). Returns how many.
+   */
+  destroyChildrenBefore(parentIds: readonly string[], kind: string, bucketBefore: string): Promise<number>;
   /** Loads many subjects' keys into the cache in one query (bulk decryption, e.g. at matcher start). */
   preload(subjectIds: readonly string[]): Promise<void>;
   /** Drops a cached key (another instance destroyed it). */
@@ -65,6 +76,10 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
   const cache = new Map<string, { key: DataKey; expires: number }>();
 
   const wrapAad = (subjectId: string, keyId: string) => `subject-key:${subjectId}:${keyId}`;
+  const forgetFamily = (subjectId: string) => {
+    cache.delete(subjectId);
+    for (const cached of [...cache.keys()]) if (cached.startsWith(`${subjectId}/`)) cache.delete(cached);
+  };
 
   function remember(key: DataKey): DataKey {
     if (cache.size >= maxEntries) {
@@ -96,11 +111,20 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
       if (existing) return existing;
       const keyId = `dk_${randomUUID().replaceAll('-', '')}`;
       const key = randomBytes(32);
-      await db
-        .insertInto('crypto.subject_keys')
-        .values({ subject_id: subjectId, key_id: keyId, wrapped_key: seal(masterKey, key, wrapAad(subjectId, keyId)) })
-        .onConflict((oc) => oc.column('subject_id').doNothing())
-        .execute();
+      const parent = parentOf(subjectId);
+      await db.transaction().execute(async (trx) => {
+        if (parent !== undefined) {
+          // FOR SHARE holds the parent's destruction (an UPDATE of that row) until this child is
+          // committed, and that destruction then destroys the child too.
+          const row = await trx.selectFrom('crypto.subject_keys').select('wrapped_key').where('subject_id', '=', parent).forShare().executeTakeFirst();
+          if (row && row.wrapped_key === null) throw new AppError('NOT_FOUND', 'this subject was erased', { subjectId: parent, erased: true });
+        }
+        await trx
+          .insertInto('crypto.subject_keys')
+          .values({ subject_id: subjectId, key_id: keyId, wrapped_key: seal(masterKey, key, wrapAad(subjectId, keyId)) })
+          .onConflict((oc) => oc.column('subject_id').doNothing())
+          .execute();
+      });
       // Whoever inserted first wins; everyone uses the stored key.
       const stored = await load(subjectId);
       if (stored === 'erased') throw new AppError('NOT_FOUND', 'this subject was erased', { subjectId, erased: true });
@@ -111,15 +135,24 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
     find: load,
 
     async destroy(subjectId) {
-      cache.delete(subjectId);
-      const row = (await db
-        .updateTable('crypto.subject_keys')
-        .set({ wrapped_key: null, destroyed_at: sql`now()` })
-        .where('subject_id', '=', subjectId)
-        .where('wrapped_key', 'is not', null)
-        .returning(['key_id', 'destroyed_at'])
-        .executeTakeFirst()) as { key_id: string; destroyed_at: Date | string } | undefined;
-      cache.delete(subjectId);
+      forgetFamily(subjectId);
+      const row = await db.transaction().execute(async (trx) => {
+        const destroyed = (await trx
+          .updateTable('crypto.subject_keys')
+          .set({ wrapped_key: null, destroyed_at: sql`now()` })
+          .where('subject_id', '=', subjectId)
+          .where('wrapped_key', 'is not', null)
+          .returning(['key_id', 'destroyed_at'])
+          .executeTakeFirst()) as { key_id: string; destroyed_at: Date | string } | undefined;
+        await trx
+          .updateTable('crypto.subject_keys')
+          .set({ wrapped_key: null, destroyed_at: sql`now()` })
+          .where('subject_id', 'like', `${escapeLike(subjectId)}/%`)
+          .where('wrapped_key', 'is not', null)
+          .execute();
+        return destroyed;
+      });
+      forgetFamily(subjectId);
       if (row) return { keyId: row.key_id, destroyedAt: new Date(row.destroyed_at), alreadyDestroyed: false };
       const earlier = (await db
         .selectFrom('crypto.subject_keys')
@@ -128,6 +161,25 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
         .where('wrapped_key', 'is', null)
         .executeTakeFirst()) as { key_id: string; destroyed_at: Date | string } | undefined;
       return earlier ? { keyId: earlier.key_id, destroyedAt: new Date(earlier.destroyed_at), alreadyDestroyed: true } : undefined;
+    },
+
+    async destroyChildrenBefore(parentIds, kind, bucketBefore) {
+      let destroyed = 0;
+      for (let i = 0; i < parentIds.length; i += 1000) {
+        const parents = parentIds.slice(i, i + 1000);
+        const rows = await db
+          .updateTable('crypto.subject_keys')
+          .set({ wrapped_key: null, destroyed_at: sql`now()` })
+          .where(sql<boolean>`split_part(subject_id, '/', 1) = any(${[...parents]}::text[])`)
+          .where(sql<boolean>`split_part(subject_id, '/', 2) = ${kind}`)
+          .where(sql<boolean>`split_part(subject_id, '/', 3) < ${bucketBefore}`)
+          .where('wrapped_key', 'is not', null)
+          .returning('subject_id')
+          .execute();
+        for (const row of rows) cache.delete(row.subject_id as string);
+        destroyed += rows.length;
+      }
+      return destroyed;
     },
 
     async preload(subjectIds) {
@@ -149,4 +201,14 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
       cache.delete(subjectId);
     },
   };
+}
+
+/** The parent of a child subject (`parent/kind/bucket`), or undefined for a top-level subject. */
+function parentOf(subjectId: string): string | undefined {
+  const slash = subjectId.indexOf('/');
+  return slash > 0 ? subjectId.slice(0, slash) : undefined;
+}
+
+function escapeLike(value: string): string {
+  return value.replace(/[\\%_]/g, (char) => `\\${char}`);
 }

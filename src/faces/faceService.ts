@@ -6,7 +6,7 @@ import { eventMetadata, type CommandContext } from '../eventStore/metadata.ts';
 import { userStream, type IdGenerator } from '../ids/ids.ts';
 import type { Matcher, GalleryKey } from '../matching/matcher.ts';
 import type { UserRepository } from '../users/userRepository.ts';
-import { aad, emailReservationStream, tenantStream, type IdentifyMissed, type LightingConditions, type SignInAttempted } from '../users/userEvents.ts';
+import { aad, emailReservationStream, signInSubject, tenantStream, type IdentifyMissed, type LightingConditions, type SignInAttempted } from '../users/userEvents.ts';
 import type { UserReadModel } from '../users/userReadModel.ts';
 import { descriptorToBytes } from './descriptor.ts';
 import { adaptThreshold } from './threshold.ts';
@@ -185,15 +185,18 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
   async function recordSignIn(context: CommandContext, attempt: Omit<SignInAttempted['data'], 'ip' | 'userAgent' | 'logId'>): Promise<bigint> {
     const logId = ids.next('log');
     const { userId } = attempt;
+    const at = clock();
+    const subject = signInSubject(userId, at.toISOString());
     const data: SignInAttempted['data'] = {
       ...attempt,
       logId,
-      ip: context.ip ? await cipher.encryptText(userId, context.ip, aad.ip(logId)) : null,
-      userAgent: context.userAgent ? await cipher.encryptText(userId, context.userAgent, aad.userAgent(logId)) : null,
+      ip: context.ip ? await cipher.encryptText(subject, context.ip, aad.ip(logId)) : null,
+      userAgent: context.userAgent ? await cipher.encryptText(subject, context.userAgent, aad.userAgent(logId)) : null,
     };
     // No stream load: the user was found active in the read model, and sealing fails once the
-    // user's key is destroyed, so an attempt cannot be recorded after an erasure completes.
-    const result = await store.appendToStream(userStream(userId), [{ id: ids.uuid(), type: 'SignInAttempted', data, metadata: eventMetadata(context, clock()) }], {
+    // user's key is destroyed (the month's key is its child), so an attempt cannot be recorded
+    // after an erasure completes.
+    const result = await store.appendToStream(userStream(userId), [{ id: ids.uuid(), type: 'SignInAttempted', data, metadata: eventMetadata(context, at) }], {
       expectedRevision: 'stream_exists',
     });
     return result.position;

@@ -51,9 +51,9 @@ export interface SignInAttempted {
     readonly similarity: number;
     readonly threshold: number;
     readonly templateId: string | null;
-    /** Sealed; aad `<logId>:ip`. */
+    /** Sealed with the key of `signInSubject(userId, occurredAt)`; aad `<logId>:ip`. */
     readonly ip: string | null;
-    /** Sealed; aad `<logId>:userAgent`. */
+    /** Sealed like `ip`; aad `<logId>:userAgent`. */
     readonly userAgent: string | null;
   };
 }
@@ -94,6 +94,14 @@ export const aad = {
   ip: (logId: string) => `${logId}:ip`,
   userAgent: (logId: string) => `${logId}:userAgent`,
 } as const;
+
+/**
+ * The key that seals a sign-in's IP and user agent: a child of the user's key per UTC month, so
+ * log retention can destroy whole months (and erasure destroys them all with the user's key).
+ */
+export function signInSubject(userId: string, occurredAt: string): string {
+  return `${userId}/signins/${occurredAt.slice(0, 7)}`;
+}
 
 export function emailReservationStream(emailIndex: string): string {
   return `email-${emailIndex}`;

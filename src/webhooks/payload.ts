@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { RecordedEvent } from '../eventStore/eventStore.ts';
 import { assertNever } from '../users/userDecider.ts';
-import { aad, type FaceTemplateAdded, type FaceTemplateRemoved, type SignInAttempted, type UserEnrolled, type UserErased, type UserEvent } from '../users/userEvents.ts';
+import { aad, signInSubject, type FaceTemplateAdded, type FaceTemplateRemoved, type SignInAttempted, type UserEnrolled, type UserErased, type UserEvent } from '../users/userEvents.ts';
 
 /** Webhook event names of the contract. */
 export const webhookEventNames = ['face.registered', 'face.verified', 'face.failed', 'template.created', 'template.deleted', 'user.deleted'] as const;
@@ -154,7 +154,7 @@ export async function buildWebhookBody(input: { webhookId: string; name: Webhook
         similarity: event.data.similarity,
         threshold: event.data.threshold,
         templateId: event.data.templateId,
-        ipAddress: event.data.ip === null ? null : await decrypt(userId, event.data.ip, aad.ip(event.data.logId)),
+        ipAddress: event.data.ip === null ? null : await decrypt(signInSubject(userId, source.occurredAt), event.data.ip, aad.ip(event.data.logId)),
       };
       break;
     case 'UserErased':

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import { AppError } from '../../errors/appError.ts';
 import type { BlindIndex } from '../../crypto/blindIndex.ts';
 import { isErased, type FieldCipher } from '../../crypto/fieldCipher.ts';
-import { aad } from '../../users/userEvents.ts';
+import { aad, signInSubject } from '../../users/userEvents.ts';
 import type { UserReadModel, UserRow } from '../../users/userReadModel.ts';
 import type { ErasureResult } from '../../users/erasure.ts';
 import type { CommandContext } from '../../eventStore/metadata.ts';
@@ -116,8 +116,8 @@ export function usersRouter(deps: UsersRouteDeps): Router {
         id: log.logId,
         success: log.success,
         confidence: log.similarity,
-        ipAddress: await sealedOrNull(userId, log.ipSealed, aad.ip(log.logId)),
-        userAgent: await sealedOrNull(userId, log.userAgentSealed, aad.userAgent(log.logId)),
+        ipAddress: await sealedOrNull(signInSubject(userId, log.createdAt.toISOString()), log.ipSealed, aad.ip(log.logId)),
+        userAgent: await sealedOrNull(signInSubject(userId, log.createdAt.toISOString()), log.userAgentSealed, aad.userAgent(log.logId)),
         createdAt: log.createdAt.toISOString(),
       });
     }
