@@ -72,7 +72,8 @@ export const tenantsProjection: Projection = {
           break;
         case 'WebhookRegistered':
         case 'WebhookRemoved':
-          // Webhooks have their own projection.
+        case 'SignInLogsPruned':
+          // Webhooks have their own projection; pruning is applied by the users projection.
           break;
         case 'TenantSettingsChanged':
           await db.updateTable('tenants').set({ plan: event.data.plan, settings: JSON.stringify(event.data.settings) }).where('tenant_id', '=', event.data.tenantId).execute();

@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { RecordedEvent } from '../../src/eventStore/eventStore.ts';
 import { assertNever } from '../../src/users/userDecider.ts';
 import { userEventTypes, type UserEvent } from '../../src/users/userEvents.ts';
+import type { SignInLogsPruned } from '../../src/tenancy/tenantEvents.ts';
 import type { Projection } from '../projection.ts';
 
 /**
@@ -15,8 +16,8 @@ import type { Projection } from '../projection.ts';
  */
 export const usersProjection: Projection = {
   name: 'users',
-  version: 4,
-  handles: userEventTypes,
+  version: 5,
+  handles: [...userEventTypes, 'SignInLogsPruned'],
 
   async createTables(db: Kysely<any>) {
     await db.schema
@@ -105,6 +106,8 @@ export interface BatchChanges {
   readonly newLogs: Array<Record<string, unknown> & { user_id: string }>;
   readonly userDeltas: Map<string, UserDelta>;
   readonly templateUses: Map<string, TemplateUse>;
+  /** Retention: logs of a tenant and mode older than `before` go (applied after this batch's inserts). */
+  readonly prunes: Array<{ tenantId: string; mode: string; before: string }>;
 }
 
 function later(a: string | null, b: string): string {
@@ -121,6 +124,7 @@ export function foldBatch(events: readonly RecordedEvent[]): BatchChanges {
     newLogs: [],
     userDeltas: new Map(),
     templateUses: new Map(),
+    prunes: [],
   };
   const delta = (userId: string): UserDelta => {
     let d = changes.userDeltas.get(userId);
@@ -132,6 +136,11 @@ export function foldBatch(events: readonly RecordedEvent[]): BatchChanges {
   };
 
   for (const recorded of events) {
+    if (recorded.type === 'SignInLogsPruned') {
+      const data = (recorded as RecordedEvent<SignInLogsPruned['data']>).data;
+      changes.prunes.push({ tenantId: data.tenantId, mode: data.mode, before: data.before });
+      continue;
+    }
     const event = recorded as unknown as RecordedEvent & UserEvent;
     const at = recorded.metadata.occurredAt;
     const tenant_id = recorded.metadata.tenantId ?? '';
@@ -270,6 +279,9 @@ async function writeBatch(db: Kysely<any>, changes: BatchChanges): Promise<void>
       from jsonb_to_recordset(${JSON.stringify(deltas)}::jsonb)
         as d(user_id text, logins integer, successes integer, failures integer, templates integer, last_login timestamptz)
       where u.user_id = d.user_id`.execute(db);
+  }
+  for (const prune of changes.prunes) {
+    await db.deleteFrom('sign_in_logs').where('tenant_id', '=', prune.tenantId).where('mode', '=', prune.mode).where('created_at', '<', prune.before).execute();
   }
   if (changes.templateUses.size > 0) {
     const uses = [...changes.templateUses].map(([template_id, use]) => ({ template_id, uses: use.uses, last_used: use.lastUsed }));

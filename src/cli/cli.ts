@@ -34,6 +34,8 @@ Commands:
   keys revoke KEY_ID                 revoke a key (rotation: issue a new key, then revoke the old)
   receipts verify [--tenant ID]      check each tenant's chain of erasure receipts; exit 1 if one
                                      was changed, removed or reordered
+  retention run                      apply every tenant's retention settings now (the server does
+                                     it every RETENTION_INTERVAL_MS)
   audit replay --user USER_ID [--at ISO-8601]
                                      a user's history (and state at a time), as JSON
   audit export --tenant ID [--out FILE]
@@ -83,7 +85,7 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
     return 2;
   }
   const [first, second, third] = parsed.positionals;
-  const command = first === 'projections' ? second : first === 'tenants' || first === 'keys' || first === 'receipts' || first === 'audit' ? `${first} ${second ?? ''}`.trim() : first;
+  const command = first === 'projections' ? second : first === 'tenants' || first === 'keys' || first === 'receipts' || first === 'audit' || first === 'retention' ? `${first} ${second ?? ''}`.trim() : first;
   if (parsed.values.help || command === 'help' || command === undefined) {
     io.out(`${usage}\n`);
     return command === undefined && !parsed.values.help ? 2 : 0;
@@ -109,7 +111,7 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
       return 1;
     }
   }
-  const commands = ['status', 'rebuild', 'tenants create', 'tenants list', 'keys issue', 'keys list', 'keys revoke', 'receipts verify', 'audit replay', 'audit export'];
+  const commands = ['status', 'rebuild', 'tenants create', 'tenants list', 'keys issue', 'keys list', 'keys revoke', 'receipts verify', 'audit replay', 'audit export', 'retention run'];
   if (!commands.includes(command)) {
     io.err(`unknown command: ${argv.join(' ')}\n\n${usage}\n`);
     return 2;
@@ -125,6 +127,11 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
     return 1;
   }
   try {
+    if (command === 'retention run') {
+      const report = await service.applyRetention();
+      io.out(parsed.values.json ? `${JSON.stringify(report, null, 2)}\n` : `retention: ${report.tenants} tenants, ${report.logsPruned} log prunes, ${report.monthKeysDestroyed} sign-in month keys destroyed, ${report.usersErased} users erased\n`);
+      return 0;
+    }
     if (command === 'audit replay' || command === 'audit export') {
       return await audit(service.store, command, parsed.values, io);
     }

@@ -16,6 +16,7 @@ import { devportalRouter } from '../http/sdk/devportalRoutes.ts';
 import { webhooksRouter } from '../http/v1/webhooksRoutes.ts';
 import { erasuresRouter } from '../http/v1/erasuresRoutes.ts';
 import { replayIdentify } from '../compliance/decisionReplay.ts';
+import { applyRetention, type RetentionReport } from '../compliance/retention.ts';
 import { createSqlDeliveryQueue } from '../webhooks/sqlDeliveryQueue.ts';
 import { createWebhookRuntime, type WebhookRuntime } from '../webhooks/webhookRuntime.ts';
 import { createWebhookService, type WebhookService } from '../webhooks/webhookService.ts';
@@ -63,6 +64,8 @@ export interface Service {
   readonly limiter: RateLimiter;
   readonly webhooks: WebhookService;
   readonly webhookRuntime: WebhookRuntime;
+  /** Applies every tenant's retention settings once (the server also runs it on a timer). */
+  applyRetention(): Promise<RetentionReport>;
   /** Resolves once this instance's projections and matcher have applied `position` (bounded wait). */
   awaitPosition(position: bigint): Promise<void>;
   readonly app: Koa;
@@ -75,6 +78,8 @@ export interface ComposeOptions {
   readonly startProjections: boolean;
   /** How long a command waits for its own events to reach the read models and matcher. */
   readonly readYourWritesTimeoutMs?: number;
+  /** The clock of every command (tests move it to exercise retention). */
+  readonly clock?: () => Date;
 }
 
 /** Called once, on the embedded default's first start, with the default tenant and its first keys. */
@@ -131,7 +136,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
       if (!projected || !matched) logger.warn({ position: position.toString(), projected, matched }, 'read-your-writes wait timed out');
     };
     const ids = randomIds;
-    const clock = () => new Date();
+    const clock = options.clock ?? (() => new Date());
     const readModel = createUserReadModel(database.db);
     const users = createUserRepository(store, ids, clock);
     const idempotency = await createIdempotencyStore(database.db, cipher, subjectKeys, ids, clock);
@@ -163,7 +168,12 @@ export async function composeService(config: Config, logger: Logger, options: Co
       const first = await tenants.createTenant({ name: 'default' }, 'startup');
       firstStart?.(first.tenant.id, first.keys);
     }
+    const runRetention = () =>
+      applyRetention({ tenantReadModel, tenants, users: readModel, keys: subjectKeys, erase: (context, userId, reason) => erasure.erase(context, userId, reason), clock, logger });
     if (options.startProjections) {
+      const retention = setInterval(() => void runRetention().catch((error: unknown) => logger.error({ err: error }, 'retention failed')), config.retentionIntervalMs);
+      retention.unref();
+      closers.push(async () => clearInterval(retention));
       const sweeper = setInterval(() => {
         void idempotency.sweep().catch((error: unknown) => logger.error({ err: error }, 'idempotency sweep failed'));
         void limiter.sweep().catch((error: unknown) => logger.error({ err: error }, 'rate counter sweep failed'));
@@ -214,7 +224,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
     });
 
     logger.info({ database: database.kind, eventStore: store.kind, masterKey: master.source }, 'service composed');
-    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, matcher, matcherFeed, faces, readModel, idempotency, tenants, auth, limiter, webhooks, webhookRuntime, awaitPosition, app, close };
+    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, matcher, matcherFeed, faces, readModel, idempotency, tenants, auth, limiter, webhooks, webhookRuntime, applyRetention: runRetention, awaitPosition, app, close };
   } catch (error) {
     await close();
     throw error;

@@ -38,6 +38,7 @@ export const configSchema = z
     PROJECTION_BATCH_SIZE: positiveInt(500),
     READY_MAX_LAG: z.coerce.number({ message: 'must be a number' }).int().min(0, 'must be 0 or more').default(1000),
     SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+    RETENTION_INTERVAL_MS: positiveInt(3_600_000),
   })
   .superRefine((env, ctx) => {
     if (env.DATABASE_URL !== undefined && env.MASTER_KEY === undefined) {
@@ -66,6 +67,8 @@ export interface Config {
   readonly projectionBatchSize: number;
   readonly readyMaxLag: number;
   readonly shutdownTimeoutMs: number;
+  /** How often the retention job runs in the server. */
+  readonly retentionIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -106,6 +109,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     projectionBatchSize: raw.PROJECTION_BATCH_SIZE,
     readyMaxLag: raw.READY_MAX_LAG,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
+    retentionIntervalMs: raw.RETENTION_INTERVAL_MS,
   });
 }
 

@@ -27,7 +27,8 @@ export type TenantCommand =
   | { readonly type: 'RevokeKey'; readonly keyId: string }
   | { readonly type: 'ChangeSettings'; readonly plan: Plan; readonly settings: TenantSettings }
   | { readonly type: 'RegisterWebhook'; readonly webhook: WebhookRegistered['data'] }
-  | { readonly type: 'RemoveWebhook'; readonly webhookId: string };
+  | { readonly type: 'RemoveWebhook'; readonly webhookId: string }
+  | { readonly type: 'PruneSignInLogs'; readonly mode: 'live' | 'test'; readonly before: string; readonly retentionDays: number };
 
 /** Decides a tenant command. Pure: throws AppError on refusal. */
 export function decideTenant(command: TenantCommand, state: TenantState): TenantEvent[] {
@@ -61,6 +62,9 @@ export function decideTenant(command: TenantCommand, state: TenantState): Tenant
       requireTenant(state);
       if (!state.webhooks.has(command.webhookId)) throw new AppError('NOT_FOUND', 'webhook not found', { webhookId: command.webhookId });
       return [{ type: 'WebhookRemoved', data: { webhookId: command.webhookId, tenantId: state.tenantId! } }];
+    case 'PruneSignInLogs':
+      requireTenant(state);
+      return [{ type: 'SignInLogsPruned', data: { tenantId: state.tenantId!, mode: command.mode, before: command.before, retentionDays: command.retentionDays } }];
     default:
       return assertNever(command);
   }
@@ -78,6 +82,8 @@ export function evolveTenant(state: TenantState, event: TenantEvent): TenantStat
       return { ...state, plan: event.data.plan, settings: event.data.settings };
     case 'WebhookRegistered':
       return { ...state, webhooks: new Set(state.webhooks).add(event.data.webhookId) };
+    case 'SignInLogsPruned':
+      return state;
     case 'WebhookRemoved': {
       const webhooks = new Set(state.webhooks);
       webhooks.delete(event.data.webhookId);

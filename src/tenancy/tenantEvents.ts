@@ -63,6 +63,12 @@ export interface WebhookRemoved {
   readonly data: { readonly webhookId: string; readonly tenantId: string };
 }
 
-export type TenantEvent = TenantCreated | ApiKeyIssued | ApiKeyRevoked | TenantSettingsChanged | WebhookRegistered | WebhookRemoved;
+/** Retention: sign-in logs of a mode older than `before` are gone (the job that applies logRetentionDays). */
+export interface SignInLogsPruned {
+  readonly type: 'SignInLogsPruned';
+  readonly data: { readonly tenantId: string; readonly mode: Mode; readonly before: string; readonly retentionDays: number };
+}
 
-export const tenantEventTypes = ['TenantCreated', 'ApiKeyIssued', 'ApiKeyRevoked', 'TenantSettingsChanged', 'WebhookRegistered', 'WebhookRemoved'] as const;
+export type TenantEvent = TenantCreated | ApiKeyIssued | ApiKeyRevoked | TenantSettingsChanged | WebhookRegistered | WebhookRemoved | SignInLogsPruned;
+
+export const tenantEventTypes = ['TenantCreated', 'ApiKeyIssued', 'ApiKeyRevoked', 'TenantSettingsChanged', 'WebhookRegistered', 'WebhookRemoved', 'SignInLogsPruned'] as const;

@@ -45,10 +45,10 @@ export interface ErasureDeps {
  * reservation, destroy the user's data key, drop the user from this instance's matcher, and wait
  * until the read models have deleted the user's rows. A retry after a crash completes what is left.
  */
-export function createErasure(deps: ErasureDeps): { erase(context: CommandContext, userId: string): Promise<ErasureResult> } {
+export function createErasure(deps: ErasureDeps): { erase(context: CommandContext, userId: string, reason?: 'api' | 'retention'): Promise<ErasureResult> } {
   const { store, users, keys, matcher, ids, clock } = deps;
   return {
-    async erase(context, userId) {
+    async erase(context, userId, reason = 'api') {
       const loaded = await users.load(userId);
       const { owner } = loaded;
       if (!owner || owner.tenantId !== context.tenant.tenantId || owner.mode !== context.tenant.mode) throw new AppError('NOT_FOUND', 'user not found', { userId });
@@ -58,7 +58,7 @@ export function createErasure(deps: ErasureDeps): { erase(context: CommandContex
       let erasedAt = loaded.erasedAt;
       let counts = deletedRecords;
       if (loaded.state.status === 'active') {
-        const { result } = await users.handle(userId, { type: 'Erase', reason: 'api' }, context);
+        const { result } = await users.handle(userId, { type: 'Erase', reason }, context);
         position = result.position;
         erasedAt = clock().toISOString();
       } else {

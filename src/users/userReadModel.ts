@@ -49,6 +49,12 @@ export interface UserReadModel {
   findTemplate(tenant: TenantContext, templateId: string): Promise<TemplateRow | undefined>;
   listTemplates(tenant: TenantContext, userId: string): Promise<TemplateRow[]>;
   listLogs(tenant: TenantContext, userId: string, query: { page: number; perPage: number; success?: boolean }): Promise<Page<LogRow>>;
+  /** Retention: whether any sign-in log of the tenant and mode is older than `before`. */
+  hasLogsBefore(tenant: Pick<TenantContext, 'tenantId' | 'mode'>, before: Date): Promise<boolean>;
+  /** Retention: users of the tenant and mode, a page at a time after `afterUserId`. */
+  userIds(tenant: Pick<TenantContext, 'tenantId' | 'mode'>, afterUserId: string, limit: number): Promise<string[]>;
+  /** Retention: users whose last successful sign-in (or enrolment, if none) is before `before`. */
+  inactiveUserIds(tenant: Pick<TenantContext, 'tenantId' | 'mode'>, before: Date, limit: number): Promise<string[]>;
 }
 
 const userColumns = [
@@ -102,7 +108,7 @@ function toTemplate(row: { template_id: string; user_id: string; quality: number
 
 export function createUserReadModel(database: Kysely<any>): UserReadModel {
   const db = database.withSchema(schema);
-  const users = (tenant: TenantContext) => db.selectFrom('users').where('tenant_id', '=', tenant.tenantId).where('mode', '=', tenant.mode);
+  const users = (tenant: Pick<TenantContext, 'tenantId' | 'mode'>) => db.selectFrom('users').where('tenant_id', '=', tenant.tenantId).where('mode', '=', tenant.mode);
   const templates = (tenant: TenantContext) =>
     db
       .selectFrom('templates')
@@ -164,6 +170,21 @@ export function createUserReadModel(database: Kysely<any>): UserReadModel {
         .orderBy('template_id')
         .execute();
       return rows.map(toTemplate);
+    },
+
+    async hasLogsBefore(tenant, before) {
+      const row = await db.selectFrom('sign_in_logs').select('log_id').where('tenant_id', '=', tenant.tenantId).where('mode', '=', tenant.mode).where('created_at', '<', before).limit(1).executeTakeFirst();
+      return row !== undefined;
+    },
+
+    async userIds(tenant, afterUserId, limit) {
+      const rows = await users(tenant).select('user_id').where('user_id', '>', afterUserId).orderBy('user_id').limit(limit).execute();
+      return rows.map((row) => row.user_id as string);
+    },
+
+    async inactiveUserIds(tenant, before, limit) {
+      const rows = await users(tenant).select('user_id').where(sql<boolean>`coalesce(last_login, created_at) < ${before}`).orderBy('user_id').limit(limit).execute();
+      return rows.map((row) => row.user_id as string);
     },
 
     async listLogs(tenant, userId, query) {

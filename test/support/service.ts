@@ -28,7 +28,7 @@ export interface RunningService {
  * The whole service on port 0: real PostgreSQL (a fresh database) when DATABASE_URL is set,
  * the embedded default in a temporary data dir otherwise.
  */
-export async function startService(env: Record<string, string> = {}, options: { startProjections?: boolean; plan?: 'free' | 'pro' | 'enterprise' } = {}): Promise<RunningService> {
+export async function startService(env: Record<string, string> = {}, options: { startProjections?: boolean; plan?: 'free' | 'pro' | 'enterprise'; clock?: () => Date } = {}): Promise<RunningService> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'fs-svc-'));
   const fresh = postgresUrl ? await freshPostgres() : undefined;
   if (!fresh) await fs.rename(await embeddedDatabaseCopy(), path.join(dataDir, 'pglite'));
@@ -39,7 +39,7 @@ export async function startService(env: Record<string, string> = {}, options: { 
     ...(fresh ? { DATABASE_URL: fresh.url, MASTER_KEY: randomBytes(32).toString('base64') } : {}),
     ...env,
   });
-  const service = await composeService(config, quietLogger(), { startProjections: options.startProjections ?? true });
+  const service = await composeService(config, quietLogger(), { startProjections: options.startProjections ?? true, ...(options.clock ? { clock: options.clock } : {}) });
   const tenant = options.startProjections === false ? undefined : await service.tenants.createTenant({ name: 'test tenant', plan: options.plan ?? 'enterprise' }, 'test-setup');
   const identity = { tenantId: tenant?.tenant.id ?? '', liveKey: tenant?.keys.live.key ?? '', testKey: tenant?.keys.test.key ?? '' };
   const cleanup = async () => {
@@ -51,7 +51,7 @@ export async function startService(env: Record<string, string> = {}, options: { 
 
 async function serveOn(
   service: Service,
-  setup: { config: Config; dataDir: string; identity: { tenantId: string; liveKey: string; testKey: string }; options: { startProjections?: boolean }; cleanup: () => Promise<void> },
+  setup: { config: Config; dataDir: string; identity: { tenantId: string; liveKey: string; testKey: string }; options: { startProjections?: boolean; clock?: () => Date }; cleanup: () => Promise<void> },
 ): Promise<RunningService> {
   const server: Server = service.app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', resolve));
@@ -70,7 +70,7 @@ async function serveOn(
     auth: setup.identity.liveKey ? { authorization: `Bearer ${setup.identity.liveKey}` } : {},
     async restart() {
       await close();
-      const next = await composeService(setup.config, quietLogger(), { startProjections: setup.options.startProjections ?? true });
+      const next = await composeService(setup.config, quietLogger(), { startProjections: setup.options.startProjections ?? true, ...(setup.options.clock ? { clock: setup.options.clock } : {}) });
       return serveOn(next, setup);
     },
     async stop() {
