@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { createFieldCipher, isErased } from '../src/crypto/fieldCipher.ts';
 import { createSqlSubjectKeyStore } from '../src/crypto/subjectKeys.ts';
 import type { RecordedEvent } from '../src/eventStore/eventStore.ts';
-import { aad } from '../src/users/userEvents.ts';
+import { aad, signInSubject } from '../src/users/userEvents.ts';
 import type { DeliveryQueue, NewDelivery } from '../src/webhooks/deliveryQueue.ts';
 import { planDeliveries } from '../src/webhooks/dispatcher.ts';
 import { createMemoryDeliveryQueue } from '../src/webhooks/memoryDeliveryQueue.ts';
@@ -213,7 +213,7 @@ test.serial('sql: the queue holds no plaintext email, ip or descriptor, and eras
   };
   const signIn: RecordedEvent = {
     id: randomUUID(), type: 'SignInAttempted', streamName: stream, revision: 2n, position: 12n, recordedAt: t0, metadata: { ...meta, requestId: 'req_2' },
-    data: { userId, logId: 'log_1', kind: 'verify', outcome: 'success', similarity: 0.8, threshold: 0.45, templateId: 'tpl_1', ip: await cipher.encryptText(userId, ip, aad.ip('log_1')), userAgent: await cipher.encryptText(userId, 'Mozilla/5.0 marker', aad.userAgent('log_1')) },
+    data: { userId, logId: 'log_1', kind: 'verify', outcome: 'success', similarity: 0.8, threshold: 0.45, templateId: 'tpl_1', ip: await cipher.encryptText(signInSubject(userId, meta.occurredAt), ip, aad.ip('log_1')), userAgent: await cipher.encryptText(signInSubject(userId, meta.occurredAt), 'Mozilla/5.0 marker', aad.userAgent('log_1')) },
   };
   const webhooks = [{ id: 'wh_1', tenantId: 'ten_1', mode: 'live' as const, url: 'https://hooks.example.com/', events: webhookEventNames, status: 'active' as const }];
   const planned = [...planDeliveries(webhooks, added, { enrolment, now: t0 }), ...planDeliveries(webhooks, signIn, { enrolment, now: t0 })];
