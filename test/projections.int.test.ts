@@ -28,6 +28,19 @@ async function withStore(body: (testDb: TestDatabase, store: EventStore) => Prom
   }
 }
 
+/**
+ * Readers see an event once every older writing transaction of the PostgreSQL cluster has ended
+ * (the late-commit rule), so under a busy cluster (other tests' databases) an appended event can
+ * take a moment to show. Waits until `count` events are visible.
+ */
+async function untilVisible(store: EventStore, count: number): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if ((await store.readAll({ maxCount: 100_000 })).length >= count) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`fewer than ${count} events became visible`);
+}
+
 async function seed(store: EventStore, streams: number, perStream: number): Promise<void> {
   for (let s = 0; s < streams; s++) {
     const name = `tally-${s}`;
@@ -37,6 +50,7 @@ async function seed(store: EventStore, streams: number, perStream: number): Prom
     }
     await store.appendToStream(name, [counted('Ignored')]);
   }
+  await untilVisible(store, streams * (perStream + 1));
 }
 
 test.serial('a batch that fails midway leaves no trace; after a restart the read model equals a clean rebuild', async (t) => {
@@ -106,16 +120,17 @@ test.serial('a rebuild while the live runner keeps projecting new events swaps i
           n += 1;
           await new Promise((r) => setTimeout(r, 2));
         }
+        return n;
       })();
       const result = await rebuildProjection(database.db, store, tallyProjection(), { batchSize: 30 });
       t.true(result.events > 200);
       await new Promise((r) => setTimeout(r, 100));
       writing = false;
-      await writer;
-      const head = await store.headPosition();
-      t.true(await runner.waitFor(head, 20_000));
-      const live = await readTally(database.db);
+      const written = await writer;
+      await untilVisible(store, 4 * 51 + written);
       const all = (await store.readAll({ maxCount: 100_000 })).filter((e) => e.type !== 'Ignored');
+      t.true(await runner.waitFor(all.at(-1)!.position, 20_000));
+      const live = await readTally(database.db);
       t.deepEqual(live.seen, all.map((e) => e.position.toString()), 'every handled event exactly once');
       await rebuildProjection(database.db, store, tallyProjection());
       t.deepEqual(await readTally(database.db), live);
