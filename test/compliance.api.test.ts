@@ -11,6 +11,7 @@ import { atDistance, randomVector, seededRandom } from './support/faces.ts';
 import { client } from './support/http.ts';
 import { postgresUrl } from './support/databases.ts';
 import { startService, type RunningService } from './support/service.ts';
+import { filesUnder, findNeedles } from './support/byteSearch.ts';
 
 const run = promisify(execFile);
 
@@ -27,23 +28,6 @@ function cliEnv(running: RunningService): Record<string, string> {
     LOG_LEVEL: 'silent',
     ...(config.database.kind === 'postgres' ? { DATABASE_URL: config.database.url, MASTER_KEY: config.masterKey!.toString('base64') } : {}),
   };
-}
-
-async function* files(dir: string): AsyncGenerator<string> {
-  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) yield* files(full);
-    else if (entry.isFile()) yield full;
-  }
-}
-
-async function findIn(paths: AsyncIterable<string> | Iterable<string>, needles: Array<[string, Buffer]>): Promise<string[]> {
-  const found: string[] = [];
-  for await (const file of paths) {
-    const content = await fs.readFile(file).catch(() => undefined);
-    if (content) for (const [what, bytes] of needles) if (content.includes(bytes)) found.push(`${what} in ${file}`);
-  }
-  return found;
 }
 
 test.serial('erasure receipts form a hash chain; receipts verify detects a changed or removed receipt', async (t) => {
@@ -123,11 +107,11 @@ test.serial('after an erasure and a rebuild of every projection, no byte anywher
     for (const person of people) t.is((await api.get(`/v1/users/${person.userId}`)).body.data.email, person.email, 'and still decrypt');
 
     const f32 = Buffer.from(new Float32Array(victim.descriptor).buffer);
-    const needles: Array<[string, Buffer]> = [
-      ['email', Buffer.from(victim.email)],
-      ['descriptor bytes', f32.subarray(0, 24)],
-      ['descriptor bytes (later)', f32.subarray(300, 324)],
-      ['descriptor as text', Buffer.from(`${victim.descriptor[0]},${victim.descriptor[1]}`)],
+    const needles = [
+      { what: 'email', bytes: Buffer.from(victim.email) },
+      { what: 'descriptor bytes', bytes: f32.subarray(0, 24) },
+      { what: 'descriptor bytes (later)', bytes: f32.subarray(300, 324) },
+      { what: 'descriptor as text', bytes: Buffer.from(`${victim.descriptor[0]},${victim.descriptor[1]}`) },
     ];
     if (postgresUrl) {
       const url = service.config.database.kind === 'postgres' ? service.config.database.url : '';
@@ -139,12 +123,12 @@ test.serial('after an erasure and a rebuild of every projection, no byte anywher
       await admin.end();
       const dump = path.join(running.dataDir, 'dump.sql');
       await run('pg_dump', ['--no-owner', '--file', dump, url]);
-      t.deepEqual(await findIn([dump], needles), [], 'full dump');
-      t.deepEqual(await findIn(files(path.join(dataDirectory, 'base', oid)), needles), [], 'heap files');
-      t.deepEqual(await findIn(files(path.join(dataDirectory, 'pg_wal')), needles), [], 'WAL');
+      t.deepEqual(await findNeedles([dump], needles), [], 'full dump');
+      t.deepEqual(await findNeedles(filesUnder(path.join(dataDirectory, 'base', oid)), needles), [], 'heap files');
+      t.deepEqual(await findNeedles(filesUnder(path.join(dataDirectory, 'pg_wal')), needles), [], 'WAL');
     } else {
       await service.close();
-      t.deepEqual(await findIn(files(running.dataDir), needles), [], 'every file of the data dir');
+      t.deepEqual(await findNeedles(filesUnder(running.dataDir), needles), [], 'every file of the data dir');
     }
   } finally {
     await running.stop();

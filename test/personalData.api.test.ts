@@ -9,22 +9,9 @@ import { atDistance, randomVector, seededRandom } from './support/faces.ts';
 import { client } from './support/http.ts';
 import { postgresUrl } from './support/databases.ts';
 import { startService } from './support/service.ts';
+import { filesUnder, findNeedles, type Needle } from './support/byteSearch.ts';
 
 const run = promisify(execFile);
-
-/** Every file below `dir` (following no links). */
-async function* files(dir: string): AsyncGenerator<string> {
-  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) yield* files(full);
-    else if (entry.isFile()) yield full;
-  }
-}
-
-interface Needle {
-  readonly what: string;
-  readonly bytes: Buffer;
-}
 
 /** The plaintext a leak would show: emails (UTF-8 and UTF-16), user agents, descriptor bytes and digits. */
 function needlesOf(people: Array<{ email: string; descriptor: number[] }>, userAgent: string): Needle[] {
@@ -39,19 +26,6 @@ function needlesOf(people: Array<{ email: string; descriptor: number[] }>, userA
     needles.push({ what: `descriptor of ${person.email} (as text)`, bytes: Buffer.from(`${person.descriptor[0]},${person.descriptor[1]}`) });
   }
   return needles;
-}
-
-async function searchFiles(paths: AsyncIterable<string> | Iterable<string>, needles: readonly Needle[]): Promise<string[]> {
-  const found: string[] = [];
-  let scanned = 0;
-  for await (const file of paths) {
-    const content = await fs.readFile(file).catch(() => undefined);
-    if (!content) continue;
-    scanned += content.length;
-    for (const needle of needles) if (content.includes(needle.bytes)) found.push(`${needle.what} in ${file}`);
-  }
-  if (scanned === 0) throw new Error('nothing was scanned');
-  return found;
 }
 
 async function registerPeople(baseUrl: string, userAgent: string, auth: Record<string, string>) {
@@ -75,12 +49,12 @@ async function registerPeople(baseUrl: string, userAgent: string, auth: Record<s
     const people = await registerPeople(running.baseUrl, userAgent, running.auth);
     // Stop the service (PGlite flushes and closes) but keep the data dir for the search.
     await running.service.close();
-    const found = await searchFiles(files(running.dataDir), needlesOf(people, userAgent));
+    const found = await findNeedles(filesUnder(running.dataDir), needlesOf(people, userAgent));
     t.deepEqual(found, []);
     // The search itself works: a plaintext needle in a file is found.
     const probe = path.join(running.dataDir, 'probe.bin');
     await fs.writeFile(probe, Buffer.concat([Buffer.from('xx'), Buffer.from(people[0]!.email), Buffer.from('yy')]));
-    t.is((await searchFiles([probe], needlesOf(people, userAgent))).length, 1);
+    t.is((await findNeedles([probe], needlesOf(people, userAgent))).length, 1);
   } finally {
     await running.stop();
   }
@@ -104,9 +78,9 @@ async function registerPeople(baseUrl: string, userAgent: string, auth: Record<s
     const dump = await fs.readFile(dumpFile, 'utf8');
     t.true(dump.includes('fse1:'), 'the dump holds the sealed values');
     const needles = needlesOf(people, userAgent);
-    t.deepEqual(await searchFiles([dumpFile], needles), [], 'full dump');
-    t.deepEqual(await searchFiles(files(path.join(dataDirectory, 'base', databaseOid)), needles), [], 'heap and index files');
-    t.deepEqual(await searchFiles(files(path.join(dataDirectory, 'pg_wal')), needles), [], 'write-ahead log');
+    t.deepEqual(await findNeedles([dumpFile], needles), [], 'full dump');
+    t.deepEqual(await findNeedles(filesUnder(path.join(dataDirectory, 'base', databaseOid)), needles), [], 'heap and index files');
+    t.deepEqual(await findNeedles(filesUnder(path.join(dataDirectory, 'pg_wal')), needles), [], 'write-ahead log');
   } finally {
     await running.stop();
   }
