@@ -98,6 +98,7 @@ test.serial('deliveries are signed, in order per user, at least once, and never 
     t.true(log.body.data.deliveries.every((d: { status: string }) => d.status === 'delivered'));
 
     t.deepEqual((await api.delete(`/v1/webhooks/${id}`)).body.data, { deleted: true, id });
+    t.is(await running.service.subjectKeys.find(id), 'erased', "the secret's key is destroyed with the webhook");
     t.deepEqual((await api.get('/v1/webhooks')).body.data.webhooks, []);
   } finally {
     await hook.close();

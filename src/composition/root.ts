@@ -150,7 +150,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
     closers.push(() => limiter.close());
     const resolveTenant: TenantResolver = tenantOf;
     const deliveryQueue = await createSqlDeliveryQueue(database.db);
-    const webhooks = createWebhookService({ db: database.db, tenants, queue: deliveryQueue, cipher, ids, allowPrivate: config.webhookAllowPrivate });
+    const webhooks = createWebhookService({ db: database.db, tenants, queue: deliveryQueue, cipher, keys: subjectKeys, ids, allowPrivate: config.webhookAllowPrivate });
     const webhookRuntime = createWebhookRuntime({
       store,
       queue: deliveryQueue,

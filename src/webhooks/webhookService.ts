@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { AppError } from '../errors/appError.ts';
 import { isErased, type FieldCipher } from '../crypto/fieldCipher.ts';
+import type { SubjectKeyStore } from '../crypto/subjectKeys.ts';
 import type { IdGenerator } from '../ids/ids.ts';
 import type { TenantContext } from '../tenancy/tenant.ts';
 import type { TenantService } from '../tenancy/tenantService.ts';
@@ -49,6 +50,8 @@ export interface WebhookServiceDeps {
   readonly tenants: TenantService;
   readonly queue: DeliveryQueue;
   readonly cipher: FieldCipher;
+  /** The secret's key is destroyed with the webhook. */
+  readonly keys: SubjectKeyStore;
   readonly ids: IdGenerator;
   readonly allowPrivate: boolean;
   readonly resolve?: Resolver;
@@ -112,6 +115,8 @@ export function createWebhookService(deps: WebhookServiceDeps): WebhookService {
       await own(tenant, webhookId);
       await deps.tenants.execute(tenant.tenantId, { type: 'RemoveWebhook', webhookId }, requestId, tenant.actorKeyId);
       await deps.queue.removeWebhook(webhookId);
+      // The sealed secret stays in the event; without its key it can never sign anything again.
+      await deps.keys.destroy(webhookId);
     },
 
     async deliveries(tenant, webhookId, limit) {
