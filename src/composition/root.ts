@@ -28,6 +28,7 @@ import type { TenantResolver } from '../http/v1/commandRoute.ts';
 import { createFaceService, type FaceService } from '../faces/faceService.ts';
 import { randomIds } from '../ids/ids.ts';
 import { createMatcher, type Matcher } from '../matching/matcher.ts';
+import { createDetector, type Detector } from '../faces/detector.ts';
 import { createMatcherFeed, type MatcherFeed } from '../matching/matcherFeed.ts';
 import { createKeyHasher } from '../tenancy/apiKeys.ts';
 import { createTenantReadModel } from '../tenancy/tenantReadModel.ts';
@@ -55,6 +56,7 @@ export interface Service {
   readonly projections: readonly Projection[];
   readonly runner: ProjectionRunner;
   readonly matcher: Matcher;
+  readonly detector: Detector;
   readonly matcherFeed: MatcherFeed;
   readonly faces: FaceService;
   readonly readModel: UserReadModel;
@@ -119,6 +121,12 @@ export async function composeService(config: Config, logger: Logger, options: Co
     const runner = createProjectionRunner({ db: database.db, store, projections, logger, batchSize: config.projectionBatchSize });
     const matcher = createMatcher({ threads: config.matcherThreads });
     closers.push(() => matcher.close());
+    const detector = createDetector({ threads: config.detectThreads });
+    closers.push(() => detector.close());
+    if (options.startProjections) {
+      // Loads the models in the background: the first image request then does not pay for it.
+      void detector.warmUp().then((loaded) => logger.info(loaded, 'face models loaded'), (error: unknown) => logger.error({ err: error }, 'face models failed to load'));
+    }
     const matcherFeed = createMatcherFeed({ db: database.db, store, matcher, cipher, keys: subjectKeys, logger });
     if (options.startProjections) {
       await runner.start();
@@ -210,6 +218,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
           faces,
           readModel,
           cipher,
+          detector,
           replayIdentify: (tenant, at, query, maxResults) => replayIdentify({ store, cipher }, tenant, at, query, { maxResults }),
         }),
         usersRouter({ resolveTenant, readModel, cipher, blindIndex, erase: erasure.erase, store }),
@@ -224,7 +233,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
     });
 
     logger.info({ database: database.kind, eventStore: store.kind, masterKey: master.source }, 'service composed');
-    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, matcher, matcherFeed, faces, readModel, idempotency, tenants, auth, limiter, webhooks, webhookRuntime, applyRetention: runRetention, awaitPosition, app, close };
+    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, matcher, matcherFeed, faces, readModel, idempotency, tenants, auth, limiter, webhooks, webhookRuntime, applyRetention: runRetention, awaitPosition, detector, app, close };
   } catch (error) {
     await close();
     throw error;

@@ -1,6 +1,9 @@
 import Router from '@koa/router';
 import { AppError } from '../../errors/appError.ts';
-import type { ExtractedFace, FaceExtractor } from '../../faces/faceExtractor.ts';
+import type { ExtractedFace } from '../../faces/faceExtractor.ts';
+import type { DetectedFace, Detector } from '../../faces/detector.ts';
+import { imageBodyLimit, readJsonBody } from '../jsonBody.ts';
+import { validateIdempotencyKey } from '../idempotency.ts';
 import { descriptorModel, type FaceService } from '../../faces/faceService.ts';
 import type { UserReadModel } from '../../users/userReadModel.ts';
 import { respond } from '../envelope.ts';
@@ -11,13 +14,13 @@ import { adaptThreshold } from '../../faces/threshold.ts';
 import { aad } from '../../users/userEvents.ts';
 import { parseInput } from '../validation.ts';
 import { runCommand, type CommandRouteDeps } from './commandRoute.ts';
-import { identifyRequest, registerRequest, templateIdSchema, userIdSchema, verifyRequest } from './schemas.ts';
+import { detectRequest, identifyRequest, registerRequest, templateIdSchema, userIdSchema, verifyRequest } from './schemas.ts';
 
 export interface FacesRouteDeps extends CommandRouteDeps {
   readonly faces: FaceService;
   readonly readModel: UserReadModel;
-  /** Absent until image analysis is configured: requests with `image` are then refused clearly. */
-  readonly extractor?: FaceExtractor;
+  /** Image analysis (detection pool). */
+  readonly detector: Detector;
   /** Decision replay: identify against the gallery as it was at a time. */
   readonly replayIdentify: (tenant: CommandContext['tenant'], at: Date, query: Float32Array, maxResults: number) => Promise<{ matches: MatchCandidate[]; totalCompared: number }>;
   readonly cipher: FieldCipher;
@@ -29,10 +32,7 @@ export function facesRouter(deps: FacesRouteDeps): Router {
 
   async function faceFrom(input: { descriptor?: number[]; image?: string }, single: boolean): Promise<{ descriptor: Float32Array; face?: ExtractedFace }> {
     if (input.descriptor !== undefined) return { descriptor: Float32Array.from(input.descriptor) };
-    if (!deps.extractor) {
-      throw new AppError('VALIDATION_ERROR', 'image: image analysis is not enabled on this server; send a descriptor', { field: 'image' });
-    }
-    const faces = await deps.extractor.extract(input.image!);
+    const faces = await deps.detector.extract(input.image!);
     if (faces.length === 0) throw new AppError('NO_FACE_DETECTED', 'no face was found in the image', { field: 'image' });
     if (single && faces.length > 1) throw new AppError('MULTIPLE_FACES', `the image holds ${faces.length} faces; send one`, { field: 'image', faces: faces.length });
     return { descriptor: faces[0]!.descriptor, face: faces[0]! };
@@ -106,6 +106,18 @@ export function facesRouter(deps: FacesRouteDeps): Router {
       };
     }),
   );
+
+  router.post('/detect', async (ctx) => {
+    deps.resolveTenant(ctx, 'faces:detect');
+    const key = ctx.get('Idempotency-Key');
+    if (key !== '') validateIdempotencyKey(key);
+    const { value } = await readJsonBody(ctx, imageBodyLimit);
+    const input = parseInput(detectRequest, value, 'body');
+    const { faces } = await deps.detector.detect(input.image);
+    const view = (face: DetectedFace) => ({ confidence: face.confidence, quality: face.quality, boundingBox: face.boundingBox, descriptor: Array.from(face.descriptor) });
+    const [first] = faces;
+    respond(ctx, first ? { detected: true, ...view(first), ...(faces.length > 1 ? { faces: faces.map(view) } : {}) } : { detected: false });
+  });
 
   router.get('/templates/:userId', async (ctx) => {
     const tenant = deps.resolveTenant(ctx, 'users:read');

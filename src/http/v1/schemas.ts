@@ -105,6 +105,28 @@ export const identifyResponse = z.object({
   processingTimeMs: z.number(),
   at: isoDate.optional().meta({ description: 'Present when the answer is a replay of the gallery at that time.' }),
 });
+export const detectRequest = z.strictObject({ image: imageSchema });
+const faceQuality = z.object({
+  overallScore: z.number(),
+  lightingScore: z.number(),
+  sharpness: z.number().meta({ description: 'Variance of the Laplacian of the face crop, normalised to 0-1.' }),
+  faceSize: z.number().meta({ description: 'Width of the face box in pixels.' }),
+  headPose: z.object({ yaw: z.number(), pitch: z.number(), roll: z.number() }).meta({ description: 'Degrees, from the 68 landmarks.' }),
+  eyeAspectRatio: z.number(),
+});
+const boundingBox = z.object({ x: z.number().int(), y: z.number().int(), width: z.number().int(), height: z.number().int() });
+const detectedFace = z.object({ confidence: z.number(), quality: faceQuality, boundingBox, descriptor: z.array(z.number()).length(128) });
+export const detectResponse = z.union([
+  z.object({ detected: z.literal(false) }),
+  z.object({
+    detected: z.literal(true),
+    confidence: z.number(),
+    quality: faceQuality,
+    boundingBox,
+    descriptor: z.array(z.number()).length(128),
+    faces: z.array(detectedFace).optional().meta({ description: 'Every face, largest first, when there are several.' }),
+  }),
+]);
 export const historyQuery = z.strictObject({
   at: z.iso
     .datetime({ error: 'must be an ISO-8601 date-time' })

@@ -1,0 +1,78 @@
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { AppError } from '../errors/appError.ts';
+import type { DetectedFace, DetectResult } from '../../workers/detectWorker.ts';
+import type { ExtractedFace, FaceExtractor } from './faceExtractor.ts';
+import { decodeImageField } from './imageInput.ts';
+
+export type { DetectedFace };
+
+/** The model every image-derived descriptor comes from. */
+export const imageModel = 'face-api/ssdMobilenetv1+faceLandmark68Net+faceRecognitionNet';
+
+export interface Detector extends FaceExtractor {
+  /** Every face of an image with quality (POST /v1/faces/detect). */
+  detect(image: string): Promise<{ faces: DetectedFace[]; width: number; height: number }>;
+  /** Loads the models in every thread (start-up), so the first request does not pay for it. */
+  warmUp(): Promise<{ ms: number }>;
+  close(): Promise<void>;
+}
+
+export interface DetectorOptions {
+  readonly threads: number;
+  /** Images waiting for a thread before requests get SERVICE_UNAVAILABLE. */
+  readonly maxQueue?: number;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Image analysis in its own Piscina pool (DETECT_THREADS, one by default), so decoding and the
+ * network run off the event loop and never starve the matcher's threads.
+ */
+export function createDetector(options: DetectorOptions): Detector {
+  const pool = new Piscina({
+    filename: fileURLToPath(new URL('../../workers/detectWorker.mjs', import.meta.url)),
+    minThreads: options.threads,
+    maxThreads: options.threads,
+    maxQueue: options.maxQueue ?? 32,
+    idleTimeout: 60_000,
+  });
+  const timeoutMs = options.timeoutMs ?? 30_000;
+
+  async function run(image: string): Promise<Extract<DetectResult, { ok: true }>> {
+    const bytes = decodeImageField(image);
+    const signal = AbortSignal.timeout(timeoutMs);
+    let result: DetectResult;
+    try {
+      result = (await pool.run({ image: bytes }, { name: 'detect', signal })) as DetectResult;
+    } catch (error) {
+      if (signal.aborted) throw new AppError('TIMEOUT', `image analysis took longer than ${timeoutMs} ms`, {}, { cause: error });
+      if (/queue is at limit/i.test(String((error as Error)?.message))) throw new AppError('SERVICE_UNAVAILABLE', 'image analysis is busy; retry shortly', { retryAfterSeconds: 1 });
+      throw error;
+    }
+    if (!result.ok) throw new AppError(result.code, result.message, { field: 'image' });
+    return result;
+  }
+
+  return {
+    async detect(image) {
+      const { faces, width, height } = await run(image);
+      return { faces, width, height };
+    },
+    async extract(image): Promise<ExtractedFace[]> {
+      const { faces } = await run(image);
+      return faces.map((face) => ({
+        descriptor: face.descriptor,
+        qualityScore: face.quality.overallScore,
+        lightingScore: face.quality.lightingScore,
+        lighting: face.lighting,
+        model: imageModel,
+      }));
+    },
+    async warmUp() {
+      const results = (await Promise.all(Array.from({ length: options.threads }, () => pool.run({}, { name: 'warmUp' })))) as Array<{ ms: number }>;
+      return { ms: Math.max(...results.map((r) => r.ms)) };
+    },
+    close: () => pool.destroy(),
+  };
+}

@@ -1,0 +1,136 @@
+import { createRequire } from 'node:module';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import test from 'ava';
+import sharp from 'sharp';
+import { client } from './support/http.ts';
+import { startService, type RunningService } from './support/service.ts';
+
+// Real photographs shipped inside a package the project depends on.
+const require = createRequire(import.meta.url);
+const samples = path.join(path.dirname(require.resolve('@vladmandic/face-api/package.json')), 'demo');
+const photo = (name: string) => fs.readFile(path.join(samples, name));
+const dataUrl = (bytes: Buffer, type = 'image/jpeg') => `data:${type};base64,${bytes.toString('base64')}`;
+
+let running: RunningService;
+let api: ReturnType<typeof client>;
+
+test.before(async () => {
+  running = await startService();
+  api = client(running.baseUrl, running.auth);
+});
+
+test.after.always(async () => {
+  await running?.stop();
+});
+
+interface Face {
+  confidence: number;
+  boundingBox: { x: number; y: number; width: number; height: number };
+  descriptor: number[];
+  quality: Record<string, unknown>;
+}
+
+/** A single-face photo: the crop of one face of a group photo, with a margin. */
+async function cropFace(bytes: Buffer, face: Face, margin = 0.6, resize?: number): Promise<Buffer> {
+  const meta = await sharp(bytes).metadata();
+  const { x, y, width, height } = face.boundingBox;
+  const left = Math.max(0, Math.round(x - width * margin));
+  const top = Math.max(0, Math.round(y - height * margin));
+  const crop = sharp(bytes).extract({
+    left,
+    top,
+    width: Math.min(meta.width! - left, Math.round(width * (1 + 2 * margin))),
+    height: Math.min(meta.height! - top, Math.round(height * (1 + 2 * margin))),
+  });
+  return (resize ? crop.resize({ width: resize }) : crop).jpeg({ quality: 92 }).toBuffer();
+}
+
+test.serial('detect finds every face of a group photo with quality, box and descriptor', async (t) => {
+  const response = await api.post('/v1/faces/detect', { image: dataUrl(await photo('sample1.jpg')) });
+  t.is(response.status, 200, JSON.stringify(response.body));
+  const data = response.body.data;
+  t.true(data.detected);
+  t.true(data.faces.length >= 3, `found ${data.faces.length} faces`);
+  for (const face of data.faces as Face[]) {
+    t.is(face.descriptor.length, 128);
+    t.true(face.confidence >= 0.5);
+    t.true(face.boundingBox.width >= 40);
+    t.deepEqual(Object.keys(face.quality).sort(), ['eyeAspectRatio', 'faceSize', 'headPose', 'lightingScore', 'overallScore', 'sharpness']);
+    for (const key of ['overallScore', 'lightingScore', 'sharpness'] as const) t.true((face.quality[key] as number) >= 0 && (face.quality[key] as number) <= 1, key);
+  }
+  t.deepEqual(data.boundingBox, data.faces[0].boundingBox, 'the top-level face is the largest');
+  const plainBase64 = await api.post('/v1/faces/detect', { image: (await photo('sample2.jpg')).toString('base64') });
+  t.true(plainBase64.body.data.detected);
+});
+
+test.serial('register by image, then verify by another photo of the same face matches, and a different person does not', async (t) => {
+  const group = await photo('sample1.jpg');
+  const faces = (await api.post('/v1/faces/detect', { image: dataUrl(group) })).body.data.faces as Face[];
+  const [alice, bob] = faces;
+  const aliceImage = await cropFace(group, alice!, 0.6);
+  const aliceAgain = await cropFace(group, alice!, 0.9, 300);
+  const bobImage = await cropFace(group, bob!, 0.6);
+
+  const registered = await api.post('/v1/faces/register', { email: 'alice.photo@example.com', image: dataUrl(aliceImage) });
+  t.is(registered.status, 201, JSON.stringify(registered.body));
+  const { userId, templateId } = registered.body.data;
+  t.true(registered.body.data.qualityScore > 0);
+  const events = await running.service.store.readStream(`user-${userId.slice(4, 12)}-${userId.slice(12, 16)}-${userId.slice(16, 20)}-${userId.slice(20, 24)}-${userId.slice(24)}`);
+  const added = events.find((e) => e.type === 'FaceTemplateAdded')!.data as { source: string; model: string };
+  t.is(added.source, 'image');
+  t.regex(added.model, /face-api/);
+  t.false(JSON.stringify(events.map((e) => e.data)).includes(aliceImage.toString('base64').slice(0, 40)), 'the image itself is never stored');
+
+  const same = await api.post('/v1/faces/verify', { userId, image: dataUrl(aliceAgain) });
+  t.is(same.status, 200);
+  t.true(same.body.data.isMatch, `similarity ${same.body.data.similarity}`);
+  t.is(same.body.data.matchedTemplate, templateId);
+  const other = await api.post('/v1/faces/verify', { userId, image: dataUrl(bobImage) });
+  t.false(other.body.data.isMatch, `similarity ${other.body.data.similarity}`);
+
+  const identified = await api.post('/v1/faces/identify', { image: dataUrl(aliceAgain) });
+  t.is(identified.body.data.matches[0]?.userId, userId);
+  const multiple = await api.post('/v1/faces/register', { email: 'group@example.com', image: dataUrl(group) });
+  t.is(multiple.status, 422);
+  t.is(multiple.body.error.code, 'MULTIPLE_FACES');
+});
+
+test.serial('an image without a face answers detected:false, and NO_FACE_DETECTED where a face is needed', async (t) => {
+  const blank = await sharp({ create: { width: 400, height: 300, channels: 3, background: { r: 120, g: 160, b: 200 } } }).png().toBuffer();
+  const detected = await api.post('/v1/faces/detect', { image: dataUrl(blank, 'image/png') });
+  t.deepEqual(detected.body.data, { detected: false });
+  const register = await api.post('/v1/faces/register', { email: 'nobody@example.com', image: dataUrl(blank, 'image/png') });
+  t.is(register.status, 422);
+  t.is(register.body.error.code, 'NO_FACE_DETECTED');
+  const webp = await sharp(blank).webp().toBuffer();
+  t.deepEqual((await api.post('/v1/faces/detect', { image: dataUrl(webp, 'image/webp') })).body.data, { detected: false });
+});
+
+test.serial('bad images get 400, 413 or 415 in the envelope and leave the service answering', async (t) => {
+  const jpeg = await photo('sample2.jpg');
+  const truncated = await api.post('/v1/faces/detect', { image: dataUrl(jpeg.subarray(0, Math.floor(jpeg.length / 3))) });
+  t.is(truncated.status, 400);
+  t.is(truncated.body.error.details.field, 'image');
+  const notImage = await api.post('/v1/faces/detect', { image: Buffer.from('just some text, not an image').toString('base64') });
+  t.is(notImage.status, 415);
+  t.is(notImage.body.error.code, 'UNSUPPORTED_MEDIA_TYPE');
+  const gif = await api.post('/v1/faces/detect', { image: Buffer.from('GIF89a\x01\x00\x01\x00').toString('base64') });
+  t.is(gif.status, 415);
+  const empty = await api.post('/v1/faces/detect', { image: 'data:image/png;base64,' });
+  t.is(empty.status, 400);
+  const badBase64 = await api.post('/v1/faces/detect', { image: 'data:image/png;base64,@@@not base64@@@' });
+  t.is(badBase64.status, 400);
+  t.regex(badBase64.body.error.message, /^image: /);
+  // A 50-megapixel bomb: a few kilobytes of PNG that would decode to 150 MB.
+  const bomb = await sharp({ create: { width: 8000, height: 6250, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png({ compressionLevel: 9 }).toBuffer();
+  t.true(bomb.length < 1_000_000);
+  const exploded = await api.post('/v1/faces/detect', { image: dataUrl(bomb, 'image/png') });
+  t.is(exploded.status, 413);
+  t.is(exploded.body.error.code, 'PAYLOAD_TOO_LARGE');
+  const missing = await api.post('/v1/faces/detect', {});
+  t.is(missing.status, 400);
+  t.is(missing.body.error.details.field, 'image');
+  const detected = await api.post('/v1/faces/detect', { image: dataUrl(await photo('sample3.jpg')) });
+  t.true(detected.body.data.detected, 'the worker is still healthy');
+});
