@@ -1,11 +1,12 @@
-import { AppError, hasCode } from '../errors/appError.ts';
+import { AppError } from '../errors/appError.ts';
+import { handleCommand } from '../eventStore/commandHandler.ts';
 import type { EventStore } from '../eventStore/eventStore.ts';
 import type { IdGenerator } from '../ids/ids.ts';
 import { tenantStream } from '../users/userEvents.ts';
 import { displayPrefix, generateApiKey, type KeyHasher } from './apiKeys.ts';
 import { defaultTenantSettings, type TenantSettings } from './tenant.ts';
 import { decideTenant, evolveTenant, initialTenantState, type TenantCommand } from './tenantDecider.ts';
-import { scopesAllowed, type Mode, type Plan, type Scope, type TenantEvent } from './tenantEvents.ts';
+import { scopesAllowed, tenantEventTypes, type Mode, type Plan, type Scope, type TenantEvent } from './tenantEvents.ts';
 import type { ApiKeyRow, TenantReadModel, TenantRow } from './tenantReadModel.ts';
 
 /** What anyone may see of a key: never its secret part. */
@@ -80,25 +81,17 @@ export function createTenantService(deps: TenantServiceDeps): TenantService {
   const { store, readModel, hasher, ids, clock } = deps;
 
   async function handle(tenantId: string, command: TenantCommand, requestId: string, actorKeyId = 'operator'): Promise<{ events: TenantEvent[]; position: bigint }> {
-    for (let attempt = 0; ; attempt++) {
-      const history = await store.readStream(tenantStream(tenantId));
-      let state = initialTenantState();
-      for (const event of history) if ((event.type as string) !== 'IdentifyMissed') state = evolveTenant(state, event as unknown as TenantEvent);
-      const events = decideTenant(command, state);
-      if (events.length === 0) return { events, position: 0n };
-      const metadata = { occurredAt: clock().toISOString(), schemaVersion: 1, tenantId, requestId, actorKeyId };
-      try {
-        const result = await store.appendToStream(
-          tenantStream(tenantId),
-          events.map((event) => ({ id: ids.uuid(), type: event.type, data: event.data, metadata })),
-          { expectedRevision: history.at(-1)?.revision ?? 'no_stream' },
-        );
-        await deps.awaitPosition(result.position);
-        return { events, position: result.position };
-      } catch (error) {
-        if (!hasCode(error, 'WRONG_EXPECTED_REVISION') || attempt >= 4) throw error;
-      }
-    }
+    const { events, result } = await handleCommand(
+      store,
+      tenantStream(tenantId),
+      // The tenant stream also records IdentifyMissed, which no tenant rule depends on.
+      { initialState: initialTenantState, evolve: evolveTenant, folds: (event) => (tenantEventTypes as readonly string[]).includes(event.type) },
+      (state) => decideTenant(command, state),
+      { ids, metadata: () => ({ occurredAt: clock().toISOString(), schemaVersion: 1, tenantId, requestId, actorKeyId }) },
+    );
+    if (!result) return { events, position: 0n };
+    await deps.awaitPosition(result.position);
+    return { events, position: result.position };
   }
 
   async function issueKey(tenantId: string, input: { mode: Mode; name?: string; scopes?: readonly Scope[]; expiresAt?: string | null }, requestId: string): Promise<IssuedKey> {

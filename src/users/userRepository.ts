@@ -1,4 +1,5 @@
-import { AppError, hasCode } from '../errors/appError.ts';
+import { AppError } from '../errors/appError.ts';
+import { handleCommand } from '../eventStore/commandHandler.ts';
 import type { AppendResult, EventStore, ExpectedRevision } from '../eventStore/eventStore.ts';
 import { eventMetadata, type CommandContext } from '../eventStore/metadata.ts';
 import type { IdGenerator } from '../ids/ids.ts';
@@ -40,27 +41,19 @@ export function createUserRepository(store: EventStore, ids: IdGenerator, clock:
   return {
     load,
     async handle(userId, command, context) {
-      for (let attempt = 0; ; attempt++) {
-        const { state, expected, owner } = await load(userId);
-        // A user of another tenant or mode is, to this caller, a user that does not exist.
-        if (owner && (owner.tenantId !== context.tenant.tenantId || owner.mode !== context.tenant.mode)) {
-          throw new AppError('NOT_FOUND', 'user not found', { userId });
-        }
-        const decided = decideUser(typeof command === 'function' ? command(state) : command, state);
-        const metadata = eventMetadata(context, clock());
-        try {
-          const result = await store.appendToStream(
-            userStream(userId),
-            decided.map((event) => ({ id: ids.uuid(), type: event.type, data: event.data, metadata })),
-            { expectedRevision: expected },
-          );
-          let next = state;
-          for (const event of decided) next = evolveUser(next, event);
-          return { events: decided, result, state: next };
-        } catch (error) {
-          if (!hasCode(error, 'WRONG_EXPECTED_REVISION') || attempt >= 4) throw error;
-        }
-      }
+      const handled = await handleCommand(store, userStream(userId), { initialState: initialUserState, evolve: evolveUser }, (state) => decideUser(typeof command === 'function' ? command(state) : command, state), {
+        ids,
+        metadata: () => eventMetadata(context, clock()),
+        check(history) {
+          // A user of another tenant or mode is, to this caller, a user that does not exist.
+          const first = history[0];
+          if (first && (first.metadata.tenantId !== context.tenant.tenantId || first.metadata.mode !== context.tenant.mode)) {
+            throw new AppError('NOT_FOUND', 'user not found', { userId });
+          }
+        },
+      });
+      // decideUser never decides nothing: every user command appends.
+      return { events: handled.events, state: handled.state, result: handled.result! };
     },
   };
 }
