@@ -127,3 +127,19 @@ test('a child key cannot outlive its parent: destroying the parent destroys it, 
     await testDb.dispose();
   }
 });
+
+test('openText reads a field as readers show it: null when unset or erased', async (t) => {
+  const testDb = await openTestDatabase();
+  try {
+    const keys = await createSqlSubjectKeyStore(testDb.database.db, randomBytes(32));
+    const cipher = createFieldCipher(keys);
+    const subject = `user-${randomUUID()}`;
+    const sealed = await cipher.encryptText(subject, 'kim@example.com', 'r');
+    t.is(await cipher.openText(subject, sealed, 'r'), 'kim@example.com');
+    t.is(await cipher.openText(subject, null, 'r'), null);
+    await keys.destroy(subject);
+    t.is(await cipher.openText(subject, sealed, 'r'), null);
+  } finally {
+    await testDb.dispose();
+  }
+});

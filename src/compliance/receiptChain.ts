@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AppError, hasCode } from '../errors/appError.ts';
+import { canonicalJson } from '../crypto/canonicalJson.ts';
 import type { EventStore, RecordedEvent } from '../eventStore/eventStore.ts';
 import { eventMetadata, type CommandContext } from '../eventStore/metadata.ts';
 import type { IdGenerator } from '../ids/ids.ts';
@@ -30,21 +31,9 @@ export function erasureStream(tenantId: string): string {
   return `erasures-${tenantId}`;
 }
 
-/** Canonical JSON: keys sorted at every level, so the digest does not depend on key order. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /** The digest of a receipt given the one before it. Anyone can recompute it from the receipts. */
 export function receiptDigest(previousDigest: string, receipt: Omit<ChainedReceipt, 'digest'>): string {
-  return createHash('sha256').update(`${previousDigest}\n${canonical(receipt)}`).digest('hex');
+  return createHash('sha256').update(`${previousDigest}\n${canonicalJson(receipt)}`).digest('hex');
 }
 
 /**

@@ -30,6 +30,8 @@ export interface FieldCipher {
   encryptBytes(subjectId: string, plaintext: Uint8Array, aad: string): Promise<string>;
   decryptText(subjectId: string, sealed: string, aad: string): Promise<string | Erased>;
   decryptBytes(subjectId: string, sealed: string, aad: string): Promise<Buffer | Erased>;
+  /** A text field as readers show it: null when it was never set or its subject is erased. */
+  openText(subjectId: string, sealed: string | null, aad: string): Promise<string | null>;
 }
 
 export function createFieldCipher(keys: SubjectKeyStore): FieldCipher {
@@ -58,5 +60,10 @@ export function createFieldCipher(keys: SubjectKeyStore): FieldCipher {
       return isErased(opened) ? opened : opened.toString('utf8');
     },
     decryptBytes: decrypt,
+    async openText(subjectId, sealed, aad) {
+      if (sealed === null) return null;
+      const opened = await decrypt(subjectId, sealed, aad);
+      return isErased(opened) ? null : opened.toString('utf8');
+    },
   };
 }

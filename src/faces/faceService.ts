@@ -1,6 +1,6 @@
 import { AppError, hasCode } from '../errors/appError.ts';
 import type { BlindIndex } from '../crypto/blindIndex.ts';
-import { isErased, type FieldCipher } from '../crypto/fieldCipher.ts';
+import type { FieldCipher } from '../crypto/fieldCipher.ts';
 import type { EventStore } from '../eventStore/eventStore.ts';
 import { eventMetadata, type CommandContext } from '../eventStore/metadata.ts';
 import { userStream, type IdGenerator } from '../ids/ids.ts';
@@ -202,18 +202,15 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
     return result.position;
   }
 
-  async function emailOf(userId: string, sealed: string): Promise<string | undefined> {
-    const email = await cipher.decryptText(userId, sealed, aad.email(userId));
-    return isErased(email) ? undefined : email;
-  }
+  const emailOf = (userId: string, sealed: string) => cipher.openText(userId, sealed, aad.email(userId));
 
   return {
     register,
 
     async verify(context, input) {
       const user = await readModel.findUser(context.tenant, input.userId);
-      const email = user ? await emailOf(user.userId, user.emailSealed) : undefined;
-      if (!user || email === undefined) throw new AppError('NOT_FOUND', 'user not found', { userId: input.userId });
+      const email = user ? await emailOf(user.userId, user.emailSealed) : null;
+      if (!user || email === null) throw new AppError('NOT_FOUND', 'user not found', { userId: input.userId });
       const adaptedThreshold = adaptThreshold(input.threshold ?? context.tenant.settings.matchThreshold, input.lightingScore);
       const best = matcher.verify(galleryKey(context), input.userId, input.descriptor)[0];
       const similarity = best ? round(best.similarity) : 0;
@@ -247,9 +244,9 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
       const matches: IdentifyResult['matches'] = [];
       for (const candidate of above) {
         const row = rows.get(candidate.userId);
-        const email = row ? await emailOf(row.userId, row.emailSealed) : undefined;
+        const email = row ? await emailOf(row.userId, row.emailSealed) : null;
         // A user erased a moment ago may still be in this instance's matcher: never return it.
-        if (email !== undefined) matches.push({ userId: candidate.userId, email, similarity: round(candidate.similarity), templateId: candidate.templateId });
+        if (email !== null) matches.push({ userId: candidate.userId, email, similarity: round(candidate.similarity), templateId: candidate.templateId });
       }
       const top = matches[0];
       let position: bigint | undefined;

@@ -4,6 +4,7 @@ import { AppError } from '../errors/appError.ts';
 import { isErased, type FieldCipher } from '../crypto/fieldCipher.ts';
 import type { SubjectKeyStore } from '../crypto/subjectKeys.ts';
 import { migrateToLatest } from '../database/migrate.ts';
+import { canonicalJson } from '../crypto/canonicalJson.ts';
 import type { IdGenerator } from '../ids/ids.ts';
 import type { TenantContext } from '../tenancy/tenant.ts';
 
@@ -60,17 +61,6 @@ const migrations: Record<string, Migration> = {
 /** A fingerprint of a request: method, path and the parsed body in a canonical form. */
 export function requestFingerprint(method: string, path: string, body: unknown): string {
   return createHash('sha256').update(`${method} ${path}\n${canonicalJson(body)}`).digest('hex');
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
 }
 
 export function validateIdempotencyKey(key: string): void {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { hasCode } from '../errors/appError.ts';
-import { isErased, type FieldCipher } from '../crypto/fieldCipher.ts';
+import type { FieldCipher } from '../crypto/fieldCipher.ts';
 import type { EventStore } from '../eventStore/eventStore.ts';
 import { createAppendWaker, createPositionWaiters, type AppendWaker } from '../eventStore/following.ts';
 import type { DeliveryQueue } from './deliveryQueue.ts';
@@ -48,10 +48,7 @@ export function createWebhookRuntime(options: WebhookRuntimeOptions): WebhookRun
       throw error;
     }
   };
-  const decrypt = async (userId: string, sealed: string, aad: string) => {
-    const value = await cipher.decryptText(userId, sealed, aad);
-    return isErased(value) ? null : value;
-  };
+  const decrypt = (subjectId: string, sealed: string, aad: string) => cipher.openText(subjectId, sealed, aad);
 
   async function backoff(delay: number): Promise<number> {
     await waker?.sleep(delay);

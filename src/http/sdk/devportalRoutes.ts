@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { AppError, hasCode } from '../../errors/appError.ts';
 import type { BlindIndex } from '../../crypto/blindIndex.ts';
-import { isErased, type FieldCipher } from '../../crypto/fieldCipher.ts';
+import type { FieldCipher } from '../../crypto/fieldCipher.ts';
 import type { CommandContext } from '../../eventStore/metadata.ts';
 import { descriptorModel, type FaceService } from '../../faces/faceService.ts';
 import { aad } from '../../users/userEvents.ts';
@@ -50,11 +50,7 @@ export function devportalRouter(deps: DevportalDeps): Router {
   const router = new Router({ prefix: '/api/devportal' });
   const { readModel, cipher } = deps;
 
-  const open = async (userId: string, sealed: string | null, recordAad: string): Promise<string | null> => {
-    if (sealed === null) return null;
-    const value = await cipher.decryptText(userId, sealed, recordAad);
-    return isErased(value) ? null : value;
-  };
+  const open = (userId: string, sealed: string | null, recordAad: string) => cipher.openText(userId, sealed, recordAad);
   const body = async (ctx: Context) => (await readJsonBody(ctx, descriptorBodyLimit)).value;
   const userByEmail = async (ctx: Context, email: string): Promise<UserRow | undefined> => {
     const tenant = ctx.state.tenant as CommandContext['tenant'];

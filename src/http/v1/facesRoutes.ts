@@ -9,7 +9,7 @@ import type { UserReadModel } from '../../users/userReadModel.ts';
 import { respond } from '../envelope.ts';
 import type { CommandContext } from '../../eventStore/metadata.ts';
 import type { MatchCandidate } from '../../matching/matcher.ts';
-import { isErased, type FieldCipher } from '../../crypto/fieldCipher.ts';
+import type { FieldCipher } from '../../crypto/fieldCipher.ts';
 import { adaptThreshold } from '../../faces/threshold.ts';
 import { aad } from '../../users/userEvents.ts';
 import { parseInput } from '../validation.ts';
@@ -84,8 +84,8 @@ export function facesRouter(deps: FacesRouteDeps): Router {
         const matches = [];
         for (const match of above) {
           const row = rows.get(match.userId);
-          const email = row ? await deps.cipher.decryptText(row.userId, row.emailSealed, aad.email(row.userId)) : undefined;
-          matches.push({ userId: match.userId, email: email === undefined || isErased(email) ? null : email, similarity: Math.round(match.similarity * 1e4) / 1e4, templateId: match.templateId });
+          const email = row ? await deps.cipher.openText(row.userId, row.emailSealed, aad.email(row.userId)) : null;
+          matches.push({ userId: match.userId, email, similarity: Math.round(match.similarity * 1e4) / 1e4, templateId: match.templateId });
         }
         return {
           status: 200,

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import { AppError } from '../../errors/appError.ts';
 import type { BlindIndex } from '../../crypto/blindIndex.ts';
-import { isErased, type FieldCipher } from '../../crypto/fieldCipher.ts';
+import type { FieldCipher } from '../../crypto/fieldCipher.ts';
 import { aad, signInSubject } from '../../users/userEvents.ts';
 import type { UserReadModel, UserRow } from '../../users/userReadModel.ts';
 import type { ErasureResult } from '../../users/erasure.ts';
@@ -31,16 +31,7 @@ export function usersRouter(deps: UsersRouteDeps): Router {
   const router = new Router({ prefix: '/v1/users' });
   const { readModel, cipher } = deps;
 
-  async function email(row: UserRow): Promise<string | undefined> {
-    const value = await cipher.decryptText(row.userId, row.emailSealed, aad.email(row.userId));
-    return isErased(value) ? undefined : value;
-  }
-
-  async function sealedOrNull(userId: string, sealed: string | null, recordAad: string): Promise<string | null> {
-    if (sealed === null) return null;
-    const value = await cipher.decryptText(userId, sealed, recordAad);
-    return isErased(value) ? null : value;
-  }
+  const email = (row: UserRow) => cipher.openText(row.userId, row.emailSealed, aad.email(row.userId));
 
   router.get('/', async (ctx) => {
     const tenant = deps.resolveTenant(ctx, 'users:read');
@@ -55,7 +46,7 @@ export function usersRouter(deps: UsersRouteDeps): Router {
     for (const row of page.items) {
       const value = await email(row);
       // Rows of a user erased a moment ago (before the projection deleted them) are left out.
-      if (value === undefined) continue;
+      if (value === null) continue;
       users.push({
         id: row.userId,
         email: value,
@@ -73,8 +64,8 @@ export function usersRouter(deps: UsersRouteDeps): Router {
     const tenant = deps.resolveTenant(ctx, 'users:read');
     const userId = parseInput(userIdSchema, ctx.params.id, 'path', 'id');
     const row = await readModel.findUser(tenant, userId);
-    const value = row ? await email(row) : undefined;
-    if (!row || value === undefined) throw new AppError('NOT_FOUND', 'user not found', { userId });
+    const value = row ? await email(row) : null;
+    if (!row || value === null) throw new AppError('NOT_FOUND', 'user not found', { userId });
     const avgQuality = await readModel.avgQuality(tenant, userId);
     respond(ctx, {
       id: row.userId,
@@ -116,8 +107,8 @@ export function usersRouter(deps: UsersRouteDeps): Router {
         id: log.logId,
         success: log.success,
         confidence: log.similarity,
-        ipAddress: await sealedOrNull(signInSubject(userId, log.createdAt.toISOString()), log.ipSealed, aad.ip(log.logId)),
-        userAgent: await sealedOrNull(signInSubject(userId, log.createdAt.toISOString()), log.userAgentSealed, aad.userAgent(log.logId)),
+        ipAddress: await cipher.openText(signInSubject(userId, log.createdAt.toISOString()), log.ipSealed, aad.ip(log.logId)),
+        userAgent: await cipher.openText(signInSubject(userId, log.createdAt.toISOString()), log.userAgentSealed, aad.userAgent(log.logId)),
         createdAt: log.createdAt.toISOString(),
       });
     }
