@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { RecordedEvent } from '../src/eventStore/eventStore.ts';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import { handledEvents, type Projection } from './projection.ts';
+import { inTransaction } from '../src/database/transactions.ts';
 
 export type BatchOutcome = { readonly applied: true; readonly position: bigint } | { readonly applied: false; readonly checkpoint: bigint };
 
@@ -20,7 +21,7 @@ export async function applyBatch(
 ): Promise<BatchOutcome> {
   const last = events.at(-1);
   if (!last) return { applied: false, checkpoint: expectedCheckpoint };
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const stored = await readCheckpoint(trx, schema, true);
     if (stored.position !== expectedCheckpoint) return { applied: false as const, checkpoint: stored.position };
     const handled = handledEvents(projection, events);

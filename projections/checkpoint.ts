@@ -1,9 +1,10 @@
 import { sql, type Kysely } from 'kysely';
 import type { Projection } from './projection.ts';
+import { inTransaction } from '../src/database/transactions.ts';
 
 /** Creates a projection's schema with its tables and a checkpoint at 0; indexes too unless told not to (a rebuild adds them at the end). */
 export async function createProjectionSchema(db: Kysely<any>, projection: Projection, schema: string, options: { indexes: boolean } = { indexes: true }): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+  await inTransaction(db, async (trx) => {
     await sql`create schema ${sql.id(schema)}`.execute(trx);
     await sql`
       create table ${sql.id(schema, 'checkpoint')} (

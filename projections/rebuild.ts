@@ -4,6 +4,7 @@ import { applyBatch } from './applyBatch.ts';
 import { createProjectionSchema, schemaExists } from './checkpoint.ts';
 import { liveSchema, type Projection } from './projection.ts';
 import type { ProgressReporter } from './progress.ts';
+import { inTransaction } from '../src/database/transactions.ts';
 
 export interface RebuildResult {
   readonly projection: string;
@@ -86,7 +87,7 @@ export async function rebuildProjections(db: Kysely<any>, store: EventStore, pro
  */
 async function swapIn(db: Kysely<any>, live: string, next: string): Promise<void> {
   const old = `${live}__old`;
-  await db.transaction().execute(async (trx) => {
+  await inTransaction(db, async (trx) => {
     if (await schemaExists(trx, live)) {
       await sql`lock table ${sql.id(live, 'checkpoint')} in access exclusive mode`.execute(trx);
       await sql`drop schema if exists ${sql.id(old)} cascade`.execute(trx);

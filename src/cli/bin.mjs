@@ -5,3 +5,6 @@ import { register } from 'tsx/esm/api';
 register();
 const { runCli } = await import('./cli.ts');
 process.exitCode = await runCli(process.argv.slice(2), process.env);
+// The command is done: a handle some library left open (a worker, a socket) must not keep the
+// process alive. The timer is unref'd, so a process with nothing left exits at once without it.
+setTimeout(() => process.exit(), 100).unref();

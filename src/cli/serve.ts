@@ -2,8 +2,18 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
 import { composeService } from '../composition/root.ts';
+import { closeServer } from '../http/draining.ts';
 
-/** Runs the HTTP service until SIGTERM or SIGINT, then closes in reverse order. Resolves with the exit code. */
+/** How long idle kept-alive sockets may stay after SIGTERM, so a request already on its way gets an answer, not a reset. */
+const idleGraceMs = 250;
+/** Past the shutdown timeout, what is left gets this long to close before the process exits anyway. */
+const hardStopMs = 1000;
+
+/**
+ * Runs the HTTP service until SIGTERM or SIGINT. Resolves with the exit code: 0 when every
+ * connection and every part closed within SHUTDOWN_TIMEOUT_MS, 1 otherwise. The process ends
+ * within SHUTDOWN_TIMEOUT_MS + 1 s in every case.
+ */
 export async function serve(config: Config, logger: Logger): Promise<number> {
   const service = await composeService(config, logger, { startProjections: true }, (tenantId, keys) => {
     // Shown once, on the first start of the embedded default, on stdout and never in a log line.
@@ -32,26 +42,29 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string) => {
+    const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
-      logger.info({ signal }, 'shutting down');
-      const force = setTimeout(() => {
-        logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out; exiting');
-        resolve(1);
-      }, config.shutdownTimeoutMs);
-      force.unref();
-      server.close(() => {
-        void service.close().then(() => {
-          clearTimeout(force);
-          logger.info('stopped');
-          resolve(0);
-        });
-      });
-      // Idle keep-alive sockets would hold server.close() open.
-      server.closeIdleConnections();
+      const started = Date.now();
+      const deadline = started + config.shutdownTimeoutMs;
+      logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: no new connections; answering requests in flight');
+      // Whatever still holds the event loop after the deadline (a stuck query, a worker) cannot
+      // keep the process: it ends with code 1 a second later at most.
+      const hardStop = setTimeout(() => {
+        logger.error({ ms: Date.now() - started }, 'shutdown did not finish in time; exiting');
+        process.exit(1);
+      }, config.shutdownTimeoutMs + hardStopMs - 50);
+      hardStop.unref();
+      service.drain.start();
+      const { forced } = await closeServer(server, { deadline, idleGraceMs });
+      if (forced) logger.warn({ ms: Date.now() - started }, 'shutdown timeout reached: closed the remaining connections');
+      const closed = await Promise.race([service.close().then(() => true), new Promise<false>((done) => setTimeout(() => done(false), Math.max(0, deadline + hardStopMs - 200 - Date.now())).unref())]);
+      clearTimeout(hardStop);
+      const code = forced || !closed ? 1 : 0;
+      logger.info({ ms: Date.now() - started, code }, closed ? 'stopped' : 'stopped; some parts did not close in time');
+      resolve(code);
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
   });
 }

@@ -11,6 +11,7 @@ import type { EventStore } from '../eventStore/eventStore.ts';
 import { createKurrentDbEventStore } from '../eventStore/kurrentdb/kurrentDbEventStore.ts';
 import { createPostgresEventStore } from '../eventStore/postgres/postgresEventStore.ts';
 import { createHttpApp } from '../http/app.ts';
+import { createDrain, type Drain } from '../http/draining.ts';
 import { docsRouter } from '../http/docsRouter.ts';
 import { devportalRouter } from '../http/sdk/devportalRoutes.ts';
 import { webhooksRouter } from '../http/v1/webhooksRoutes.ts';
@@ -71,6 +72,8 @@ export interface Service {
   /** Resolves once this instance's projections and matcher have applied `position` (bounded wait). */
   awaitPosition(position: bigint): Promise<void>;
   readonly app: Koa;
+  /** Graceful shutdown: once started, requests in flight finish and new ones get 503. */
+  readonly drain: Drain;
   /** Closes everything in reverse order of creation. */
   close(): Promise<void>;
 }
@@ -192,9 +195,10 @@ export async function composeService(config: Config, logger: Logger, options: Co
       closers.push(async () => clearInterval(sweeper));
     }
 
+    const drain = createDrain();
     const app = createHttpApp({
       logger,
-      middleware: [v1Guard(auth, limiter)],
+      middleware: [drain.middleware, v1Guard(auth, limiter)],
       routers: [
         healthRouter([
           { name: 'eventStore', check: async () => (await store.ping(), { ok: true, detail: { kind: store.kind } }) },
@@ -233,7 +237,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
     });
 
     logger.info({ database: database.kind, eventStore: store.kind, masterKey: master.source }, 'service composed');
-    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, matcher, matcherFeed, faces, readModel, idempotency, tenants, auth, limiter, webhooks, webhookRuntime, applyRetention: runRetention, awaitPosition, detector, app, close };
+    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, matcher, matcherFeed, faces, readModel, idempotency, tenants, auth, limiter, webhooks, webhookRuntime, applyRetention: runRetention, awaitPosition, detector, app, drain, close };
   } catch (error) {
     await close();
     throw error;

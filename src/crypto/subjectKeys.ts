@@ -3,6 +3,7 @@ import { sql, type Kysely, type Migration } from 'kysely';
 import { AppError } from '../errors/appError.ts';
 import { migrateToLatest } from '../database/migrate.ts';
 import { open, seal } from './aesGcm.ts';
+import { inTransaction } from '../database/transactions.ts';
 
 /** A subject's data key, unwrapped, in memory only. */
 export interface DataKey {
@@ -112,7 +113,7 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
       const keyId = `dk_${randomUUID().replaceAll('-', '')}`;
       const key = randomBytes(32);
       const parent = parentOf(subjectId);
-      await db.transaction().execute(async (trx) => {
+      await inTransaction(db, async (trx) => {
         if (parent !== undefined) {
           // FOR SHARE holds the parent's destruction (an UPDATE of that row) until this child is
           // committed, and that destruction then destroys the child too.
@@ -136,7 +137,7 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
 
     async destroy(subjectId) {
       forgetFamily(subjectId);
-      const row = await db.transaction().execute(async (trx) => {
+      const row = await inTransaction(db, async (trx) => {
         const destroyed = (await trx
           .updateTable('crypto.subject_keys')
           .set({ wrapped_key: null, destroyed_at: sql`now()` })

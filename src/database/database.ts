@@ -3,6 +3,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { pgliteDialect } from './pgliteDialect.ts';
+import { guardedDialect } from './transactions.ts';
 
 // int8 and numeric arrive as strings from pg; we convert where we read them (BigInt), never to a
 // float, so positions beyond 2^53 stay exact.
@@ -30,7 +31,7 @@ async function openPostgres(options: { url: string; poolSize?: number; applicati
   const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10, application_name: options.applicationName ?? 'facesmash' });
   // An idle client that loses its server must not take the process down.
   pool.on('error', () => {});
-  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<any>({ dialect: guardedDialect(new PostgresDialect({ pool })) });
   await sql`select 1`.execute(db);
   const listeners = new Map<string, Set<(payload: string) => void>>();
   let listenClient: pg.Client | undefined;
@@ -91,7 +92,7 @@ async function openPglite(dir: string | undefined): Promise<Database> {
   if (dir !== undefined && !dir.startsWith('memory://')) await fs.mkdir(dir, { recursive: true });
   const pglite = dir !== undefined ? new PGlite(dir) : new PGlite();
   await pglite.waitReady;
-  const db = new Kysely<any>({ dialect: pgliteDialect(pglite) });
+  const db = new Kysely<any>({ dialect: guardedDialect(pgliteDialect(pglite)) });
   return {
     kind: 'pglite',
     db,

@@ -1,4 +1,5 @@
 import { Migrator, type Kysely, type Migration } from 'kysely';
+import { inTransactionScope } from './transactions.ts';
 
 /**
  * Runs one module's migrations to the latest version. Each module (event store, crypto,
@@ -11,7 +12,8 @@ export async function migrateToLatest(db: Kysely<any>, tableName: string, migrat
     migrationLockTableName: `${tableName}_lock`,
     provider: { getMigrations: async () => migrations },
   });
-  const { error, results } = await migrator.migrateToLatest();
+  // The Migrator opens its own transaction; the scope lets the guarded driver allow it.
+  const { error, results } = await inTransactionScope(() => migrator.migrateToLatest());
   if (error !== undefined) {
     const failed = results?.find((result) => result.status === 'Error');
     throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} of ${tableName} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });

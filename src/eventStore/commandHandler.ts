@@ -1,4 +1,5 @@
-import { hasCode } from '../errors/appError.ts';
+import { createKeyedMutex } from '../concurrency/keyedMutex.ts';
+import { AppError, hasCode } from '../errors/appError.ts';
 import type { IdGenerator } from '../ids/ids.ts';
 import type { AppendResult, EventMetadata, EventStore, RecordedEvent } from './eventStore.ts';
 
@@ -10,10 +11,17 @@ export interface StreamDecider<State, Event extends { readonly type: string; rea
   readonly folds?: (event: RecordedEvent) => boolean;
 }
 
+/** Commands on one stream run one at a time in this process; only other processes can race them. */
+const streams = createKeyedMutex();
+
+/** Attempts against writers in other processes before the caller is told to retry later. */
+const maxAttempts = 10;
+
 /**
- * Loads a stream, folds it, decides, and appends at the revision read; on a concurrent write it
- * loads and decides again (a few times). `check` sees the history first (e.g. ownership) and may
- * throw. Nothing is appended when the decision is empty.
+ * Loads a stream, folds it, decides, and appends at the revision read; on a concurrent write (by
+ * another process: this one queues commands per stream) it loads and decides again, backing off
+ * a little each time. `check` sees the history first (e.g. ownership) and may throw. Nothing is
+ * appended when the decision is empty.
  */
 export async function handleCommand<State, Event extends { readonly type: string; readonly data: unknown }>(
   store: EventStore,
@@ -22,7 +30,17 @@ export async function handleCommand<State, Event extends { readonly type: string
   decide: (state: State) => Event[],
   options: { readonly ids: IdGenerator; readonly metadata: () => EventMetadata; readonly check?: (history: readonly RecordedEvent[]) => void },
 ): Promise<{ events: Event[]; state: State; result: AppendResult | undefined }> {
-  for (let attempt = 0; ; attempt++) {
+  return streams.run(streamName, () => decideAndAppend(store, streamName, decider, decide, options));
+}
+
+async function decideAndAppend<State, Event extends { readonly type: string; readonly data: unknown }>(
+  store: EventStore,
+  streamName: string,
+  decider: StreamDecider<State, Event>,
+  decide: (state: State) => Event[],
+  options: { readonly ids: IdGenerator; readonly metadata: () => EventMetadata; readonly check?: (history: readonly RecordedEvent[]) => void },
+): Promise<{ events: Event[]; state: State; result: AppendResult | undefined }> {
+  for (let attempt = 1; ; attempt++) {
     const history = await store.readStream(streamName);
     options.check?.(history);
     let state = decider.initialState();
@@ -40,7 +58,11 @@ export async function handleCommand<State, Event extends { readonly type: string
       for (const event of events) next = decider.evolve(next, event);
       return { events, state: next, result };
     } catch (error) {
-      if (!hasCode(error, 'WRONG_EXPECTED_REVISION') || attempt >= 4) throw error;
+      if (!hasCode(error, 'WRONG_EXPECTED_REVISION')) throw error;
+      if (attempt >= maxAttempts) {
+        throw new AppError('SERVICE_UNAVAILABLE', 'too many concurrent changes to the same record; retry shortly', { retryAfterSeconds: 1 }, { cause: error });
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
     }
   }
 }

@@ -11,6 +11,7 @@ import type { UserReadModel } from '../users/userReadModel.ts';
 import { descriptorToBytes } from './descriptor.ts';
 import { adaptThreshold } from './threshold.ts';
 import { readReservation } from '../users/emailReservation.ts';
+import { createKeyedMutex } from '../concurrency/keyedMutex.ts';
 
 /** The face model every template's descriptor comes from (face-api.js faceRecognitionNet, 128-d). */
 export const descriptorModel = 'faceRecognitionNet';
@@ -125,7 +126,16 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
     }
   }
 
+  // Registrations of one email run one at a time here; the reservation's expected revision
+  // settles races with other processes.
+  const emails = createKeyedMutex();
+
   async function register(context: CommandContext, input: RegisterInput): Promise<RegisterResult> {
+    const emailIndex = blindIndex.email(context.tenant.tenantId, context.tenant.mode, input.email);
+    return emails.run(emailIndex, () => registerOnce(context, input, emailIndex));
+  }
+
+  async function registerOnce(context: CommandContext, input: RegisterInput, emailIndex: string): Promise<RegisterResult> {
     const { tenant } = context;
     if ((input.qualityScore ?? 1) < tenant.settings.minQuality) {
       throw new AppError('LOW_QUALITY', `qualityScore ${input.qualityScore} is below this tenant's minimum of ${tenant.settings.minQuality}`, {
@@ -133,9 +143,8 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
         minQuality: tenant.settings.minQuality,
       });
     }
-    const emailIndex = blindIndex.email(tenant.tenantId, tenant.mode, input.email);
     const reservationStream = emailReservationStream(emailIndex);
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 1; ; attempt++) {
       const reservation = await readReservation(store, reservationStream);
       let userId = reservation.userId;
       // A reservation left by an erasure that stopped before releasing it belongs to nobody.
@@ -148,9 +157,10 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
             expectedRevision: reservation.expected,
           });
         } catch (error) {
-          // Someone reserved this email a moment ago: add to their user instead.
-          if (hasCode(error, 'WRONG_EXPECTED_REVISION') && attempt < 3) continue;
-          throw error;
+          // Another process reserved this email a moment ago: add to their user instead.
+          if (!hasCode(error, 'WRONG_EXPECTED_REVISION')) throw error;
+          if (attempt >= 10) throw new AppError('SERVICE_UNAVAILABLE', 'too many concurrent registrations of this email; retry shortly', { retryAfterSeconds: 1 }, { cause: error });
+          continue;
         }
       } else {
         await refuseDuplicate(context, input.descriptor, userId);

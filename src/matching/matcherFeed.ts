@@ -75,33 +75,33 @@ export function createMatcherFeed(options: MatcherFeedOptions): MatcherFeed {
     }
   }
 
-  /** Loads the templates read model and its checkpoint as of one snapshot. */
+  /**
+   * Loads the templates read model, then follows the stream from the checkpoint read first. No
+   * transaction is needed (or wanted: decryption reads keys through the same database): every
+   * page is at least as new as that checkpoint, and replaying events after it is harmless,
+   * because adding a loaded template again is ignored and removing a missing one does nothing.
+   */
   async function load(): Promise<number> {
     let loaded = 0;
-    await db
-      .transaction()
-      .setIsolationLevel('repeatable read')
-      .execute(async (trx) => {
-        const checkpoint = await sql<{ position: string }>`select position::text as position from rm_users.checkpoint where id = 1`.execute(trx);
-        position = BigInt(checkpoint.rows[0]?.position ?? '0');
-        let after = '';
-        for (;;) {
-          const rows = await trx
-            .withSchema('rm_users')
-            .selectFrom('templates')
-            .select(['template_id', 'user_id', 'tenant_id', 'mode', 'descriptor_sealed'])
-            .where('template_id', '>', after)
-            .orderBy('template_id')
-            .limit(pageSize)
-            .execute();
-          if (rows.length === 0) break;
-          await keys.preload(rows.map((row) => row.user_id as string));
-          for (const row of rows) {
-            if (await addSealed({ templateId: row.template_id, userId: row.user_id, tenantId: row.tenant_id, mode: row.mode, sealed: row.descriptor_sealed })) loaded += 1;
-          }
-          after = rows.at(-1)!.template_id;
-        }
-      });
+    const checkpoint = await sql<{ position: string }>`select position::text as position from rm_users.checkpoint where id = 1`.execute(db);
+    position = BigInt(checkpoint.rows[0]?.position ?? '0');
+    let after = '';
+    for (;;) {
+      const rows = await db
+        .withSchema('rm_users')
+        .selectFrom('templates')
+        .select(['template_id', 'user_id', 'tenant_id', 'mode', 'descriptor_sealed'])
+        .where('template_id', '>', after)
+        .orderBy('template_id')
+        .limit(pageSize)
+        .execute();
+      if (rows.length === 0) break;
+      await keys.preload(rows.map((row) => row.user_id as string));
+      for (const row of rows) {
+        if (await addSealed({ templateId: row.template_id, userId: row.user_id, tenantId: row.tenant_id, mode: row.mode, sealed: row.descriptor_sealed })) loaded += 1;
+      }
+      after = rows.at(-1)!.template_id;
+    }
     return loaded;
   }
 

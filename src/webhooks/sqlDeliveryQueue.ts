@@ -2,6 +2,7 @@ import { sql, type Kysely, type Migration } from 'kysely';
 import { migrateToLatest } from '../database/migrate.ts';
 import { initialWebhookState, type Delivery, type DeliveryQueue, type DeliveryStatus, type NewDelivery, type WebhookDeliveryState, type WebhookStatus } from './deliveryQueue.ts';
 import type { PayloadSource, WebhookEventName } from './payload.ts';
+import { inTransaction } from '../database/transactions.ts';
 
 /** The queue's tables, in schema `webhooks` (see deliveryQueue.ts for what a row may hold). */
 export const webhookQueueMigrations: Record<string, Migration> = {
@@ -142,7 +143,7 @@ export async function createSqlDeliveryQueue(db: Kysely<any>): Promise<DeliveryQ
     },
 
     async enqueue(planned: readonly NewDelivery[], position: bigint) {
-      return db.transaction().execute(async (trx) => {
+      return inTransaction(db, async (trx) => {
         let inserted = 0;
         if (planned.length > 0) {
           const rows = planned.map((d) => ({
@@ -193,7 +194,7 @@ export async function createSqlDeliveryQueue(db: Kysely<any>): Promise<DeliveryQ
     },
 
     async recordAttempt(id, outcome) {
-      await db.transaction().execute(async (trx) => {
+      await inTransaction(db, async (trx) => {
         const at = iso(outcome.at);
         const statusCode = outcome.statusCode ?? null;
         if (outcome.ok) {
@@ -249,7 +250,7 @@ export async function createSqlDeliveryQueue(db: Kysely<any>): Promise<DeliveryQ
     },
 
     async resume(webhookId, now) {
-      return db.transaction().execute(async (trx) => {
+      return inTransaction(db, async (trx) => {
         const result = await sql`
           update webhooks.deliveries set status = 'pending', attempts = 0, next_attempt_at = ${iso(now)}::timestamptz
           where webhook_id = ${webhookId} and status = 'failed'`.execute(trx);
@@ -259,7 +260,7 @@ export async function createSqlDeliveryQueue(db: Kysely<any>): Promise<DeliveryQ
     },
 
     async removeWebhook(webhookId) {
-      return db.transaction().execute(async (trx) => {
+      return inTransaction(db, async (trx) => {
         const result = await sql`delete from webhooks.deliveries where webhook_id = ${webhookId}`.execute(trx);
         await sql`delete from webhooks.webhook_state where webhook_id = ${webhookId}`.execute(trx);
         return Number(result.numAffectedRows ?? 0n);

@@ -26,11 +26,16 @@ export interface RunningService {
 
 /**
  * The whole service on port 0: real PostgreSQL (a fresh database) when DATABASE_URL is set,
- * the embedded default in a temporary data dir otherwise.
+ * the embedded default in a temporary data dir otherwise (or the store `options.store` names).
  */
-export async function startService(env: Record<string, string> = {}, options: { startProjections?: boolean; plan?: 'free' | 'pro' | 'enterprise'; clock?: () => Date } = {}): Promise<RunningService> {
+export async function startService(
+  env: Record<string, string> = {},
+  options: { startProjections?: boolean; plan?: 'free' | 'pro' | 'enterprise'; clock?: () => Date; store?: 'postgres' | 'pglite' } = {},
+): Promise<RunningService> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'fs-svc-'));
-  const fresh = postgresUrl ? await freshPostgres() : undefined;
+  const store = options.store ?? (postgresUrl ? 'postgres' : 'pglite');
+  if (store === 'postgres' && !postgresUrl) throw new Error('a PostgreSQL service needs DATABASE_URL');
+  const fresh = store === 'postgres' ? await freshPostgres() : undefined;
   if (!fresh) await fs.rename(await embeddedDatabaseCopy(), path.join(dataDir, 'pglite'));
   const config = loadConfig({
     DATA_DIR: dataDir,

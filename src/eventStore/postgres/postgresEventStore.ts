@@ -14,6 +14,7 @@ import type {
   SubscribeOptions,
 } from '../eventStore.ts';
 import { eventStoreMigrations } from './migrations.ts';
+import { inTransaction } from '../../database/transactions.ts';
 
 const channel = 'eventstore_appended';
 const defaultPageSize = 1000;
@@ -127,7 +128,7 @@ export async function createPostgresEventStore(database: Database, options: Post
 
     async deleteStream(streamName, deleteOptions) {
       const expected = deleteOptions?.expectedRevision ?? 'any';
-      await db.transaction().execute(async (trx) => {
+      await inTransaction(db, async (trx) => {
         // The stream row is the lock appends take too, so a delete and an append of one stream
         // cannot interleave.
         const row = await trx
