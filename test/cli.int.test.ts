@@ -141,3 +141,47 @@ test.serial('the server starts on the embedded default, answers, and stops clean
     await fs.rm(dataDir, { recursive: true, force: true });
   }
 });
+
+test.serial('on a new database, tenants list creates the read models and says how to get a first tenant and key', async (t) => {
+  const { env, dispose } = await environmentWithEvents(0);
+  try {
+    const io = captureIo();
+    t.is(await runCli(['tenants', 'list'], env, io), 0, io.stderr());
+    t.regex(io.stdout(), /No tenants yet\. Create one .*facesmash tenants create --name NAME/);
+    t.is(io.stderr(), '');
+    const json = captureIo();
+    t.is(await runCli(['tenants', 'list', '--json'], env, json), 0);
+    t.deepEqual(JSON.parse(json.stdout()), []);
+  } finally {
+    await dispose();
+  }
+});
+
+test.serial('rebuild --json prints one JSON document; revoking a revoked key says so and exits 1', async (t) => {
+  const { env, dispose } = await environmentWithEvents(20);
+  try {
+    const rebuild = captureIo();
+    t.is(await runCli(['rebuild', '--json'], env, rebuild), 0);
+    const results = JSON.parse(rebuild.stdout()) as Array<{ projection: string; events: number; position: string }>;
+    t.deepEqual(
+      results.map((r) => [r.projection, r.events, r.position]),
+      projectionNames.map((name) => [name, 20, '20']),
+    );
+
+    const created = captureIo();
+    t.is(await runCli(['tenants', 'create', '--name', 'revoker', '--json'], env, created), 0);
+    const tenantId = JSON.parse(created.stdout()).tenant.id as string;
+    const issued = captureIo();
+    t.is(await runCli(['keys', 'issue', '--tenant', tenantId, '--mode', 'test', '--json'], env, issued), 0);
+    const keyId = JSON.parse(issued.stdout()).id as string;
+    const first = captureIo();
+    t.is(await runCli(['keys', 'revoke', keyId], env, first), 0);
+    t.is(first.stdout(), `revoked ${keyId}\n`);
+    const second = captureIo();
+    t.is(await runCli(['keys', 'revoke', keyId], env, second), 1);
+    t.is(second.stdout(), '');
+    t.regex(second.stderr(), new RegExp(`^${keyId} was already revoked at \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z; nothing changed\\n$`));
+  } finally {
+    await dispose();
+  }
+});

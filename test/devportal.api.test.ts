@@ -81,3 +81,25 @@ test.serial('every failure body carries an error string the SDK can read', async
   t.like(await malformed.json(), { success: false, code: 'VALIDATION_ERROR' });
   t.true(typeof (await sdk('GET', '/api/devportal/nope')).error === 'string');
 });
+
+test.serial('re-registering a known email with a new fullName stores it (an event), and the users listing and history show it', async (t) => {
+  const face = randomVector(random);
+  const first = await sdk('POST', '/api/devportal/register', { email: 'renamed@example.com', fullName: 'Old Name', descriptor: face });
+  t.like(first, { success: true, created: true });
+  const renamed = await sdk('POST', '/api/devportal/register', { email: 'renamed@example.com', fullName: 'New Name', descriptor: atDistance(face, 0.1, random) });
+  t.like(renamed, { success: true, created: false, updated: true, profileId: first.profileId });
+  const users = await sdk('GET', '/api/devportal/users?search=renamed@example.com');
+  t.is(users.items[0].fullName, 'New Name');
+  const match = await sdk('POST', '/api/devportal/match', { descriptor: atDistance(face, 0.1, random) });
+  t.is(match.user.name, 'New Name');
+  // The same name again, or none, changes nothing.
+  await sdk('POST', '/api/devportal/register', { email: 'renamed@example.com', fullName: 'New Name', descriptor: atDistance(face, 0.1, random) });
+  await sdk('POST', '/api/devportal/register', { email: 'renamed@example.com', descriptor: atDistance(face, 0.1, random) });
+  const history = await fetch(`${running.baseUrl}/v1/users/${first.profileId}/history`, { headers: { authorization: `Bearer ${running.liveKey}` } });
+  const events = ((await history.json()) as { data: { events: Array<{ type: string; facts?: unknown }> } }).data.events;
+  t.deepEqual(
+    events.filter((event) => event.type === 'UserProfileChanged').map((event) => event.facts),
+    [{ changed: ['fullName'] }],
+  );
+  t.is((await sdk('GET', '/api/devportal/users?search=renamed@example.com')).items[0].fullName, 'New Name');
+});

@@ -136,7 +136,35 @@ test.serial('a receiver that fails or is down gets every event once it is back; 
     await until(() => hook.received.length >= 3);
     t.is(hook.received[2]!.body.event, 'face.verified');
     t.is((await api.get('/v1/webhooks')).body.data.webhooks.find((w: { id: string }) => w.id === id).status, 'active');
+    await api.delete(`/v1/webhooks/${id}`);
   } finally {
+    await hook.close();
+  }
+});
+
+test.serial('a receiver that never answers holds back no other webhook', async (t) => {
+  // Holds every request open until the delivery client gives up (10 s).
+  const open = new Set<IncomingMessage>();
+  const hanging = createServer((req) => {
+    open.add(req);
+    req.on('close', () => open.delete(req));
+  });
+  await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+  const hook = await receiver();
+  const ids: string[] = [];
+  try {
+    ids.push((await api.post('/v1/webhooks', { url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/hang`, events: ['face.registered'] })).body.data.id);
+    ids.push((await api.post('/v1/webhooks', { url: `http://127.0.0.1:${hook.port}/healthy` })).body.data.id);
+    await api.post('/v1/faces/register', { email: 'hol@example.com', descriptor: randomVector(random) });
+    // The healthy receiver's second event can only be sent after its first is delivered: a
+    // delivery loop that waited for its whole pass would hold it until the hanging one timed out.
+    await until(() => hook.received.length >= 2);
+    t.deepEqual(hook.received.map((r) => r.body.event), ['face.registered', 'template.created']);
+    t.is(open.size, 1, 'the hanging delivery is still waiting for its answer');
+  } finally {
+    for (const id of ids) await api.delete(`/v1/webhooks/${id}`);
+    hanging.closeAllConnections();
+    await new Promise<void>((resolve) => hanging.close(() => resolve()));
     await hook.close();
   }
 });

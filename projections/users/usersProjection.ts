@@ -16,7 +16,7 @@ import type { Projection } from '../projection.ts';
  */
 export const usersProjection: Projection = {
   name: 'users',
-  version: 5,
+  version: 6,
   handles: [...userEventTypes, 'SignInLogsPruned'],
 
   async createTables(db: Kysely<any>) {
@@ -106,6 +106,8 @@ export interface BatchChanges {
   readonly newLogs: Array<Record<string, unknown> & { user_id: string }>;
   readonly userDeltas: Map<string, UserDelta>;
   readonly templateUses: Map<string, TemplateUse>;
+  /** The latest sealed full name of users whose profile changed (users already in the read model). */
+  readonly fullNames: Map<string, string>;
   /** Retention: logs of a tenant and mode older than `before` go (applied after this batch's inserts). */
   readonly prunes: Array<{ tenantId: string; mode: string; before: string }>;
 }
@@ -124,6 +126,7 @@ export function foldBatch(events: readonly RecordedEvent[]): BatchChanges {
     newLogs: [],
     userDeltas: new Map(),
     templateUses: new Map(),
+    fullNames: new Map(),
     prunes: [],
   };
   const delta = (userId: string): UserDelta => {
@@ -209,9 +212,16 @@ export function foldBatch(events: readonly RecordedEvent[]): BatchChanges {
         }
         break;
       }
+      case 'UserProfileChanged': {
+        const enrolled = changes.newUsers.get(event.data.userId);
+        if (enrolled) enrolled.full_name_sealed = event.data.fullName;
+        else changes.fullNames.set(event.data.userId, event.data.fullName);
+        break;
+      }
       case 'UserErased': {
         const userId = event.data.userId;
         changes.erasedUsers.add(userId);
+        changes.fullNames.delete(userId);
         changes.newUsers.delete(userId);
         changes.userDeltas.delete(userId);
         for (const [templateId, row] of changes.newTemplates) {
@@ -279,6 +289,13 @@ async function writeBatch(db: Kysely<any>, changes: BatchChanges): Promise<void>
       from jsonb_to_recordset(${JSON.stringify(deltas)}::jsonb)
         as d(user_id text, logins integer, successes integer, failures integer, templates integer, last_login timestamptz)
       where u.user_id = d.user_id`.execute(db);
+  }
+  if (changes.fullNames.size > 0) {
+    const names = [...changes.fullNames].map(([user_id, full_name_sealed]) => ({ user_id, full_name_sealed }));
+    await sql`
+      update users u set full_name_sealed = x.full_name_sealed
+      from jsonb_to_recordset(${JSON.stringify(names)}::jsonb) as x(user_id text, full_name_sealed text)
+      where u.user_id = x.user_id`.execute(db);
   }
   for (const prune of changes.prunes) {
     await db.deleteFrom('sign_in_logs').where('tenant_id', '=', prune.tenantId).where('mode', '=', prune.mode).where('created_at', '<', prune.before).execute();

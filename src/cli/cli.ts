@@ -127,6 +127,9 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
     return 1;
   }
   try {
+    // Commands that read the read models bring them up to date first: on a new database that
+    // also creates them (reading before that failed with a missing table).
+    if (command !== 'status' && command !== 'rebuild' && !command.startsWith('audit ')) await service.runner.catchUp();
     if (command === 'retention run') {
       const report = await service.applyRetention();
       io.out(parsed.values.json ? `${JSON.stringify(report, null, 2)}\n` : `retention: ${report.tenants} tenants, ${report.logsPruned} log prunes, ${report.monthKeysDestroyed} sign-in month keys destroyed, ${report.usersErased} users erased\n`);
@@ -177,8 +180,11 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
     }
     const chosen = service.projections.filter((p) => wanted === undefined || wanted.includes(p.name));
     const progress = createProgressReporter({ label: `rebuild ${chosen.map((p) => p.name).join(', ')}`, write: io.err, isTTY: io.isTTY });
-    for (const result of await rebuildProjections(service.database.db, service.store, chosen, { batchSize, progress })) {
-      io.out(`rebuilt ${result.projection}: ${result.events} events up to position ${result.position} in ${(result.durationMs / 1000).toFixed(1)} s\n`);
+    const results = await rebuildProjections(service.database.db, service.store, chosen, { batchSize, progress });
+    if (parsed.values.json) {
+      io.out(`${JSON.stringify(results.map((r) => ({ projection: r.projection, events: r.events, position: r.position.toString(), durationMs: r.durationMs })), null, 2)}\n`);
+    } else {
+      for (const result of results) io.out(`rebuilt ${result.projection}: ${result.events} events up to position ${result.position} in ${(result.durationMs / 1000).toFixed(1)} s\n`);
     }
     return 0;
   } finally {
@@ -264,7 +270,12 @@ async function operate(
       }
       case 'tenants list': {
         const list = await tenants.listTenants();
-        print(list, table(['tenant', 'name', 'plan', 'created'], list.map((t) => [t.id, t.name, t.plan, t.createdAt])));
+        print(
+          list,
+          list.length === 0
+            ? 'No tenants yet. Create one (it prints its first keys): facesmash tenants create --name NAME [--plan free|pro|enterprise]\n'
+            : table(['tenant', 'name', 'plan', 'created'], list.map((t) => [t.id, t.name, t.plan, t.createdAt])),
+        );
         return 0;
       }
       case 'keys issue': {
@@ -287,7 +298,14 @@ async function operate(
       }
       case 'keys revoke': {
         const keyId = parseInput(z.string().regex(/^key_[0-9a-f]{32}$/, 'must be a key id (key_…)'), positional, 'body', 'KEY_ID');
-        print(await tenants.revokeKey(keyId, 'cli'), `revoked ${keyId}\n`);
+        const result = await tenants.revokeKey(keyId, 'cli');
+        if (result.alreadyRevoked) {
+          // Nothing changed: scripts that revoke a key they think is live should hear about it.
+          if (values.json) print(result, '');
+          io.err(`${keyId} was already revoked at ${result.revokedAt}; nothing changed\n`);
+          return 1;
+        }
+        print(result, `revoked ${keyId}\n`);
         return 0;
       }
       default:

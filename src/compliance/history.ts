@@ -46,6 +46,8 @@ function factsOf(event: UserEvent): Record<string, unknown> {
       return { templateId: event.data.templateId, reason: event.data.reason };
     case 'SignInAttempted':
       return { logId: event.data.logId, kind: event.data.kind, outcome: event.data.outcome, similarity: event.data.similarity, threshold: event.data.threshold, templateId: event.data.templateId };
+    case 'UserProfileChanged':
+      return { changed: ['fullName'] };
     case 'UserErased':
       return { reason: event.data.reason };
     default:
@@ -105,6 +107,8 @@ export async function userHistory(store: EventStore, tenant: Pick<TenantContext,
         counters.loginCount += 1;
         if (event.data.outcome === 'success') counters.successfulLogins += 1;
         else counters.failedLogins += 1;
+        break;
+      case 'UserProfileChanged':
         break;
       case 'UserErased':
         status = 'erased';

@@ -169,14 +169,14 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
       const template = await sealTemplate(userId, templateId, input);
       const enrolledUserId = userId;
       const sealedEmail = await cipher.encryptText(userId, input.email, aad.email(userId));
-      const sealedName = input.fullName ? await cipher.encryptText(userId, input.fullName, aad.fullName(userId)) : null;
+      const sealedName = input.fullName && (await nameChanges(context, userId, input.fullName)) ? await cipher.encryptText(userId, input.fullName, aad.fullName(userId)) : null;
       const { events, result } = await users.handle(
         userId,
         // A reservation whose user stream is missing (a crash between the two appends) is completed here.
         (state) =>
           state.status === 'absent'
             ? { type: 'Enrol', userId: enrolledUserId, email: sealedEmail, emailIndex, fullName: sealedName, template }
-            : { type: 'AddTemplate', template, maxTemplates: tenant.settings.maxTemplates },
+            : { type: 'AddTemplate', template, maxTemplates: tenant.settings.maxTemplates, fullName: sealedName },
         context,
       );
       await deps.awaitPosition(result.position);
@@ -190,6 +190,13 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
         evictedTemplateIds: events.flatMap((event) => (event.type === 'FaceTemplateRemoved' ? [event.data.templateId] : [])),
       };
     }
+  }
+
+  /** True unless the user is known with exactly this full name already (a new user always takes it). */
+  async function nameChanges(context: CommandContext, userId: string, fullName: string): Promise<boolean> {
+    const row = await readModel.findUser(context.tenant, userId);
+    if (!row) return true;
+    return (await cipher.openText(userId, row.fullNameSealed, aad.fullName(userId))) !== fullName;
   }
 
   async function recordSignIn(context: CommandContext, attempt: Omit<SignInAttempted['data'], 'ip' | 'userAgent' | 'logId'>): Promise<bigint> {

@@ -1,6 +1,7 @@
 import Koa from 'koa';
 import type Router from '@koa/router';
 import type { Logger } from 'pino';
+import { accessLog } from './accessLog.ts';
 import { errorHandler } from './errorHandler.ts';
 import { requestId } from './requestId.ts';
 
@@ -11,22 +12,15 @@ export interface HttpAppOptions {
   readonly routers: readonly Router[];
 }
 
-/** The Koa application: error envelope first, then request ids, access logs and the routers. */
+/** The Koa application: access log, error envelope, request ids, then the middleware and routers. */
 export function createHttpApp(options: HttpAppOptions): Koa {
   const app = new Koa({ proxy: false });
   // Errors are written by errorHandler; Koa's default handler would print them a second time.
   app.silent = true;
+  // Outermost, so it logs the status the error middleware answered with.
+  app.use(accessLog(options.logger));
   app.use(errorHandler(options.logger));
   app.use(requestId());
-  app.use(async (ctx, next) => {
-    const started = process.hrtime.bigint();
-    try {
-      await next();
-    } finally {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      options.logger.debug({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
-    }
-  });
   for (const middleware of options.middleware ?? []) app.use(middleware);
   for (const router of options.routers) {
     app.use(router.routes());

@@ -40,7 +40,8 @@ export interface TenantView {
 export interface TenantService {
   createTenant(input: { name: string; plan?: Plan; settings?: Partial<TenantSettings> }, requestId: string): Promise<{ tenant: TenantView; keys: { live: IssuedKey; test: IssuedKey } }>;
   issueKey(tenantId: string, input: { mode: Mode; name?: string; scopes?: readonly Scope[]; expiresAt?: string | null }, requestId: string): Promise<IssuedKey>;
-  revokeKey(keyId: string, requestId: string): Promise<{ revoked: true; id: string }>;
+  /** Revokes a key; revoking it again changes nothing and says so (`alreadyRevoked`). */
+  revokeKey(keyId: string, requestId: string): Promise<{ revoked: true; id: string; alreadyRevoked: boolean; revokedAt: string }>;
   changeSettings(tenantId: string, input: { plan?: Plan; settings?: Partial<TenantSettings> }, requestId: string): Promise<TenantView>;
   getTenant(tenantId: string): Promise<TenantView>;
   listTenants(): Promise<TenantView[]>;
@@ -135,8 +136,10 @@ export function createTenantService(deps: TenantServiceDeps): TenantService {
     async revokeKey(keyId, requestId) {
       const key = await readModel.findKey(keyId);
       if (!key) throw new AppError('NOT_FOUND', 'key not found', { keyId });
-      await handle(key.tenantId, { type: 'RevokeKey', keyId }, requestId);
-      return { revoked: true, id: keyId };
+      const { events } = await handle(key.tenantId, { type: 'RevokeKey', keyId }, requestId);
+      const alreadyRevoked = events.length === 0;
+      const revokedAt = alreadyRevoked ? ((await readModel.findKey(keyId))?.revokedAt ?? clock()).toISOString() : clock().toISOString();
+      return { revoked: true, id: keyId, alreadyRevoked, revokedAt };
     },
 
     async changeSettings(tenantId, input, requestId) {

@@ -25,7 +25,7 @@ export type NewTemplate = FaceTemplateAdded['data'];
 
 export type UserCommand =
   | { readonly type: 'Enrol'; readonly userId: string; readonly email: string; readonly emailIndex: string; readonly fullName?: string | null; readonly template: NewTemplate }
-  | { readonly type: 'AddTemplate'; readonly template: NewTemplate; readonly maxTemplates: number }
+  | { readonly type: 'AddTemplate'; readonly template: NewTemplate; readonly maxTemplates: number; readonly fullName?: string | null }
   | { readonly type: 'RemoveTemplate'; readonly templateId: string }
   | { readonly type: 'RecordSignIn'; readonly attempt: SignInAttempted['data'] }
   | { readonly type: 'Erase'; readonly reason: 'api' | 'retention' };
@@ -53,6 +53,7 @@ export function decideUser(command: UserCommand, state: UserState): UserEvent[] 
         const evict = [...state.templates].sort((a, b) => a.quality - b.quality || a.order - b.order).slice(0, excess);
         for (const template of evict) events.push(removal(command.template.userId, template.templateId, 'evicted'));
       }
+      if (command.fullName) events.push({ type: 'UserProfileChanged', data: { userId: command.template.userId, fullName: command.fullName } });
       return events;
     }
     case 'RemoveTemplate':
@@ -81,6 +82,8 @@ export function evolveUser(state: UserState, event: UserEvent): UserState {
       return { ...state, templates: state.templates.filter((t) => t.templateId !== event.data.templateId) };
     case 'SignInAttempted':
       return { ...state, signIns: state.signIns + 1 };
+    case 'UserProfileChanged':
+      return state;
     case 'UserErased':
       return { ...state, status: 'erased', templates: [] };
     default:

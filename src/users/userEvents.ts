@@ -58,14 +58,24 @@ export interface SignInAttempted {
   };
 }
 
+/** A user's profile changed (the FaceSmash SDK's register sent another full name for a known email). */
+export interface UserProfileChanged {
+  readonly type: 'UserProfileChanged';
+  readonly data: {
+    readonly userId: string;
+    /** Sealed; aad `<userId>:fullName`. */
+    readonly fullName: string;
+  };
+}
+
 export interface UserErased {
   readonly type: 'UserErased';
   readonly data: { readonly userId: string; readonly emailIndex: string; readonly reason: 'api' | 'retention' };
 }
 
-export type UserEvent = UserEnrolled | FaceTemplateAdded | FaceTemplateRemoved | SignInAttempted | UserErased;
+export type UserEvent = UserEnrolled | FaceTemplateAdded | FaceTemplateRemoved | SignInAttempted | UserProfileChanged | UserErased;
 
-export const userEventTypes = ['UserEnrolled', 'FaceTemplateAdded', 'FaceTemplateRemoved', 'SignInAttempted', 'UserErased'] as const;
+export const userEventTypes = ['UserEnrolled', 'FaceTemplateAdded', 'FaceTemplateRemoved', 'SignInAttempted', 'UserProfileChanged', 'UserErased'] as const;
 
 /** Reservation of an email (by blind index) for one user of a tenant and mode: the write-side uniqueness check. */
 export interface EmailReserved {

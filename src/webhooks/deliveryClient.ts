@@ -20,6 +20,8 @@ export interface DeliverOptions {
   readonly resolve?: Resolver;
   /** Bytes of the answer read (and discarded) before the connection is dropped. */
   readonly maxResponseBytes?: number;
+  /** Abandons the attempt (the service is stopping); the result then reads as a timeout. */
+  readonly signal?: AbortSignal;
 }
 
 /** One attempt's outcome. `ok` is a 2xx answer within the timeout. */
@@ -45,6 +47,9 @@ export async function deliver(options: DeliverOptions): Promise<DeliveryResult> 
   const timeoutMs = options.timeoutMs ?? 10_000;
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
+  const abandon = () => controller.abort();
+  options.signal?.addEventListener('abort', abandon, { once: true });
+  if (options.signal?.aborted) controller.abort();
   const timedOut = () => ({ ok: false, error: `no answer within ${timeoutMs} ms`, durationMs: elapsed() });
   try {
     const policy = { allowPrivate: options.allowPrivate, ...(options.resolve ? { resolve: options.resolve } : {}) };
@@ -75,6 +80,7 @@ export async function deliver(options: DeliverOptions): Promise<DeliveryResult> 
     return { ok: false, error: describe(error), durationMs: elapsed() };
   } finally {
     clearTimeout(timer);
+    options.signal?.removeEventListener('abort', abandon);
   }
 }
 

@@ -42,7 +42,49 @@ export async function deliverDue(deps: DeliveryWorkerDependencies, options: { li
   };
 }
 
-async function attempt(deps: DeliveryWorkerDependencies, delivery: Delivery, timeoutMs: number, now: () => Date): Promise<AttemptOutcome | undefined> {
+export interface DeliveryPump {
+  /** Claims as many due deliveries as there are free slots and starts them; resolves with how many started. */
+  fill(): Promise<number>;
+  /** Attempts running now. */
+  inFlight(): number;
+  /** Resolves when every running attempt has settled. */
+  settled(): Promise<void>;
+}
+
+/**
+ * The delivery loop's engine: attempts run side by side, each recorded as it settles, and a
+ * free slot is refilled at once, so one slow receiver (up to the 10 s timeout) never holds back
+ * the deliveries of other webhooks. Order per webhook and user still holds: the queue leases a
+ * delivery while it runs, and never hands out one whose predecessor is not delivered.
+ */
+export function createDeliveryPump(deps: DeliveryWorkerDependencies, options: { readonly maxInFlight: number; readonly signal?: AbortSignal; readonly onSettled?: () => void }): DeliveryPump {
+  const now = deps.now ?? (() => new Date());
+  const timeoutMs = deps.timeoutMs ?? 10_000;
+  const running = new Set<Promise<unknown>>();
+  return {
+    async fill() {
+      const free = options.maxInFlight - running.size;
+      if (free <= 0 || options.signal?.aborted) return 0;
+      const claimed = await deps.queue.claimDue(now(), { limit: free, leaseMs: timeoutMs + 30_000 });
+      for (const delivery of claimed) {
+        const task: Promise<unknown> = attempt(deps, delivery, timeoutMs, now, options.signal)
+          .catch(() => undefined)
+          .finally(() => {
+            running.delete(task);
+            options.onSettled?.();
+          });
+        running.add(task);
+      }
+      return claimed.length;
+    },
+    inFlight: () => running.size,
+    async settled() {
+      await Promise.all([...running]);
+    },
+  };
+}
+
+async function attempt(deps: DeliveryWorkerDependencies, delivery: Delivery, timeoutMs: number, now: () => Date, signal?: AbortSignal): Promise<AttemptOutcome | undefined> {
   const webhook = await deps.findWebhook(delivery.webhookId);
   if (webhook === undefined) {
     await deps.queue.removeWebhook(delivery.webhookId);
@@ -59,11 +101,15 @@ async function attempt(deps: DeliveryWorkerDependencies, delivery: Delivery, tim
       allowPrivate: deps.allowPrivate,
       now,
       ...(deps.resolve ? { resolve: deps.resolve } : {}),
+      ...(signal ? { signal } : {}),
     });
   } catch (error) {
     // Only the body can throw here (a sealed field failing its integrity check); never log its content.
     result = { ok: false, error: `payload could not be built: ${error instanceof Error ? error.message : String(error)}`, durationMs: 0 };
   }
+  // Abandoned because the service stops: not the receiver's fault, so nothing is recorded; the
+  // lease runs out and the delivery is attempted again.
+  if (signal?.aborted && !result.ok) return undefined;
   const at = now();
   const outcome: AttemptOutcome = result.ok
     ? { ok: true, at, statusCode: result.status ?? 200, durationMs: result.durationMs }

@@ -82,6 +82,9 @@ export function describeDomainEvent(event: RecordedEvent, enrolment?: RecordedEv
       names = [domain.data.outcome === 'success' ? 'face.verified' : 'face.failed'];
       break;
     }
+    case 'UserProfileChanged':
+      // No webhook event announces a profile change.
+      return undefined;
     case 'UserErased':
       source = { type: 'UserErased', data: { userId: domain.data.userId, reason: domain.data.reason } };
       names = ['user.deleted'];

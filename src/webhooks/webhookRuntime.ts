@@ -4,7 +4,7 @@ import type { FieldCipher } from '../crypto/fieldCipher.ts';
 import type { EventStore } from '../eventStore/eventStore.ts';
 import { createAppendWaker, createPositionWaiters, type AppendWaker } from '../eventStore/following.ts';
 import type { DeliveryQueue } from './deliveryQueue.ts';
-import { deliverDue } from './deliveryWorker.ts';
+import { createDeliveryPump } from './deliveryWorker.ts';
 import { dispatchEvents } from './dispatcher.ts';
 import type { RetrySchedule } from './retrySchedule.ts';
 import type { WebhookService } from './webhookService.ts';
@@ -27,6 +27,8 @@ export interface WebhookRuntimeOptions {
   readonly schedule: RetrySchedule;
   /** How often due retries are looked for; new deliveries are sent at once. */
   readonly deliveryPollMs?: number;
+  /** Attempts running at once (each may wait up to 10 s for its receiver). */
+  readonly maxInFlight?: number;
 }
 
 /** The webhook dispatcher (checkpointed, at-least-once) and the delivery loop of this instance. */
@@ -37,7 +39,6 @@ export function createWebhookRuntime(options: WebhookRuntimeOptions): WebhookRun
   const waiters = createPositionWaiters(() => position);
   let waker: AppendWaker | undefined;
   let loops: Promise<void>[] = [];
-  let kick: (() => void) | undefined;
 
   const enrolmentOf = async (streamName: string) => {
     try {
@@ -67,7 +68,7 @@ export function createWebhookRuntime(options: WebhookRuntimeOptions): WebhookRun
         const { inserted } = await dispatchEvents(events, { queue, webhooksOf: (tenantId, mode) => webhooks.targets(tenantId, mode), enrolmentOf });
         position = events.at(-1)!.position;
         waiters.notify();
-        if (inserted > 0) kick?.();
+        if (inserted > 0) kickDelivery();
         delay = 200;
       } catch (error) {
         if (controller.signal.aborted) break;
@@ -77,28 +78,43 @@ export function createWebhookRuntime(options: WebhookRuntimeOptions): WebhookRun
     }
   }
 
+  /** Wakes the delivery loop: new deliveries were planned, or an attempt settled. A wake while it works is kept for its next wait. */
+  let woken = false;
+  let wakeDelivery: (() => void) | undefined;
+  const kickDelivery = () => {
+    woken = true;
+    wakeDelivery?.();
+  };
+
   async function deliveryLoop(): Promise<void> {
     const pollMs = options.deliveryPollMs ?? 1000;
+    const pump = createDeliveryPump(
+      { queue, findWebhook: (id) => webhooks.secretOf(id), decrypt, allowPrivate: options.allowPrivate, schedule: options.schedule },
+      { maxInFlight: options.maxInFlight ?? 32, signal: controller.signal, onSettled: kickDelivery },
+    );
     while (!controller.signal.aborted) {
+      woken = false;
       try {
-        const result = await deliverDue({ queue, findWebhook: (id) => webhooks.secretOf(id), decrypt, allowPrivate: options.allowPrivate, schedule: options.schedule });
-        if (result.attempted > 0) continue;
+        if ((await pump.fill()) > 0) continue;
       } catch (error) {
         if (controller.signal.aborted) break;
         logger.error({ err: error }, 'webhook delivery pass failed');
       }
+      if (woken) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, pollMs);
         function done() {
           clearTimeout(timer);
           controller.signal.removeEventListener('abort', done);
-          kick = undefined;
+          wakeDelivery = undefined;
           resolve();
         }
-        kick = done;
+        wakeDelivery = done;
         controller.signal.addEventListener('abort', done);
       });
     }
+    // Attempts abandoned by the abort settle at once and record nothing.
+    await pump.settled();
   }
 
   return {

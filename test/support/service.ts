@@ -8,6 +8,7 @@ import { composeService, type Service } from '../../src/composition/root.ts';
 import { freshPostgres, postgresUrl } from './databases.ts';
 import { embeddedDatabaseCopy } from './pgliteTemplate.ts';
 import { quietLogger } from './quietLogger.ts';
+import type { Logger } from '../../src/logging/logger.ts';
 
 export interface RunningService {
   readonly service: Service;
@@ -30,7 +31,7 @@ export interface RunningService {
  */
 export async function startService(
   env: Record<string, string> = {},
-  options: { startProjections?: boolean; plan?: 'free' | 'pro' | 'enterprise'; clock?: () => Date; store?: 'postgres' | 'pglite' } = {},
+  options: { startProjections?: boolean; plan?: 'free' | 'pro' | 'enterprise'; clock?: () => Date; store?: 'postgres' | 'pglite'; logger?: Logger } = {},
 ): Promise<RunningService> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'fs-svc-'));
   const store = options.store ?? (postgresUrl ? 'postgres' : 'pglite');
@@ -44,7 +45,7 @@ export async function startService(
     ...(fresh ? { DATABASE_URL: fresh.url, MASTER_KEY: randomBytes(32).toString('base64') } : {}),
     ...env,
   });
-  const service = await composeService(config, quietLogger(), { startProjections: options.startProjections ?? true, ...(options.clock ? { clock: options.clock } : {}) });
+  const service = await composeService(config, options.logger ?? quietLogger(), { startProjections: options.startProjections ?? true, ...(options.clock ? { clock: options.clock } : {}) });
   const tenant = options.startProjections === false ? undefined : await service.tenants.createTenant({ name: 'test tenant', plan: options.plan ?? 'enterprise' }, 'test-setup');
   const identity = { tenantId: tenant?.tenant.id ?? '', liveKey: tenant?.keys.live.key ?? '', testKey: tenant?.keys.test.key ?? '' };
   const cleanup = async () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { descriptorLength } from '../../faces/descriptor.ts';
+import { userEventTypes } from '../../users/userEvents.ts';
 
 /**
  * Request and response schemas of /v1 (api-contract.md). Requests are strict: unknown fields are
@@ -134,7 +135,7 @@ export const historyQuery = z.strictObject({
     .meta({ description: "Also return the user's state as it was at this time." }),
 });
 const historyEntry = z.object({
-  type: z.enum(['UserEnrolled', 'FaceTemplateAdded', 'FaceTemplateRemoved', 'SignInAttempted', 'UserErased']),
+  type: z.enum(userEventTypes),
   occurredAt: isoDate,
   actorKeyId: z.string().nullable(),
   requestId: z.string().nullable(),
