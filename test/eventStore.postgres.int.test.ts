@@ -60,3 +60,23 @@ eventStoreContract(test, 'PostgreSQL', factory('postgres'), postgresUrl !== unde
     await testDb.dispose();
   }
 });
+
+for (const kind of ['pglite', 'postgres'] as const) {
+  (kind === 'postgres' && !postgresUrl ? test.skip : test.serial)(`${kind}: appends made at once share transactions (group commit)`, async (t) => {
+    const { randomUUID } = await import('node:crypto');
+    const { sql } = await import('kysely');
+    const testDb = await openTestDatabase(kind);
+    const store = await createPostgresEventStore(testDb.database);
+    try {
+      const meta = { occurredAt: new Date().toISOString(), schemaVersion: 1 };
+      await Promise.all(Array.from({ length: 64 }, (_, i) => store.appendToStream(`gc-${i % 8}`, [{ id: randomUUID(), type: 'E', data: { i }, metadata: meta }])));
+      const { rows } = await sql<{ events: string; transactions: string }>`select count(*)::text as events, count(distinct tx_id)::text as transactions from eventstore.events`.execute(testDb.database.db);
+      t.is(rows[0]!.events, '64');
+      // The first batches go alone while nothing is in flight; the rest wait and go together.
+      t.true(Number(rows[0]!.transactions) <= 8, `${rows[0]!.transactions} transactions for 64 appends`);
+    } finally {
+      await store.close();
+      await testDb.dispose();
+    }
+  });
+}

@@ -33,6 +33,28 @@ export interface RecordedEvent<TData = unknown> extends NewEvent<TData> {
   readonly recordedAt: Date;
 }
 
+/** How an append is checked. */
+export interface AppendOptions {
+  /** The revision the stream must be at; default `any`. */
+  readonly expectedRevision?: ExpectedRevision;
+  /**
+   * Streams that must not be closed, checked atomically with the append (e.g. a user's stream
+   * for a sign-in appended elsewhere): if one is, the append fails with `STREAM_CLOSED`.
+   */
+  readonly guards?: readonly string[];
+  /**
+   * This append closes the stream: afterwards no event is accepted on it, nor on any stream that
+   * names it as a guard (`STREAM_CLOSED`). It still reads as before.
+   */
+  readonly close?: boolean;
+}
+
+/** One stream's part of an atomic multi-stream append. */
+export interface StreamAppend extends AppendOptions {
+  readonly streamName: string;
+  readonly events: readonly NewEvent[];
+}
+
 export interface AppendResult {
   /** Revision of the last event now in the stream. */
   readonly nextExpectedRevision: bigint;
@@ -63,10 +85,17 @@ export interface EventStore {
   readonly kind: 'postgres' | 'pglite' | 'kurrentdb';
   /**
    * Appends events atomically. Throws an error with code `WRONG_EXPECTED_REVISION` (with the
-   * actual revision in details) or `STREAM_DELETED`. Re-appending events whose ids are already
-   * stored returns the original result and stores nothing.
+   * actual revision in details), `STREAM_DELETED` or `STREAM_CLOSED`. Re-appending events whose
+   * ids are already stored returns the original result and stores nothing. Appends that arrive
+   * while others are in flight are committed together (group commit), each checked on its own.
    */
-  appendToStream(streamName: string, events: readonly NewEvent[], options?: { expectedRevision?: ExpectedRevision }): Promise<AppendResult>;
+  appendToStream(streamName: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
+  /**
+   * Appends to several streams in one atomic step: every part is checked (expected revision,
+   * guards, closure) and either all are stored or none is. Results are in the order of the parts.
+   * A part with no events only checks its expectations.
+   */
+  appendMulti(parts: readonly StreamAppend[]): Promise<AppendResult[]>;
   /** Reads a stream. A stream that never existed reads as empty; a deleted one throws `STREAM_DELETED`. */
   readStream(streamName: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   /** Reads every stream in global order; never skips an event that commits later with a lower position. */

@@ -214,4 +214,98 @@ export function eventStoreContract(test: TestFn, adapter: string, factory: Store
     const all = await store.readAll({ after: start, maxCount: 10_000 });
     t.deepEqual(all.map((e) => e.id), events.map((e) => e.id), 'subscription order equals read-all order');
   });
+
+  run('closing a stream refuses later appends to it and to streams it guards; it still reads', async (t, store) => {
+    const owner = stream();
+    const guarded = stream();
+    await store.appendToStream(owner, [event('Opened')]);
+    const before = await store.appendToStream(guarded, [event('Guarded')], { guards: [owner] });
+    t.is(before.nextExpectedRevision, 0n);
+    await store.appendToStream(owner, [event('Closed')], { expectedRevision: 0n, close: true });
+    t.is(codeOf(await t.throwsAsync(store.appendToStream(owner, [event('Late')]))), 'STREAM_CLOSED');
+    t.is(codeOf(await t.throwsAsync(store.appendToStream(guarded, [event('Late')], { guards: [owner] }))), 'STREAM_CLOSED');
+    t.is(codeOf(await t.throwsAsync(store.appendToStream(stream(), [event('Late')], { guards: [owner] }))), 'STREAM_CLOSED');
+    t.deepEqual((await store.readStream(owner)).map((e) => e.type), ['Opened', 'Closed']);
+    t.deepEqual((await store.readStream(guarded)).map((e) => e.type), ['Guarded']);
+    // A guard on a stream that is open, or does not exist, lets the append through.
+    t.is((await store.appendToStream(stream(), [event('Free')], { guards: [stream()] })).nextExpectedRevision, 0n);
+  });
+
+  run('guarded appends racing a closure: each is stored before the closing event or refused, none after', async (t, store) => {
+    const owner = stream();
+    await store.appendToStream(owner, [event('Opened')]);
+    const guarded = Array.from({ length: 4 }, () => stream());
+    const attempts = Array.from({ length: 40 }, (_, i) => store.appendToStream(guarded[i % 4]!, [event('SignIn')], { guards: [owner] }));
+    const closing = store.appendToStream(owner, [event('Erased')], { close: true });
+    const settled = await Promise.allSettled(attempts);
+    const closed = await closing;
+    for (const outcome of settled) {
+      if (outcome.status === 'rejected') t.is(codeOf(outcome.reason), 'STREAM_CLOSED');
+      else t.true(outcome.value.position < closed.position, 'stored before the closure');
+    }
+    const stored = (await Promise.all(guarded.map((name) => store.readStream(name)))).flat();
+    t.is(stored.length, settled.filter((o) => o.status === 'fulfilled').length);
+    t.true(stored.every((e) => e.position < closed.position));
+  });
+
+  run('appendMulti stores every part or none, checking each part on its own', async (t, store) => {
+    const a = stream();
+    const b = stream();
+    await store.appendToStream(b, [event('B0')]);
+    const head = await store.headPosition();
+    // b is at revision 0, not no_stream: the whole append is refused.
+    const refused = await t.throwsAsync(
+      store.appendMulti([
+        { streamName: a, events: [event('A0')], expectedRevision: 'no_stream' },
+        { streamName: b, events: [event('B1')], expectedRevision: 'no_stream' },
+      ]),
+    );
+    t.is(codeOf(refused), 'WRONG_EXPECTED_REVISION');
+    t.is((refused as unknown as { details: { streamName: string } }).details.streamName, b);
+    t.deepEqual(await store.readStream(a), []);
+    t.is(await store.headPosition(), head);
+    const results = await store.appendMulti([
+      { streamName: a, events: [event('A0'), event('A1')], expectedRevision: 'no_stream' },
+      { streamName: b, events: [event('B1')], expectedRevision: 0n },
+    ]);
+    t.deepEqual(results.map((r) => r.nextExpectedRevision), [1n, 1n]);
+    const all = await store.readAll({ after: head, maxCount: 10 });
+    t.deepEqual(all.map((e) => e.type), ['A0', 'A1', 'B1']);
+    t.is(results[0]!.position, all[1]!.position);
+    t.is(results[1]!.position, all[2]!.position);
+    // A part with no events only checks: a closed guard refuses the whole append.
+    await store.appendToStream(b, [event('B2')], { close: true });
+    t.is(codeOf(await t.throwsAsync(store.appendMulti([{ streamName: a, events: [event('A2')], guards: [b] }]))), 'STREAM_CLOSED');
+    t.is((await store.readStream(a)).length, 2);
+  });
+
+  run('group commit: 200 appends at once, each checked against its own expected revision, seen once in order', async (t, store) => {
+    const start = await store.headPosition();
+    const names = Array.from({ length: 10 }, () => stream());
+    for (const name of names) await store.appendToStream(name, [event('Seed')], { expectedRevision: 'no_stream' });
+    // Per stream: 10 writers expect revision 0 (at most one wins), 10 append with any (all win).
+    const attempts = names.flatMap((name) => [
+      ...Array.from({ length: 10 }, (_, i) => ({ name, expected: 0n as const, label: `exact-${i}` })),
+      ...Array.from({ length: 10 }, (_, i) => ({ name, expected: 'any' as const, label: `any-${i}` })),
+    ]);
+    const settled = await Promise.allSettled(attempts.map((a) => store.appendToStream(a.name, [event(a.label)], { expectedRevision: a.expected })));
+    for (const outcome of settled) if (outcome.status === 'rejected') t.is(codeOf(outcome.reason), 'WRONG_EXPECTED_REVISION');
+    let stored = 0;
+    for (const name of names) {
+      const exactWins = settled.filter((o, i) => o.status === 'fulfilled' && attempts[i]!.name === name && attempts[i]!.expected === 0n).length;
+      t.true(exactWins <= 1, 'at most one writer expecting revision 0 wins per stream');
+      const events = await store.readStream(name);
+      stored += events.length;
+      t.deepEqual(events.map((e) => e.revision), events.map((_, i) => BigInt(i)), 'revisions without gaps');
+      t.is(events.filter((e) => e.type.startsWith('any-')).length, 10, 'every any append is stored');
+      t.is(events.filter((e) => e.type.startsWith('exact-')).length, exactWins);
+      if (exactWins === 1) t.true(events[1]!.type.startsWith('exact-'), 'the winner came right after the seed');
+    }
+    const controller = new AbortController();
+    const events = await collect(store.subscribeToAll({ after: start, signal: controller.signal }), stored, controller);
+    controller.abort();
+    t.is(events.length, stored);
+    t.is(new Set(events.map((e) => e.id)).size, events.length, 'no duplicates');
+    for (let i = 1; i < events.length; i++) t.true(events[i]!.position > events[i - 1]!.position, 'positions increase');
+  });
 }

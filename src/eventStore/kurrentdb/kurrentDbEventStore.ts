@@ -8,6 +8,7 @@ import {
   NO_STREAM,
   START,
   STREAM_EXISTS,
+  STREAM_STATE,
   convertToCommandError,
   eventTypeFilter,
   excludeSystemEvents,
@@ -15,6 +16,8 @@ import {
   jsonEvent,
 } from '@kurrent/kurrentdb-client';
 import type {
+  AppendRecordInput,
+  StreamStateCheck,
   AllStreamResolvedEvent,
   AllStreamSubscription,
   AppendStreamState,
@@ -35,6 +38,7 @@ import type {
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
+  StreamAppend,
   SubscribeOptions,
 } from '../eventStore.ts';
 
@@ -179,6 +183,49 @@ export function createKurrentDbEventStore(options: { connectionString: string })
     return { nextExpectedRevision: current ?? -1n, position: await store.headPosition() };
   }
 
+  /**
+   * Every append, one stream or several, is one `appendRecords` call: its consistency checks hold
+   * each part's expected revision, and closure. KurrentDB has no closed-but-readable stream, so a
+   * closure is a marker event in `closure-<stream>` written in the same atomic append, and every
+   * later append to the stream, or guarded by it, checks that marker stream does not exist.
+   */
+  async function appendParts(parts: readonly StreamAppend[]): Promise<AppendResult[]> {
+    if (parts.length === 0) return [];
+    const records: AppendRecordInput[] = [];
+    const checks: Array<{ readonly check: StreamStateCheck; readonly part: StreamAppend; readonly kind: 'revision' | 'closed' }> = [];
+    const addCheck = (part: StreamAppend, kind: 'revision' | 'closed', streamName: string, expectedState: AppendStreamState) =>
+      checks.push({ part, kind, check: { type: STREAM_STATE, streamName, expectedState } });
+    for (const part of parts) {
+      const expected = part.expectedRevision ?? 'any';
+      if (expected !== 'any') addCheck(part, 'revision', part.streamName, toAppendState(expected));
+      addCheck(part, 'closed', closureStream(part.streamName), NO_STREAM);
+      for (const guard of part.guards ?? []) addCheck(part, 'closed', closureStream(guard), NO_STREAM);
+      for (const event of part.events) records.push({ streamName: part.streamName, record: toEventData(event) });
+      if (part.close) records.push({ streamName: closureStream(part.streamName), record: jsonEvent({ type: 'StreamClosed', data: { streamName: part.streamName } }) });
+    }
+    let result;
+    try {
+      result = await client.appendRecords(records, checks.map((entry) => entry.check));
+    } catch (error) {
+      const violation = error instanceof Error && isCommandError(error) && error.type === ErrorType.APPEND_CONSISTENCY_VIOLATION ? error.violations[0] : undefined;
+      const failed = violation ? checks[violation.checkIndex] : undefined;
+      if (violation && failed) {
+        const actual = typeof violation.actualState === 'bigint' ? violation.actualState : undefined;
+        if (actual === -5n || actual === -6n) throw streamDeleted(violation.streamName, error);
+        if (failed.kind === 'closed') throw new AppError('STREAM_CLOSED', `stream ${violation.streamName.slice(closurePrefix.length)} is closed`, { streamName: violation.streamName.slice(closurePrefix.length) }, { cause: error });
+        throw wrongRevision(failed.part.streamName, failed.part.expectedRevision ?? 'any', actual !== undefined && actual >= 0n ? actual : undefined, error);
+      }
+      throw translateError(error, { streamName: parts[0]!.streamName });
+    }
+    const revisions = new Map(result.responses.map((response) => [response.streamName, response.revision]));
+    return Promise.all(
+      parts.map(async (part) => {
+        const revision = revisions.get(part.streamName) ?? (await lastRevisionOf(part.streamName)) ?? -1n;
+        return { nextExpectedRevision: revision, position: (revision >= 0n ? await positionAt(part.streamName, revision) : undefined) ?? result.position };
+      }),
+    );
+  }
+
   function notifyAppend(): void {
     for (const { listener } of [...appendListeners]) {
       try {
@@ -291,30 +338,14 @@ export function createKurrentDbEventStore(options: { connectionString: string })
   const store: EventStore = {
     kind: 'kurrentdb',
 
-    async appendToStream(streamName, events, appendOptions) {
-      const expected = appendOptions?.expectedRevision ?? 'any';
-      if (events.length === 0) return emptyAppend(streamName, expected);
-      const eventData = events.map(toEventData);
-      let result;
-      try {
-        result = await client.appendToStream(streamName, eventData, { streamState: toAppendState(expected) });
-      } catch (error) {
-        throw translateError(error, { streamName, expected });
-      }
-      if (!result.success) {
-        // Only with throwOnAppendFailure=false in the connection string; here nextExpectedRevision is the actual one.
-        const actual = result.nextExpectedRevision;
-        throw wrongRevision(streamName, expected, actual >= 0n ? actual : undefined);
-      }
-      // An idempotent retry (same ids, same expectation) comes back as a success, but the server reports
-      // no position or the transaction's, depending on version. Reading the last event back gives the
-      // position readAll shows, for first writes and retries alike.
-      const position =
-        (await positionAt(streamName, result.nextExpectedRevision)) ??
-        (result.position && result.position.commit !== unknownPosition ? result.position.commit : undefined) ??
-        (await store.headPosition());
-      return { nextExpectedRevision: result.nextExpectedRevision, position };
+    async appendToStream(streamName, events, appendOptions = {}) {
+      const expected = appendOptions.expectedRevision ?? 'any';
+      if (events.length === 0 && !appendOptions.close && !(appendOptions.guards?.length)) return emptyAppend(streamName, expected);
+      const [result] = await appendParts([{ streamName, events, ...appendOptions }]);
+      return result!;
     },
+
+    appendMulti: (parts) => appendParts(parts),
 
     async readStream(streamName, readOptions = {}) {
       return readStreamEvents(streamName, readOptions);
@@ -418,6 +449,12 @@ export function createKurrentDbEventStore(options: { connectionString: string })
   };
 
   return store;
+}
+
+/** Marker streams of closed streams (see appendParts); never read as domain streams. */
+const closurePrefix = 'closure-';
+function closureStream(streamName: string): string {
+  return `${closurePrefix}${streamName}`;
 }
 
 function toEventData(event: NewEvent): EventData {

@@ -100,4 +100,166 @@ export const eventStoreMigrations: Record<string, Migration> = {
         $fn$`).execute(db);
     },
   },
+  '0002_closed_streams_and_batches': {
+    async up(db: Kysely<any>) {
+      // A closed stream (a user's, once UserErased is appended) takes no more events, and neither
+      // does a stream that names it as a guard (that user's sign-ins, appended elsewhere).
+      await sql`alter table eventstore.streams add column closed boolean not null default false`.execute(db);
+      // Group commit: every append that arrived while others were in flight, in one call and one
+      // transaction. Each unit (one or more streams, all or nothing) runs in its own subtransaction,
+      // so a unit refused for its expected revision, a closed or deleted stream, or a duplicate id
+      // leaves the others committed. Positions are handed out under the same advisory lock as in
+      // append_events, so readers below pg_snapshot_xmin still never skip a late commit.
+      //
+      // Input: [{"parts": [{"stream", "expected", "close", "guards": [...], "events": [{"id", "type", "data", "metadata"}]}]}]
+      // Output: one row per part of a unit that was stored (outcome 'ok'), or one row for a unit
+      // that was refused (outcome = the error code FS4xx, part_index = the part that failed).
+      await sql.raw(`
+        create function eventstore.append_batch(p_units jsonb)
+        returns table (unit_index int, part_index int, outcome text, next_revision bigint, last_position bigint, detail text)
+        language plpgsql as $fn$
+        declare
+          v_unit jsonb;
+          v_part jsonb;
+          v_ui int := 0;
+          v_pi int;
+          v_stream text;
+          v_expected text;
+          v_ids uuid[];
+          v_count int;
+          v_current bigint;
+          v_deleted boolean;
+          v_closed boolean;
+          v_guard text;
+          v_found int;
+          v_found_in_stream int;
+          v_first bigint;
+          v_last bigint;
+          v_revision bigint;
+          v_revisions bigint[];
+          v_positions bigint[];
+          v_ok boolean;
+          v_code text;
+          v_detail text;
+          v_appended boolean := false;
+          v_k int;
+        begin
+          if pg_current_xact_id_if_assigned() is not null then
+            raise exception using errcode = 'FS400', message = 'append_batch must be the first write of its transaction';
+          end if;
+          perform pg_advisory_lock(7213091537);
+          begin
+            perform pg_current_xact_id();
+            for v_unit in select u from jsonb_array_elements(p_units) as u loop
+              v_revisions := '{}';
+              v_positions := '{}';
+              v_pi := 0;
+              v_ok := false;
+              begin
+                for v_part in select p from jsonb_array_elements(v_unit->'parts') as p loop
+                  v_stream := v_part->>'stream';
+                  v_expected := coalesce(v_part->>'expected', 'any');
+                  select coalesce(array_agg((e->>'id')::uuid order by o), '{}') into v_ids
+                    from jsonb_array_elements(v_part->'events') with ordinality as x(e, o);
+                  v_count := cardinality(v_ids);
+                  for v_guard in select g from jsonb_array_elements_text(coalesce(v_part->'guards', '[]')) as g loop
+                    select s.closed into v_closed from eventstore.streams s where s.stream_name = v_guard for share;
+                    if v_closed then
+                      raise exception using errcode = 'FS423', message = 'guard stream is closed', detail = v_guard;
+                    end if;
+                  end loop;
+                  insert into eventstore.streams (stream_name, revision) values (v_stream, -1) on conflict (stream_name) do nothing;
+                  select s.revision, s.deleted, s.closed into v_current, v_deleted, v_closed from eventstore.streams s where s.stream_name = v_stream for update;
+                  if v_current < 0 then v_current := null; end if;
+                  if v_deleted then
+                    raise exception using errcode = 'FS410', message = 'stream is deleted', detail = v_stream;
+                  end if;
+                  select count(*), count(*) filter (where e.stream_name = v_stream) into v_found, v_found_in_stream
+                    from eventstore.events e where e.event_id = any(v_ids);
+                  if v_count > 0 and v_found > 0 and v_found_in_stream = v_count then
+                    -- Idempotent retry: this part is stored already.
+                    select max(e.position) into v_last from eventstore.events e where e.event_id = any(v_ids);
+                    v_revision := v_current;
+                  elsif v_found > 0 then
+                    raise exception using errcode = 'FS409', message = 'some event ids are already stored', detail = v_stream;
+                  else
+                    if v_closed and (v_count > 0 or coalesce((v_part->>'close')::boolean, false)) then
+                      raise exception using errcode = 'FS423', message = 'stream is closed', detail = v_stream;
+                    end if;
+                    if (v_expected = 'no_stream' and v_current is not null)
+                       or (v_expected = 'stream_exists' and v_current is null)
+                       or (v_expected ~ '^[0-9]+$' and v_current is distinct from v_expected::bigint) then
+                      raise exception using errcode = 'FS412', message = 'wrong expected revision', detail = coalesce(v_current, -1)::text;
+                    end if;
+                    v_first := coalesce(v_current, -1) + 1;
+                    v_last := null;
+                    if v_count > 0 then
+                      with inserted as (
+                        insert into eventstore.events (event_id, stream_name, revision, type, data, metadata)
+                        select (x.e->>'id')::uuid, v_stream, v_first + x.o - 1, x.e->>'type', x.e->'data', x.e->'metadata'
+                          from jsonb_array_elements(v_part->'events') with ordinality as x(e, o)
+                          order by x.o
+                        returning position
+                      )
+                      select max(position) into v_last from inserted;
+                    end if;
+                    v_revision := v_first + v_count - 1;
+                    update eventstore.streams
+                      set revision = case when v_count > 0 then v_revision else revision end,
+                          closed = closed or coalesce((v_part->>'close')::boolean, false)
+                      where stream_name = v_stream;
+                    if v_revision < 0 then v_revision := null; end if;
+                  end if;
+                  v_revisions := v_revisions || coalesce(v_revision, -1);
+                  v_positions := v_positions || v_last;
+                  v_pi := v_pi + 1;
+                end loop;
+                v_ok := true;
+              exception when sqlstate 'FS412' or sqlstate 'FS410' or sqlstate 'FS409' or sqlstate 'FS423' then
+                get stacked diagnostics v_code = returned_sqlstate, v_detail = pg_exception_detail;
+              end;
+              if v_ok then
+                for v_k in 1 .. coalesce(array_length(v_revisions, 1), 0) loop
+                  unit_index := v_ui; part_index := v_k - 1; outcome := 'ok';
+                  next_revision := v_revisions[v_k]; last_position := v_positions[v_k]; detail := null;
+                  if last_position is not null then v_appended := true; end if;
+                  return next;
+                end loop;
+              else
+                unit_index := v_ui; part_index := v_pi; outcome := v_code; next_revision := null; last_position := null; detail := v_detail;
+                return next;
+              end if;
+              v_ui := v_ui + 1;
+            end loop;
+            if v_appended then
+              perform pg_notify('eventstore_appended', '');
+            end if;
+          exception when others then
+            perform pg_advisory_unlock(7213091537);
+            raise;
+          end;
+          perform pg_advisory_unlock(7213091537);
+        end
+        $fn$`).execute(db);
+      // The one-stream function now goes through append_batch, so closures hold for every writer.
+      await sql.raw(`
+        create or replace function eventstore.append_events(
+          p_stream text, p_expected text, p_ids uuid[], p_types text[], p_data text[], p_metadata text[]
+        ) returns table (next_revision bigint, last_position bigint)
+        language plpgsql as $fn$
+        declare
+          v_row record;
+        begin
+          select * into v_row from eventstore.append_batch(jsonb_build_array(jsonb_build_object('parts', jsonb_build_array(jsonb_build_object(
+            'stream', p_stream, 'expected', p_expected,
+            'events', (select coalesce(jsonb_agg(jsonb_build_object('id', u.id, 'type', u.type, 'data', u.data::jsonb, 'metadata', u.metadata::jsonb) order by u.ord), '[]'::jsonb)
+                       from unnest(p_ids, p_types, p_data, p_metadata) with ordinality as u(id, type, data, metadata, ord)))))));
+          if v_row.outcome <> 'ok' then
+            raise exception using errcode = v_row.outcome, message = 'append refused', detail = v_row.detail;
+          end if;
+          return query select v_row.next_revision, v_row.last_position;
+        end
+        $fn$`).execute(db);
+    },
+  },
 };

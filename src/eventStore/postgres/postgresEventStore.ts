@@ -11,9 +11,11 @@ import type {
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
+  StreamAppend,
   SubscribeOptions,
 } from '../eventStore.ts';
 import { eventStoreMigrations } from './migrations.ts';
+import { createGroupCommit } from './groupCommit.ts';
 import { inTransaction } from '../../database/transactions.ts';
 
 const channel = 'eventstore_appended';
@@ -65,25 +67,14 @@ export async function createPostgresEventStore(database: Database, options: Post
   const store: EventStore = {
     kind: database.kind,
 
-    async appendToStream(streamName, events, appendOptions) {
-      const expected = appendOptions?.expectedRevision ?? 'any';
-      if (events.length === 0) return emptyAppend(streamName, expected);
-      try {
-        const { rows } = await sql<{ next_revision: string; last_position: string }>`
-          select next_revision::text as next_revision, last_position::text as last_position
-          from eventstore.append_events(
-            ${streamName}, ${expectedText(expected)},
-            ${events.map((event) => event.id)}::uuid[],
-            ${events.map((event) => event.type)}::text[],
-            ${events.map((event) => JSON.stringify(event.data))}::text[],
-            ${events.map((event) => JSON.stringify(event.metadata))}::text[])`.execute(db);
-        const row = rows[0];
-        if (!row) throw new Error('append returned no row');
-        return { nextExpectedRevision: BigInt(row.next_revision), position: BigInt(row.last_position) };
-      } catch (error) {
-        throw translateError(error, streamName, expected);
-      }
+    async appendToStream(streamName, events, appendOptions = {}) {
+      const expected = appendOptions.expectedRevision ?? 'any';
+      if (events.length === 0 && !appendOptions.close && !(appendOptions.guards?.length)) return emptyAppend(streamName, expected);
+      const [result] = await appendUnit([{ streamName, events, ...appendOptions }]);
+      return result!;
     },
+
+    appendMulti: (parts) => appendUnit(parts),
 
     async readStream(streamName, readOptions: ReadStreamOptions = {}) {
       const state = await streamState(streamName);
@@ -160,6 +151,24 @@ export async function createPostgresEventStore(database: Database, options: Post
     },
   };
 
+  const groupCommit = createGroupCommit(db, { maxInFlight: database.kind === 'pglite' ? 1 : 4, maxUnits: 256 });
+
+  /** Appends one atomic unit through the group commit and translates a refusal into our codes. */
+  async function appendUnit(parts: readonly StreamAppend[]): Promise<AppendResult[]> {
+    if (parts.length === 0) return [];
+    const outcomes = await groupCommit.submit(parts);
+    const refused = outcomes.find((outcome) => !outcome.ok);
+    if (refused && !refused.ok) {
+      const part = parts[refused.partIndex] ?? parts[0]!;
+      throw refusal(refused.code, refused.detail, part.streamName, part.expectedRevision ?? 'any');
+    }
+    const positions = outcomes.map((outcome) => (outcome.ok ? outcome.position : null));
+    const last = positions.reduce<bigint>((max, position) => (position !== null && position > max ? position : max), 0n);
+    // A part that only checked its expectations reports the unit's last position (or the head).
+    const fallback = last > 0n ? last : await store.headPosition();
+    return outcomes.map((outcome) => (outcome.ok ? { nextExpectedRevision: outcome.nextRevision, position: outcome.position ?? fallback } : { nextExpectedRevision: -1n, position: fallback }));
+  }
+
   async function emptyAppend(streamName: string, expected: ExpectedRevision): Promise<AppendResult> {
     const state = await streamState(streamName);
     if (state?.deleted) throw streamDeleted(streamName);
@@ -227,20 +236,21 @@ function streamDeleted(streamName: string): AppError {
   return new AppError('STREAM_DELETED', `stream ${streamName} is deleted`, { streamName });
 }
 
-/** Translates PostgreSQL errors raised by append_events into our codes; nothing else sees them. */
-function translateError(error: unknown, streamName: string, expected: ExpectedRevision): unknown {
-  const pgError = error as { code?: string; detail?: string };
-  switch (pgError.code) {
+/** Translates a refusal code of append_batch into our codes; nothing else sees them. */
+function refusal(code: string, detail: string | null, streamName: string, expected: ExpectedRevision): AppError {
+  switch (code) {
     case 'FS412': {
-      const actual = BigInt(pgError.detail ?? '-1');
+      const actual = BigInt(detail ?? '-1');
       return wrongRevision(streamName, expected, actual < 0n ? undefined : actual);
     }
     case 'FS410':
-      return streamDeleted(streamName);
+      return streamDeleted(detail ?? streamName);
+    case 'FS423':
+      return new AppError('STREAM_CLOSED', `stream ${detail ?? streamName} is closed`, { streamName: detail ?? streamName });
     case 'FS409':
-      return new AppError('DUPLICATE_EVENT_ID', `some event ids of this append are already stored elsewhere`, { streamName }, { cause: error });
+      return new AppError('DUPLICATE_EVENT_ID', `some event ids of this append are already stored elsewhere`, { streamName });
     default:
-      return error;
+      return new AppError('INTERNAL_ERROR', `append refused with ${code}`, { streamName });
   }
 }
 
