@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { EventStore } from '../src/eventStore/eventStore.ts';
-import { createAppendWaker, createPositionWaiters, type AppendWaker } from '../src/eventStore/following.ts';
+import type { EventStore, RecordedEvent } from '../src/eventStore/eventStore.ts';
+import { createFollower, type Consumer, type Follower } from '../src/eventStore/follower.ts';
 import { applyBatch } from './applyBatch.ts';
 import { createProjectionSchema, readCheckpoint, schemaExists } from './checkpoint.ts';
 import { assertProjectionName, liveSchema, type Projection } from './projection.ts';
@@ -20,11 +20,15 @@ export interface ProjectionStatus {
 }
 
 export interface ProjectionRunner {
-  /** Creates missing schemas (rebuilding any whose stored version is older) and starts following the store. */
+  /** Creates missing schemas (rebuilding any whose stored version is older) and loads the checkpoints. */
+  prepare(): Promise<void>;
+  /** One consumer per projection, for a follower of the store (the service's shared one). Call `prepare` first. */
+  readonly consumers: readonly Consumer[];
+  /** Prepares and follows the store with a follower of its own (tests, tools); the service shares one instead. */
   start(): Promise<void>;
   /** Applies everything up to the current head once, without the live loop (CLI, tests). */
   catchUp(): Promise<void>;
-  /** Resolves true once every projection has passed `position`, false after `timeoutMs`. */
+  /** With `start`: resolves true once every projection has passed `position`, false after `timeoutMs`. */
   waitFor(position: bigint, timeoutMs: number): Promise<boolean>;
   status(): Promise<ProjectionStatus[]>;
   stop(): Promise<void>;
@@ -42,26 +46,40 @@ export interface ProjectionRunnerOptions {
   readonly retryDelayMs?: number;
 }
 
-interface Lane {
+interface Lane extends Consumer {
   readonly projection: Projection;
   readonly schema: string;
   checkpoint: bigint;
   lastError?: string;
-  running: boolean;
 }
 
-/** Keeps every projection's read model following the event store, one lane per projection. */
+/** Keeps every projection's read model following the event store: one consumer (and checkpoint) per projection. */
 export function createProjectionRunner(options: ProjectionRunnerOptions): ProjectionRunner {
   const { db, store, logger } = options;
   const batchSize = options.batchSize ?? 500;
-  const pollIntervalMs = options.pollIntervalMs ?? 1000;
-  const retryDelayMs = options.retryDelayMs ?? 500;
   for (const projection of options.projections) assertProjectionName(projection.name);
-  const lanes: Lane[] = options.projections.map((projection) => ({ projection, schema: liveSchema(projection), checkpoint: 0n, running: false }));
-  const controller = new AbortController();
-  const waiters = createPositionWaiters(() => lanes.reduce((lowest, lane) => (lane.checkpoint < lowest ? lane.checkpoint : lowest), lanes[0]?.checkpoint ?? 0n));
-  let waker: AppendWaker | undefined;
-  let loops: Promise<void>[] = [];
+  const lanes: Lane[] = options.projections.map((projection) => {
+    const lane: Lane = {
+      name: `projection:${projection.name}`,
+      projection,
+      schema: liveSchema(projection),
+      checkpoint: 0n,
+      position: () => lane.checkpoint,
+      async handle(events: readonly RecordedEvent[]) {
+        try {
+          await apply(lane, events);
+          delete lane.lastError;
+        } catch (error) {
+          lane.lastError = error instanceof Error ? error.message : String(error);
+          // The database may have moved on (or be away): start again from what it holds.
+          lane.checkpoint = await readCheckpoint(db, lane.schema).then((stored) => stored.position, () => lane.checkpoint);
+          throw error;
+        }
+      },
+    };
+    return lane;
+  });
+  let follower: Follower | undefined;
 
   async function prepare(lane: Lane): Promise<void> {
     if (!(await schemaExists(db, lane.schema))) {
@@ -80,67 +98,49 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
     lane.checkpoint = (await readCheckpoint(db, lane.schema)).position;
   }
 
-  /** One step: read a batch after the lane's checkpoint and apply it. Returns the events seen. */
-  async function step(lane: Lane): Promise<number> {
-    const events = await store.readAll({ after: lane.checkpoint, maxCount: batchSize });
-    if (events.length === 0) return 0;
+  /** Applies a batch read after the lane's checkpoint; when someone else moved the checkpoint (another instance, a rebuild), follows it instead. */
+  async function apply(lane: Lane, events: readonly RecordedEvent[]): Promise<void> {
     const outcome = await applyBatch(db, lane.projection, lane.schema, lane.checkpoint, events);
-    if (outcome.applied) {
-      lane.checkpoint = outcome.position;
-      waiters.notify();
-      return events.length;
-    }
-    // Someone else moved the checkpoint (another instance, or a rebuild swapped in): follow it.
-    lane.checkpoint = outcome.checkpoint;
-    waiters.notify();
-    return 1;
+    lane.checkpoint = outcome.applied ? outcome.position : outcome.checkpoint;
   }
 
-  const sleep = (ms: number) => waker?.sleep(ms) ?? Promise.resolve();
-
-  async function loop(lane: Lane): Promise<void> {
-    lane.running = true;
-    let delay = retryDelayMs;
-    while (!controller.signal.aborted) {
-      try {
-        const seen = await step(lane);
-        delete lane.lastError;
-        delay = retryDelayMs;
-        if (seen === 0) await sleep(pollIntervalMs);
-      } catch (error) {
-        if (controller.signal.aborted) break;
-        lane.lastError = error instanceof Error ? error.message : String(error);
-        logger.error({ err: error, projection: lane.projection.name, checkpoint: lane.checkpoint.toString() }, 'projection batch failed; retrying');
-        await sleep(delay);
-        delay = Math.min(delay * 2, 30_000);
-        try {
-          lane.checkpoint = (await readCheckpoint(db, lane.schema)).position;
-        } catch {
-          // The database is away; the next step will fail and back off again.
-        }
-      }
-    }
-    lane.running = false;
-  }
+  const prepareAll = async () => {
+    for (const lane of lanes) await prepare(lane);
+  };
 
   return {
+    prepare: prepareAll,
+    consumers: lanes,
+
     async start() {
-      for (const lane of lanes) await prepare(lane);
-      waker = createAppendWaker(store, controller.signal);
-      loops = lanes.map((lane) => loop(lane));
+      await prepareAll();
+      follower = createFollower({
+        store,
+        consumers: lanes,
+        logger,
+        batchSize,
+        ...(options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {}),
+        ...(options.retryDelayMs !== undefined ? { retryDelayMs: options.retryDelayMs } : {}),
+      });
+      follower.start();
     },
 
     async catchUp() {
       for (const lane of lanes) {
         await prepare(lane);
-        while ((await step(lane)) > 0);
+        for (;;) {
+          const events = await store.readAll({ after: lane.checkpoint, maxCount: batchSize });
+          if (events.length === 0) break;
+          await apply(lane, events);
+        }
       }
     },
 
-    waitFor: (position, timeoutMs) => waiters.waitFor(position, timeoutMs),
+    waitFor: (position, timeoutMs) => (follower ? follower.waitFor(position, timeoutMs) : Promise.resolve(lanes.every((lane) => lane.checkpoint >= position))),
 
     async status() {
       const head = await store.headPosition();
+      const running = new Map((await follower?.status())?.map((s) => [s.name, s.running]) ?? []);
       return Promise.all(
         lanes.map(async (lane) => {
           const stored = (await schemaExists(db, lane.schema)) ? await readCheckpoint(db, lane.schema) : { position: 0n, version: lane.projection.version, updatedAt: new Date(0) };
@@ -151,7 +151,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
             head,
             lag: head > stored.position ? head - stored.position : 0n,
             updatedAt: stored.updatedAt,
-            running: lane.running,
+            running: running.get(lane.name) ?? false,
             ...(lane.lastError !== undefined ? { lastError: lane.lastError } : {}),
           };
         }),
@@ -159,9 +159,7 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
     },
 
     async stop() {
-      controller.abort();
-      waker?.close();
-      await Promise.all(loops);
+      await follower?.stop();
     },
   };
 }

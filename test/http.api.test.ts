@@ -18,7 +18,7 @@ test('healthz and readyz answer in the envelope with a request id that matches t
     const readyBody = (await ready.json()) as { data: { status: string; checks: Array<{ name: string; ok: boolean }> } };
     t.is(ready.status, 200);
     t.is(readyBody.data.status, 'ready');
-    t.deepEqual(readyBody.data.checks.map((c) => [c.name, c.ok]), [['eventStore', true], ['database', true], ['matcher', true], ['projections', true]]);
+    t.deepEqual(readyBody.data.checks.map((c) => [c.name, c.ok]), [['eventStore', true], ['database', true], ['matcher', true], ['followers', true]]);
 
     const second = await fetch(`${running.baseUrl}/healthz`);
     t.not(second.headers.get('x-request-id'), body.meta.requestId, 'every request gets its own id');
@@ -55,7 +55,7 @@ test('readyz answers 503 while projections are not running', async (t) => {
     t.is(ready.status, 503);
     const body = (await ready.json()) as { error: { code: string; details: { checks: Array<{ name: string; ok: boolean }> } } };
     t.is(body.error.code, 'SERVICE_UNAVAILABLE');
-    t.deepEqual(body.error.details.checks.filter((c) => !c.ok).map((c) => c.name), ['projections']);
+    t.deepEqual(body.error.details.checks.filter((c) => !c.ok).map((c) => c.name), ['followers']);
   } finally {
     await running.stop();
   }
@@ -64,7 +64,7 @@ test('readyz answers 503 while projections are not running', async (t) => {
 test('readyz answers 503 when the projections lag more than READY_MAX_LAG behind the store', async (t) => {
   const running = await startService({ READY_MAX_LAG: '0' });
   try {
-    await running.service.runner.stop();
+    await running.service.follower!.stop();
     await running.service.store.appendToStream('lag-test', [{ id: crypto.randomUUID(), type: 'Noted', data: {}, metadata: { occurredAt: new Date().toISOString(), schemaVersion: 1 } }]);
     const ready = await fetch(`${running.baseUrl}/readyz`);
     t.is(ready.status, 503);

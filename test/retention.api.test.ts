@@ -1,6 +1,6 @@
 import test from 'ava';
 import { isErased } from '../src/crypto/fieldCipher.ts';
-import { userStream } from '../src/ids/ids.ts';
+import { userStream } from '../src/ids/streams.ts';
 import { aad, signInSubject, type SignInAttempted } from '../src/users/userEvents.ts';
 import { atDistance, randomVector, seededRandom } from './support/faces.ts';
 import { client } from './support/http.ts';

@@ -3,7 +3,7 @@ import test from 'ava';
 import { sql, type Kysely } from 'kysely';
 import { createPostgresEventStore } from '../src/eventStore/postgres/postgresEventStore.ts';
 import type { EventStore } from '../src/eventStore/eventStore.ts';
-import { userStream } from '../src/ids/ids.ts';
+import { userStream } from '../src/ids/streams.ts';
 import type { UserEvent } from '../src/users/userEvents.ts';
 import { createProjectionRunner } from '../projections/runner.ts';
 import { rebuildProjection } from '../projections/rebuild.ts';

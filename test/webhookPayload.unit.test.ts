@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import type { RecordedEvent } from '../src/eventStore/eventStore.ts';
-import { userStream } from '../src/ids/ids.ts';
+import { userStream } from '../src/ids/streams.ts';
 import { aad, signInSubject, type UserEvent } from '../src/users/userEvents.ts';
 import { dispatchEvents, planDeliveries, type WebhookTarget } from '../src/webhooks/dispatcher.ts';
 import { createMemoryDeliveryQueue } from '../src/webhooks/memoryDeliveryQueue.ts';

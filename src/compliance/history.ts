@@ -1,10 +1,10 @@
 import { AppError } from '../errors/appError.ts';
 import type { EventStore, RecordedEvent } from '../eventStore/eventStore.ts';
-import { userStream } from '../ids/ids.ts';
+import { tenantStream, userStream } from '../ids/streams.ts';
 import { defaultTenantSettings, type TenantContext, type TenantSettings } from '../tenancy/tenant.ts';
 import type { TenantEvent } from '../tenancy/tenantEvents.ts';
 import { assertNever } from '../users/userDecider.ts';
-import { tenantStream, type UserEvent } from '../users/userEvents.ts';
+import type { UserEvent } from '../users/userEvents.ts';
 
 /** One event of a user's history: who did what, when, and its non-biometric facts. */
 export interface HistoryEntry {

@@ -4,6 +4,7 @@ import { canonicalJson } from '../crypto/canonicalJson.ts';
 import type { EventStore, RecordedEvent } from '../eventStore/eventStore.ts';
 import { eventMetadata, type CommandContext } from '../eventStore/metadata.ts';
 import type { IdGenerator } from '../ids/ids.ts';
+import { erasureStream } from '../ids/streams.ts';
 
 /** What an erasure receipt attests, before it is chained. */
 export interface ReceiptBody {
@@ -26,10 +27,6 @@ export interface ChainedReceipt extends ReceiptBody {
 
 /** The digest every chain starts from. */
 export const genesisDigest = '0'.repeat(64);
-
-export function erasureStream(tenantId: string): string {
-  return `erasures-${tenantId}`;
-}
 
 /** The digest of a receipt given the one before it. Anyone can recompute it from the receipts. */
 export function receiptDigest(previousDigest: string, receipt: Omit<ChainedReceipt, 'digest'>): string {

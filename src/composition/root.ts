@@ -44,6 +44,7 @@ import { createUserRepository } from '../users/userRepository.ts';
 import { allProjections } from '../../projections/all.ts';
 import type { Projection } from '../../projections/projection.ts';
 import { createProjectionRunner, type ProjectionRunner } from '../../projections/runner.ts';
+import { createFollower, type Follower } from '../eventStore/follower.ts';
 
 /** Everything the service is made of, built from the configuration in one place. */
 export interface Service {
@@ -56,6 +57,8 @@ export interface Service {
   readonly blindIndex: BlindIndex;
   readonly projections: readonly Projection[];
   readonly runner: ProjectionRunner;
+  /** The one reader of the store feeding the projections, the matcher and the webhooks (absent for one-shot CLI commands). */
+  readonly follower: Follower | undefined;
   readonly matcher: Matcher;
   readonly detector: Detector;
   readonly matcherFeed: MatcherFeed;
@@ -130,21 +133,21 @@ export async function composeService(config: Config, logger: Logger, options: Co
       // Loads the models in the background: the first image request then does not pay for it.
       void detector.warmUp().then((loaded) => logger.info(loaded, 'face models loaded'), (error: unknown) => logger.error({ err: error }, 'face models failed to load'));
     }
-    const matcherFeed = createMatcherFeed({ db: database.db, store, matcher, cipher, keys: subjectKeys, logger });
+    const matcherFeed = createMatcherFeed({ db: database.db, matcher, cipher, keys: subjectKeys });
     if (options.startProjections) {
-      await runner.start();
-      closers.push(() => runner.stop());
-      const loaded = await matcherFeed.start();
-      closers.push(() => matcherFeed.stop());
+      await runner.prepare();
+      const loaded = await matcherFeed.load();
       logger.info({ templates: loaded.templates, ms: loaded.ms }, 'matcher loaded');
     }
+    // Started once every consumer has its checkpoint (below); until then nothing follows.
+    let follower: Follower | undefined;
 
     const readYourWritesMs = options.readYourWritesTimeoutMs ?? 5000;
     const awaitPosition = async (position: bigint) => {
       // A one-shot CLI command has no live runner: it applies what it wrote before it reads.
-      if (!options.startProjections) return runner.catchUp();
-      const [projected, matched] = await Promise.all([runner.waitFor(position, readYourWritesMs), matcherFeed.waitFor(position, readYourWritesMs)]);
-      if (!projected || !matched) logger.warn({ position: position.toString(), projected, matched }, 'read-your-writes wait timed out');
+      if (!options.startProjections || !follower) return runner.catchUp();
+      const done = await follower.waitFor(position, readYourWritesMs);
+      if (!done) logger.warn({ position: position.toString() }, 'read-your-writes wait timed out');
     };
     const ids = randomIds;
     const clock = options.clock ?? (() => new Date());
@@ -174,6 +177,11 @@ export async function composeService(config: Config, logger: Logger, options: Co
     if (options.startProjections) {
       await webhookRuntime.start();
       closers.push(() => webhookRuntime.stop());
+      // One reader of the store for every consumer: the read models, the matcher, the webhooks.
+      const started = createFollower({ store, consumers: [...runner.consumers, matcherFeed.consumer, webhookRuntime.consumer], logger, batchSize: config.projectionBatchSize });
+      started.start();
+      closers.push(() => started.stop());
+      follower = started;
     }
     if (options.startProjections && config.database.kind === 'pglite' && (await tenants.listTenants()).length === 0) {
       const first = await tenants.createTenant({ name: 'default' }, 'startup');
@@ -203,15 +211,19 @@ export async function composeService(config: Config, logger: Logger, options: Co
         healthRouter([
           { name: 'eventStore', check: async () => (await store.ping(), { ok: true, detail: { kind: store.kind } }) },
           { name: 'database', check: async () => (await database.db.selectNoFrom((eb) => eb.lit(1).as('one')).execute(), { ok: true, detail: { kind: database.kind } }) },
-          { name: 'matcher', check: async () => ({ ok: !options.startProjections || matcherFeed.running(), detail: { templates: matcher.size(), position: matcherFeed.position().toString() } }) },
+          { name: 'matcher', check: async () => ({ ok: true, detail: { templates: matcher.size(), position: matcherFeed.position().toString() } }) },
           {
-            name: 'projections',
+            name: 'followers',
             check: async () => {
-              const statuses = await runner.status();
+              if (!follower) return { ok: false, detail: { reason: 'not following the event store' } };
+              const statuses = await follower.status();
               const behind = statuses.filter((s) => s.lag > BigInt(config.readyMaxLag) || !s.running);
               return {
                 ok: behind.length === 0,
-                detail: { maxLag: config.readyMaxLag, projections: statuses.map((s) => ({ name: s.name, checkpoint: s.checkpoint.toString(), lag: s.lag.toString(), running: s.running })) },
+                detail: {
+                  maxLag: config.readyMaxLag,
+                  consumers: statuses.map((s) => ({ name: s.name, position: s.position.toString(), lag: s.lag.toString(), running: s.running, ...(s.lastError ? { lastError: s.lastError } : {}) })),
+                },
               };
             },
           },
@@ -237,7 +249,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
     });
 
     logger.info({ database: database.kind, eventStore: store.kind, masterKey: master.source }, 'service composed');
-    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, matcher, matcherFeed, faces, readModel, idempotency, tenants, auth, limiter, webhooks, webhookRuntime, applyRetention: runRetention, awaitPosition, detector, app, drain, close };
+    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, follower, matcher, matcherFeed, faces, readModel, idempotency, tenants, auth, limiter, webhooks, webhookRuntime, applyRetention: runRetention, awaitPosition, detector, app, drain, close };
   } catch (error) {
     await close();
     throw error;

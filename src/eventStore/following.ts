@@ -8,12 +8,19 @@ export interface AppendWaker {
 
 export function createAppendWaker(store: Pick<EventStore, 'onAppend'>, signal: AbortSignal): AppendWaker {
   const sleepers = new Set<() => void>();
+  // An append reported while nobody sleeps (the reader was busy) ends the next sleep at once.
+  let pending = false;
   const unsubscribe = store.onAppend(() => {
+    if (sleepers.size === 0) pending = true;
     for (const wake of [...sleepers]) wake();
   });
   return {
     async sleep(ms) {
       if (signal.aborted) return;
+      if (pending) {
+        pending = false;
+        return;
+      }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, ms);
         function done() {

@@ -14,12 +14,6 @@ export function isId(prefix: IdPrefix, value: string): boolean {
   return value.startsWith(`${prefix}_`) && shape.test(value.slice(prefix.length + 1));
 }
 
-/** The event stream of a user: `user-<uuid>` (design.md: stream names hold no personal data). */
-export function userStream(userId: string): string {
-  const hex = userId.slice(4);
-  return `user-${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
 /** A generator of ids, injected so deciders and tests stay deterministic. */
 export interface IdGenerator {
   next(prefix: IdPrefix): string;

@@ -1,31 +1,25 @@
 import { sql, type Kysely } from 'kysely';
-import type { Logger } from 'pino';
 import { isErased, type FieldCipher } from '../crypto/fieldCipher.ts';
 import type { SubjectKeyStore } from '../crypto/subjectKeys.ts';
-import type { EventStore, RecordedEvent } from '../eventStore/eventStore.ts';
-import { createAppendWaker, createPositionWaiters, type AppendWaker } from '../eventStore/following.ts';
+import type { RecordedEvent } from '../eventStore/eventStore.ts';
+import type { Consumer } from '../eventStore/follower.ts';
 import { descriptorFromBytes } from '../faces/descriptor.ts';
 import { aad, type FaceTemplateAdded, type FaceTemplateRemoved, type UserErased } from '../users/userEvents.ts';
 import type { Matcher } from './matcher.ts';
 
 export interface MatcherFeed {
-  /** Loads every template from the read model, then follows the event stream from that point. */
-  start(): Promise<{ templates: number; ms: number }>;
-  /** Resolves true once the feed has applied `position`, false after `timeoutMs`. */
-  waitFor(position: bigint, timeoutMs: number): Promise<boolean>;
+  /** Loads every template from the read model; `consumer` then follows the event stream from that point. */
+  load(): Promise<{ templates: number; ms: number }>;
+  /** Keeps the matcher equal to the stream, for the service's follower (after `load`). */
+  readonly consumer: Consumer;
   position(): bigint;
-  running(): boolean;
-  stop(): Promise<void>;
 }
 
 export interface MatcherFeedOptions {
   readonly db: Kysely<any>;
-  readonly store: EventStore;
   readonly matcher: Matcher;
   readonly cipher: FieldCipher;
   readonly keys: SubjectKeyStore;
-  readonly logger: Logger;
-  readonly pollIntervalMs?: number;
   readonly pageSize?: number;
 }
 
@@ -36,16 +30,9 @@ type FeedEvent = RecordedEvent & (FaceTemplateAdded | FaceTemplateRemoved | User
  * checkpoint (in memory: the shards are in memory too). Every instance builds the same shards.
  */
 export function createMatcherFeed(options: MatcherFeedOptions): MatcherFeed {
-  const { db, store, matcher, cipher, keys, logger } = options;
+  const { db, matcher, cipher, keys } = options;
   const pageSize = options.pageSize ?? 5000;
-  const pollIntervalMs = options.pollIntervalMs ?? 1000;
   let position = 0n;
-  let active = false;
-  const controller = new AbortController();
-  const waiters = createPositionWaiters(() => position);
-  let waker: AppendWaker | undefined;
-  let loop: Promise<void> | undefined;
-
   async function addSealed(row: { templateId: string; userId: string; tenantId: string; mode: string; sealed: string }): Promise<boolean> {
     const bytes = await cipher.decryptBytes(row.userId, row.sealed, aad.descriptor(row.templateId));
     // A template of a user erased meanwhile is skipped, never an error.
@@ -105,51 +92,20 @@ export function createMatcherFeed(options: MatcherFeedOptions): MatcherFeed {
     return loaded;
   }
 
-  const sleep = (ms: number) => waker?.sleep(ms) ?? Promise.resolve();
-
-  async function follow(): Promise<void> {
-    let delay = 200;
-    while (!controller.signal.aborted) {
-      try {
-        const events = await store.readAll({ after: position, maxCount: 1000 });
-        if (events.length > 0) {
-          await apply(events);
-          position = events.at(-1)!.position;
-          waiters.notify();
-          delay = 200;
-        } else {
-          await sleep(pollIntervalMs);
-        }
-      } catch (error) {
-        if (controller.signal.aborted) break;
-        logger.error({ err: error, position: position.toString() }, 'matcher feed failed; retrying');
-        await sleep(delay);
-        delay = Math.min(delay * 2, 30_000);
-      }
-    }
-  }
-
   return {
-    async start() {
+    async load() {
       const started = Date.now();
       const templates = await load();
-      waker = createAppendWaker(store, controller.signal);
-      active = true;
-      loop = follow().finally(() => {
-        active = false;
-      });
       return { templates, ms: Date.now() - started };
     },
-
-    waitFor: (target, timeoutMs) => waiters.waitFor(target, timeoutMs),
-
-    position: () => position,
-    running: () => active,
-
-    async stop() {
-      controller.abort();
-      waker?.close();
-      await loop;
+    consumer: {
+      name: 'matcher',
+      position: () => position,
+      async handle(events) {
+        await apply(events);
+        position = events.at(-1)!.position;
+      },
     },
+    position: () => position,
   };
 }

@@ -2,7 +2,7 @@ import { AppError } from '../errors/appError.ts';
 import { handleCommand } from '../eventStore/commandHandler.ts';
 import type { EventStore } from '../eventStore/eventStore.ts';
 import type { IdGenerator } from '../ids/ids.ts';
-import { tenantStream } from '../users/userEvents.ts';
+import { tenantStream } from '../ids/streams.ts';
 import { displayPrefix, generateApiKey, type KeyHasher } from './apiKeys.ts';
 import { defaultTenantSettings, type TenantSettings } from './tenant.ts';
 import { decideTenant, evolveTenant, initialTenantState, type TenantCommand } from './tenantDecider.ts';

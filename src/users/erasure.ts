@@ -3,11 +3,11 @@ import { issueReceipt, type ChainedReceipt } from '../compliance/receiptChain.ts
 import type { SubjectKeyStore } from '../crypto/subjectKeys.ts';
 import type { EventStore } from '../eventStore/eventStore.ts';
 import { eventMetadata, type CommandContext } from '../eventStore/metadata.ts';
-import { userStream, type IdGenerator } from '../ids/ids.ts';
+import type { IdGenerator } from '../ids/ids.ts';
+import { emailReservationStream, userStream } from '../ids/streams.ts';
 import type { Matcher } from '../matching/matcher.ts';
 import { readReservation } from './emailReservation.ts';
 import { createKeyedMutex } from '../concurrency/keyedMutex.ts';
-import { emailReservationStream } from './userEvents.ts';
 import type { UserRepository } from './userRepository.ts';
 
 export interface DeletedRecords {

@@ -112,11 +112,3 @@ export const aad = {
 export function signInSubject(userId: string, occurredAt: string): string {
   return `${userId}/signins/${occurredAt.slice(0, 7)}`;
 }
-
-export function emailReservationStream(emailIndex: string): string {
-  return `email-${emailIndex}`;
-}
-
-export function tenantStream(tenantId: string): string {
-  return `tenant-${tenantId}`;
-}

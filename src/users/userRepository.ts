@@ -3,7 +3,7 @@ import { handleCommand } from '../eventStore/commandHandler.ts';
 import type { AppendResult, EventStore, ExpectedRevision } from '../eventStore/eventStore.ts';
 import { eventMetadata, type CommandContext } from '../eventStore/metadata.ts';
 import type { IdGenerator } from '../ids/ids.ts';
-import { userStream } from '../ids/ids.ts';
+import { userStream } from '../ids/streams.ts';
 import { decideUser, evolveUser, initialUserState, type UserCommand, type UserState } from './userDecider.ts';
 import type { UserEvent } from './userEvents.ts';
 

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { hasCode } from '../errors/appError.ts';
 import type { FieldCipher } from '../crypto/fieldCipher.ts';
 import type { EventStore } from '../eventStore/eventStore.ts';
-import { createAppendWaker, createPositionWaiters, type AppendWaker } from '../eventStore/following.ts';
+import type { Consumer } from '../eventStore/follower.ts';
 import type { DeliveryQueue } from './deliveryQueue.ts';
 import { createDeliveryPump } from './deliveryWorker.ts';
 import { dispatchEvents } from './dispatcher.ts';
@@ -10,10 +10,10 @@ import type { RetrySchedule } from './retrySchedule.ts';
 import type { WebhookService } from './webhookService.ts';
 
 export interface WebhookRuntime {
-  /** Follows the event store from the queue's checkpoint, planning deliveries, and sends them. */
+  /** Loads the dispatcher's checkpoint and starts sending deliveries. */
   start(): Promise<void>;
-  /** Resolves true once events up to `position` are planned into the queue. */
-  waitForDispatch(position: bigint, timeoutMs: number): Promise<boolean>;
+  /** Plans deliveries from the event stream, for the service's follower (after `start`). */
+  readonly consumer: Consumer;
   stop(): Promise<void>;
 }
 
@@ -36,8 +36,6 @@ export function createWebhookRuntime(options: WebhookRuntimeOptions): WebhookRun
   const { store, queue, webhooks, cipher, logger } = options;
   const controller = new AbortController();
   let position = 0n;
-  const waiters = createPositionWaiters(() => position);
-  let waker: AppendWaker | undefined;
   let loops: Promise<void>[] = [];
 
   const enrolmentOf = async (streamName: string) => {
@@ -50,33 +48,6 @@ export function createWebhookRuntime(options: WebhookRuntimeOptions): WebhookRun
     }
   };
   const decrypt = (subjectId: string, sealed: string, aad: string) => cipher.openText(subjectId, sealed, aad);
-
-  async function backoff(delay: number): Promise<number> {
-    await waker?.sleep(delay);
-    return Math.min(delay * 2, 30_000);
-  }
-
-  async function dispatchLoop(): Promise<void> {
-    let delay = 200;
-    while (!controller.signal.aborted) {
-      try {
-        const events = await store.readAll({ after: position, maxCount: 500 });
-        if (events.length === 0) {
-          await waker!.sleep(1000);
-          continue;
-        }
-        const { inserted } = await dispatchEvents(events, { queue, webhooksOf: (tenantId, mode) => webhooks.targets(tenantId, mode), enrolmentOf });
-        position = events.at(-1)!.position;
-        waiters.notify();
-        if (inserted > 0) kickDelivery();
-        delay = 200;
-      } catch (error) {
-        if (controller.signal.aborted) break;
-        logger.error({ err: error }, 'webhook dispatch failed; retrying');
-        delay = await backoff(delay);
-      }
-    }
-  }
 
   /** Wakes the delivery loop: new deliveries were planned, or an attempt settled. A wake while it works is kept for its next wait. */
   let woken = false;
@@ -120,13 +91,19 @@ export function createWebhookRuntime(options: WebhookRuntimeOptions): WebhookRun
   return {
     async start() {
       position = await queue.checkpoint();
-      waker = createAppendWaker(store, controller.signal);
-      loops = [dispatchLoop(), deliveryLoop()];
+      loops = [deliveryLoop()];
     },
-    waitForDispatch: (target, timeoutMs) => waiters.waitFor(target, timeoutMs),
+    consumer: {
+      name: 'webhooks',
+      position: () => position,
+      async handle(events) {
+        const { inserted } = await dispatchEvents(events, { queue, webhooksOf: (tenantId, mode) => webhooks.targets(tenantId, mode), enrolmentOf });
+        position = events.at(-1)!.position;
+        if (inserted > 0) kickDelivery();
+      },
+    },
     async stop() {
       controller.abort();
-      waker?.close();
       await Promise.all(loops);
     },
   };

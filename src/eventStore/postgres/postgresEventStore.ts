@@ -16,6 +16,7 @@ import type {
 } from '../eventStore.ts';
 import { eventStoreMigrations } from './migrations.ts';
 import { createGroupCommit } from './groupCommit.ts';
+import { followStore } from '../follower.ts';
 import { inTransaction } from '../../database/transactions.ts';
 
 const channel = 'eventstore_appended';
@@ -49,7 +50,7 @@ export async function createPostgresEventStore(database: Database, options: Post
   const unlisten = await database.listen(channel, () => {
     for (const listener of listeners) listener();
   });
-  let closed = false;
+  const closing = new AbortController();
 
   async function streamState(streamName: string): Promise<{ revision: bigint; deleted: boolean } | undefined> {
     const row = await db
@@ -109,7 +110,7 @@ export async function createPostgresEventStore(database: Database, options: Post
     },
 
     subscribeToAll(subscribeOptions: SubscribeOptions = {}) {
-      return pollingSubscription(store, subscribeOptions, pollIntervalMs, () => closed);
+      return pollingSubscription(store, subscribeOptions, pollIntervalMs, closing.signal);
     },
 
     onAppend(listener) {
@@ -145,7 +146,7 @@ export async function createPostgresEventStore(database: Database, options: Post
     },
 
     async close() {
-      closed = true;
+      closing.abort();
       listeners.clear();
       await unlisten();
     },
@@ -255,47 +256,61 @@ function refusal(code: string, detail: string | null, streamName: string, expect
 }
 
 /**
- * A catch-up subscription over `readAll`: pages until the head, then waits for an append
- * notification (or the poll interval, should a notification be lost) and reads again.
+ * A catch-up subscription over `readAll`, on the same loop every follower runs (followStore):
+ * pages until the head, then waits for an append notification (or the poll interval, should a
+ * notification be lost) and reads again. A batch is read only once the one before was consumed.
  */
 export async function* pollingSubscription(
   store: Pick<EventStore, 'readAll' | 'onAppend'>,
   options: SubscribeOptions,
   pollIntervalMs: number,
-  isClosed: () => boolean,
+  closing: AbortSignal,
 ): AsyncGenerator<RecordedEvent> {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  options.signal?.addEventListener('abort', stop, { once: true });
+  closing.addEventListener('abort', stop, { once: true });
+  if (options.signal?.aborted || closing.aborted) controller.abort();
   let after = options.after ?? 0n;
-  const signal = options.signal;
-  let wake: (() => void) | undefined;
-  let pending = false;
-  const unsubscribe = store.onAppend(() => {
-    pending = true;
-    wake?.();
+  let ready: RecordedEvent[] | undefined;
+  let taken: (() => void) | undefined;
+  let arrived: (() => void) | undefined;
+  const loop = followStore({
+    store,
+    signal: controller.signal,
+    from: () => after,
+    batchSize: defaultPageSize,
+    pollIntervalMs,
+    handle: (events) =>
+      new Promise<void>((resolve) => {
+        ready = [...events];
+        after = events.at(-1)!.position;
+        taken = resolve;
+        arrived?.();
+      }),
   });
-  const onAbort = () => wake?.();
-  signal?.addEventListener('abort', onAbort);
+  const wake = () => arrived?.();
+  controller.signal.addEventListener('abort', wake, { once: true });
   try {
-    while (!signal?.aborted && !isClosed()) {
-      pending = false;
-      const events = await store.readAll({ after, maxCount: defaultPageSize });
-      for (const event of events) {
-        if (signal?.aborted) return;
-        yield event;
-        after = event.position;
+    while (!controller.signal.aborted) {
+      if (ready === undefined) {
+        await new Promise<void>((resolve) => (arrived = resolve));
+        arrived = undefined;
+        continue;
       }
-      if (events.length === defaultPageSize || pending) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollIntervalMs);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      wake = undefined;
+      const batch = ready;
+      ready = undefined;
+      for (const event of batch) {
+        if (controller.signal.aborted) return;
+        yield event;
+      }
+      taken?.();
     }
   } finally {
-    unsubscribe();
-    signal?.removeEventListener('abort', onAbort);
+    controller.abort();
+    taken?.();
+    options.signal?.removeEventListener('abort', stop);
+    closing.removeEventListener('abort', stop);
+    await loop;
   }
 }
-
