@@ -159,13 +159,14 @@ test.serial('identify returns the best template of each user, best first, only a
   t.is(logs.body.data.totalItems, 4, 'each identify with a match is a sign-in of the best user');
 });
 
-test.serial('an identify without a candidate is recorded against the tenant, not a user', async (t) => {
+test.serial("an identify without a candidate is recorded against the tenant and mode, in the day's stream of misses, not a user", async (t) => {
   const before = await head();
   const miss = await api.post('/v1/faces/identify', { descriptor: randomVector(random) });
   t.is(miss.status, 200);
   t.deepEqual(miss.body.data.matches, []);
   const events = await running.service.store.readAll({ after: before });
-  t.deepEqual(events.map((e) => [e.type, e.streamName]), [['IdentifyMissed', `tenant-${running.tenantId}`]]);
+  t.deepEqual(events.map((e) => [e.type, e.streamName]), [['IdentifyMissed', `misses-${running.tenantId}-live-${new Date().toISOString().slice(0, 10)}`]]);
+  t.is(miss.headers.get('x-position'), events[0]!.position.toString());
   t.false(JSON.stringify(events[0]!.data).includes('127.0.0.1'));
 });
 

@@ -1,6 +1,6 @@
 import { AppError } from '../errors/appError.ts';
 import type { EventStore, RecordedEvent } from '../eventStore/eventStore.ts';
-import { tenantStream, userStream } from '../ids/streams.ts';
+import { monthsBetween, signInStream, tenantStream, userStream } from '../ids/streams.ts';
 import { defaultTenantSettings, type TenantContext, type TenantSettings } from '../tenancy/tenant.ts';
 import type { TenantEvent } from '../tenancy/tenantEvents.ts';
 import { assertNever } from '../users/userDecider.ts';
@@ -12,6 +12,9 @@ export interface HistoryEntry {
   readonly occurredAt: string;
   readonly actorKeyId: string | null;
   readonly requestId: string | null;
+  /** The stream the event is in: the user's own, or one of their monthly sign-in streams. */
+  readonly stream: string;
+  /** Its revision in that stream. */
   readonly revision: string;
   readonly position: string;
   /** Quality, similarity, outcome and ids; never an email, descriptor, IP or user agent. Absent once erased. */
@@ -67,12 +70,27 @@ async function settingsAt(store: EventStore, tenantId: string, at: number): Prom
 }
 
 /**
+ * Every event of a user in global order: their own stream (without snapshots, which are not
+ * history) and their monthly sign-in streams, from the month they enrolled to the month they were
+ * erased, or this one.
+ */
+async function userEvents(store: EventStore, userId: string): Promise<Array<RecordedEvent & UserEvent>> {
+  const own = (await store.readStream(userStream(userId))).filter((event) => event.type !== 'UserSnapshotted');
+  const first = own[0];
+  if (!first) return [];
+  const erased = own.find((event) => event.type === 'UserErased');
+  const months = monthsBetween(first.metadata.occurredAt, erased?.metadata.occurredAt ?? new Date().toISOString());
+  const signIns = (await Promise.all(months.map((month) => store.readStream(signInStream(userId, `${month}-01`))))).flat();
+  return [...own, ...signIns].sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0)) as Array<RecordedEvent & UserEvent>;
+}
+
+/**
  * Replays a user's stream: every event with its time, actor and request, and (with `at`) the
  * user's state as it was then. Works for erased users too: the events stay, their payloads read as
  * erased. A user of another tenant or mode is NOT_FOUND.
  */
 export async function userHistory(store: EventStore, tenant: Pick<TenantContext, 'tenantId' | 'mode'> | undefined, userId: string, at?: Date): Promise<UserHistory> {
-  const events = (await store.readStream(userStream(userId))) as Array<RecordedEvent & UserEvent>;
+  const events = await userEvents(store, userId);
   const first = events[0];
   if (!first || (tenant && (first.metadata.tenantId !== tenant.tenantId || first.metadata.mode !== tenant.mode))) throw new AppError('NOT_FOUND', 'user not found', { userId });
   const erased = events.some((event) => event.type === 'UserErased');
@@ -83,6 +101,7 @@ export async function userHistory(store: EventStore, tenant: Pick<TenantContext,
     occurredAt: event.metadata.occurredAt,
     actorKeyId: event.metadata.actorKeyId ?? null,
     requestId: event.metadata.requestId ?? null,
+    stream: event.streamName,
     revision: event.revision.toString(),
     position: event.position.toString(),
     ...(erased && event.type !== 'UserErased' ? { erased: true as const } : { facts: factsOf(event) }),

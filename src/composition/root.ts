@@ -12,6 +12,7 @@ import { createKurrentDbEventStore } from '../eventStore/kurrentdb/kurrentDbEven
 import { createPostgresEventStore } from '../eventStore/postgres/postgresEventStore.ts';
 import { createHttpApp } from '../http/app.ts';
 import { createDrain, type Drain } from '../http/draining.ts';
+import { createReadConsistency } from '../http/readConsistency.ts';
 import { docsRouter } from '../http/docsRouter.ts';
 import { devportalRouter } from '../http/sdk/devportalRoutes.ts';
 import { webhooksRouter } from '../http/v1/webhooksRoutes.ts';
@@ -45,6 +46,8 @@ import { allProjections } from '../../projections/all.ts';
 import type { Projection } from '../../projections/projection.ts';
 import { createProjectionRunner, type ProjectionRunner } from '../../projections/runner.ts';
 import { createFollower, type Follower } from '../eventStore/follower.ts';
+import { createRecentWrites, type RecentWrites } from '../consistency/recentWrites.ts';
+import { createUserDirectory } from '../users/userDirectory.ts';
 
 /** Everything the service is made of, built from the configuration in one place. */
 export interface Service {
@@ -72,8 +75,10 @@ export interface Service {
   readonly webhookRuntime: WebhookRuntime;
   /** Applies every tenant's retention settings once (the server also runs it on a timer). */
   applyRetention(): Promise<RetentionReport>;
-  /** Resolves once this instance's projections and matcher have applied `position` (bounded wait). */
+  /** Resolves once this instance's read models have applied `position` (bounded wait). */
   awaitPosition(position: bigint): Promise<void>;
+  /** Positions of this instance's recent writes, that reads on it wait for (read-your-writes). */
+  readonly recent: RecentWrites;
   readonly app: Koa;
   /** Graceful shutdown: once started, requests in flight finish and new ones get 503. */
   readonly drain: Drain;
@@ -143,19 +148,28 @@ export async function composeService(config: Config, logger: Logger, options: Co
     let follower: Follower | undefined;
 
     const readYourWritesMs = options.readYourWritesTimeoutMs ?? 5000;
+    const projectionNames = runner.consumers.map((consumer) => consumer.name);
+    /** Waits (bounded) until this instance's read models have applied `position`. */
     const awaitPosition = async (position: bigint) => {
       // A one-shot CLI command has no live runner: it applies what it wrote before it reads.
       if (!options.startProjections || !follower) return runner.catchUp();
-      const done = await follower.waitFor(position, readYourWritesMs);
+      const done = await follower.waitFor(position, readYourWritesMs, projectionNames);
       if (!done) logger.warn({ position: position.toString() }, 'read-your-writes wait timed out');
     };
+    const matcherAt = async (position: bigint) => (follower ? follower.waitFor(position, readYourWritesMs, [matcherFeed.consumer.name]) : true);
+    const recent = createRecentWrites();
     const ids = randomIds;
     const clock = options.clock ?? (() => new Date());
     const readModel = createUserReadModel(database.db);
     const users = createUserRepository(store, ids, clock);
     const idempotency = await createIdempotencyStore(database.db, cipher, subjectKeys, ids, clock);
-    const faces = createFaceService({ store, users, readModel, cipher, blindIndex, matcher, ids, clock, awaitPosition });
-    const erasure = createErasure({ store, users, keys: subjectKeys, matcher, ids, clock, awaitPosition, purgeElsewhere: async (userId) => void (await idempotency.purgeSubject(userId)) });
+    const directory = createUserDirectory(readModel);
+    const faces = createFaceService({ store, users, readModel, directory, cipher, blindIndex, matcher, ids, clock, recent, matcherAt, matcherPosition: () => matcherFeed.position(), awaitPosition });
+    const erasure = createErasure({ store, users, keys: subjectKeys, matcher, ids, clock, awaitPosition, purgeElsewhere: async (userId) => {
+        directory.forget(userId);
+        await idempotency.purgeSubject(userId);
+      },
+    });
     const tenantReadModel = createTenantReadModel(database.db);
     const hasher = createKeyHasher(master.key);
     const tenants = createTenantService({ store, readModel: tenantReadModel, hasher, ids, clock, awaitPosition });
@@ -182,6 +196,13 @@ export async function composeService(config: Config, logger: Logger, options: Co
       started.start();
       closers.push(() => started.stop());
       follower = started;
+      // Writes the read models have applied need no read to wait for them any more.
+      const settle = setInterval(() => {
+        const applied = started.positions().filter((p) => projectionNames.includes(p.name));
+        if (applied.length > 0) recent.settle(applied.reduce((min, p) => (p.position < min ? p.position : min), applied[0]!.position));
+      }, 1000);
+      settle.unref();
+      closers.push(async () => clearInterval(settle));
     }
     if (options.startProjections && config.database.kind === 'pglite' && (await tenants.listTenants()).length === 0) {
       const first = await tenants.createTenant({ name: 'default' }, 'startup');
@@ -203,6 +224,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
       closers.push(async () => clearInterval(sweeper));
     }
 
+    const consistency = createReadConsistency({ recent, headPosition: () => store.headPosition(), readModelsAt: (position) => (follower ? follower.waitFor(position, readYourWritesMs, projectionNames) : runner.catchUp().then(() => true)) });
     const drain = createDrain();
     const app = createHttpApp({
       logger,
@@ -235,12 +257,13 @@ export async function composeService(config: Config, logger: Logger, options: Co
           readModel,
           cipher,
           detector,
+          consistency,
           replayIdentify: (tenant, at, query, maxResults) => replayIdentify({ store, cipher }, tenant, at, query, { maxResults }),
         }),
-        usersRouter({ resolveTenant, readModel, cipher, blindIndex, erase: erasure.erase, store }),
+        usersRouter({ resolveTenant, readModel, cipher, blindIndex, erase: erasure.erase, store, consistency }),
         webhooksRouter({ resolveTenant, idempotency, webhooks }),
         erasuresRouter({ resolveTenant, store }),
-        devportalRouter({ resolveTenant, faces, readModel, cipher, blindIndex, erase: erasure.erase }),
+        devportalRouter({ resolveTenant, faces, readModel, cipher, blindIndex, erase: erasure.erase, consistency, directory }),
         docsRouter(),
         ...(config.adminToken !== undefined
           ? [adminRouter({ adminToken: config.adminToken, tenants, monthUsage: (tenantId) => limiter.monthUsage(tenantId), onKeysChanged: () => auth.forget() })]
@@ -249,7 +272,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
     });
 
     logger.info({ database: database.kind, eventStore: store.kind, masterKey: master.source }, 'service composed');
-    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, follower, matcher, matcherFeed, faces, readModel, idempotency, tenants, auth, limiter, webhooks, webhookRuntime, applyRetention: runRetention, awaitPosition, detector, app, drain, close };
+    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, follower, matcher, matcherFeed, faces, readModel, idempotency, tenants, auth, limiter, webhooks, webhookRuntime, applyRetention: runRetention, awaitPosition, recent, detector, app, drain, close };
   } catch (error) {
     await close();
     throw error;

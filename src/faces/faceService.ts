@@ -1,18 +1,20 @@
 import { AppError, hasCode } from '../errors/appError.ts';
 import type { BlindIndex } from '../crypto/blindIndex.ts';
 import type { FieldCipher } from '../crypto/fieldCipher.ts';
+import { createKeyedMutex } from '../concurrency/keyedMutex.ts';
+import type { RecentWrites } from '../consistency/recentWrites.ts';
+import { recordFacts } from '../eventStore/commandHandler.ts';
 import type { EventStore } from '../eventStore/eventStore.ts';
 import { eventMetadata, type CommandContext } from '../eventStore/metadata.ts';
 import type { IdGenerator } from '../ids/ids.ts';
-import { emailReservationStream, tenantStream, userStream } from '../ids/streams.ts';
+import { missStream, signInStream, userStream } from '../ids/streams.ts';
 import type { Matcher, GalleryKey } from '../matching/matcher.ts';
+import type { UserDirectory, UserIdentity } from '../users/userDirectory.ts';
 import type { UserRepository } from '../users/userRepository.ts';
 import { aad, signInSubject, type IdentifyMissed, type LightingConditions, type SignInAttempted } from '../users/userEvents.ts';
 import type { UserReadModel } from '../users/userReadModel.ts';
-import { descriptorToBytes } from './descriptor.ts';
+import { createEnrolmentDesk } from './enrolmentDesk.ts';
 import { adaptThreshold } from './threshold.ts';
-import { readReservation } from '../users/emailReservation.ts';
-import { createKeyedMutex } from '../concurrency/keyedMutex.ts';
 
 /** The face model every template's descriptor comes from (face-api.js faceRecognitionNet, 128-d). */
 export const descriptorModel = 'faceRecognitionNet';
@@ -37,6 +39,8 @@ export interface RegisterResult {
   /** True when this call created the user; false when it added a template to a known email. */
   readonly created: boolean;
   readonly evictedTemplateIds: readonly string[];
+  /** Global position of the registration's events (reads elsewhere may wait for it). */
+  readonly position: bigint;
 }
 
 export interface VerifyInput {
@@ -52,6 +56,8 @@ export interface VerifyResult {
   readonly adaptedThreshold: number;
   readonly matchedTemplate: string | null;
   readonly user: { readonly id: string; readonly email: string };
+  /** Global position of the sign-in attempt recorded. */
+  readonly position: bigint;
 }
 
 export interface IdentifyInput {
@@ -68,18 +74,26 @@ export interface IdentifyResult {
   readonly bestSimilarity: number | null;
   readonly totalCompared: number;
   readonly processingTimeMs: number;
+  /** Global position of the attempt (or miss) recorded. */
+  readonly position: bigint;
 }
 
 export interface FaceServiceDeps {
   readonly store: EventStore;
   readonly users: UserRepository;
   readonly readModel: UserReadModel;
+  readonly directory: UserDirectory;
   readonly cipher: FieldCipher;
   readonly blindIndex: BlindIndex;
   readonly matcher: Matcher;
   readonly ids: IdGenerator;
   readonly clock: () => Date;
-  /** Resolves once projections and the matcher have applied `position` on this instance (read-your-writes). */
+  readonly recent: RecentWrites;
+  /** Resolves once this instance's matcher has applied `position` (false after its bound). */
+  readonly matcherAt: (position: bigint) => Promise<boolean>;
+  /** The matcher feed's position: a command applies its own template locally only while the feed has not passed it. */
+  readonly matcherPosition: () => bigint;
+  /** Resolves once this instance's read models have applied `position` (bounded). */
   readonly awaitPosition: (position: bigint) => Promise<void>;
 }
 
@@ -88,7 +102,7 @@ export interface FaceService {
   register(context: CommandContext, input: RegisterInput): Promise<RegisterResult>;
   verify(context: CommandContext, input: VerifyInput): Promise<VerifyResult>;
   identify(context: CommandContext, input: IdentifyInput): Promise<IdentifyResult>;
-  removeTemplate(context: CommandContext, templateId: string): Promise<{ userId: string }>;
+  removeTemplate(context: CommandContext, templateId: string): Promise<{ userId: string; position: bigint }>;
 }
 
 export function galleryKey(context: CommandContext): GalleryKey {
@@ -96,47 +110,37 @@ export function galleryKey(context: CommandContext): GalleryKey {
 }
 
 export function createFaceService(deps: FaceServiceDeps): FaceService {
-  const { store, users, readModel, cipher, blindIndex, matcher, ids, clock } = deps;
+  const { store, users, readModel, directory, cipher, blindIndex, matcher, ids, clock, recent } = deps;
 
-  async function sealTemplate(userId: string, templateId: string, input: RegisterInput) {
-    return {
-      userId,
-      templateId,
-      descriptor: await cipher.encryptBytes(userId, descriptorToBytes(input.descriptor), aad.descriptor(templateId)),
-      quality: input.qualityScore ?? 0.5,
-      lighting: input.lighting ?? null,
-      source: input.source,
-      model: input.model,
-    };
-  }
-
-  async function refuseDuplicate(context: CommandContext, descriptor: Float32Array, ownUserId: string | undefined): Promise<void> {
-    const threshold = context.tenant.settings.duplicateThreshold;
-    const { matches } = await matcher.identify(galleryKey(context), descriptor, {
-      maxResults: 1,
-      minSimilarity: threshold,
-      ...(ownUserId !== undefined ? { excludeUserId: ownUserId } : {}),
-    });
-    const other = matches[0];
-    if (other) {
-      throw new AppError('DUPLICATE_FACE', 'this face already belongs to another user', {
-        matchedUserId: other.userId,
-        similarity: round(other.similarity),
-        duplicateThreshold: threshold,
-      });
-    }
-  }
+  const desk = createEnrolmentDesk({
+    store,
+    users,
+    matcher,
+    cipher,
+    ids,
+    clock,
+    matcherAt: deps.matcherAt,
+    async storedFullName(context, userId) {
+      const row = await readModel.findUser(context.tenant, userId);
+      return row ? cipher.openText(userId, row.fullNameSealed, aad.fullName(userId)) : null;
+    },
+    onStored(key, outcome, descriptor, position) {
+      // The command's own effects, applied here at once: a verify or identify on this instance
+      // sees the template without waiting for the feed. The feed adds it again later (ignored);
+      // once the feed has passed this position it has applied the template, and anything after it.
+      if (deps.matcherPosition() < position) {
+        matcher.add(key, { templateId: outcome.templateId, userId: outcome.userId, descriptor });
+        for (const templateId of outcome.evictedTemplateIds) matcher.removeTemplate(key, templateId);
+      }
+      recent.enrolled(key.tenantId, key.mode, outcome.userId, position);
+    },
+  });
 
   // Registrations of one email run one at a time here; the reservation's expected revision
   // settles races with other processes.
   const emails = createKeyedMutex();
 
   async function register(context: CommandContext, input: RegisterInput): Promise<RegisterResult> {
-    const emailIndex = blindIndex.email(context.tenant.tenantId, context.tenant.mode, input.email);
-    return emails.run(emailIndex, () => registerOnce(context, input, emailIndex));
-  }
-
-  async function registerOnce(context: CommandContext, input: RegisterInput, emailIndex: string): Promise<RegisterResult> {
     const { tenant } = context;
     if ((input.qualityScore ?? 1) < tenant.settings.minQuality) {
       throw new AppError('LOW_QUALITY', `qualityScore ${input.qualityScore} is below this tenant's minimum of ${tenant.settings.minQuality}`, {
@@ -144,110 +148,106 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
         minQuality: tenant.settings.minQuality,
       });
     }
-    const reservationStream = emailReservationStream(emailIndex);
-    for (let attempt = 1; ; attempt++) {
-      const reservation = await readReservation(store, reservationStream);
-      let userId = reservation.userId;
-      // A reservation left by an erasure that stopped before releasing it belongs to nobody.
-      if (userId !== undefined && (await users.load(userId)).state.status === 'erased') userId = undefined;
-      if (userId === undefined) {
-        await refuseDuplicate(context, input.descriptor, undefined);
-        userId = ids.next('usr');
-        try {
-          await store.appendToStream(reservationStream, [{ id: ids.uuid(), type: 'EmailReserved', data: { userId }, metadata: eventMetadata(context, clock()) }], {
-            expectedRevision: reservation.expected,
-          });
-        } catch (error) {
-          // Another process reserved this email a moment ago: add to their user instead.
-          if (!hasCode(error, 'WRONG_EXPECTED_REVISION')) throw error;
-          if (attempt >= 10) throw new AppError('SERVICE_UNAVAILABLE', 'too many concurrent registrations of this email; retry shortly', { retryAfterSeconds: 1 }, { cause: error });
-          continue;
-        }
-      } else {
-        await refuseDuplicate(context, input.descriptor, userId);
-      }
-      const templateId = ids.next('tpl');
-      const template = await sealTemplate(userId, templateId, input);
-      const enrolledUserId = userId;
-      const sealedEmail = await cipher.encryptText(userId, input.email, aad.email(userId));
-      const sealedName = input.fullName && (await nameChanges(context, userId, input.fullName)) ? await cipher.encryptText(userId, input.fullName, aad.fullName(userId)) : null;
-      const { events, result } = await users.handle(
-        userId,
-        // A reservation whose user stream is missing (a crash between the two appends) is completed here.
-        (state) =>
-          state.status === 'absent'
-            ? { type: 'Enrol', userId: enrolledUserId, email: sealedEmail, emailIndex, fullName: sealedName, template }
-            : { type: 'AddTemplate', template, maxTemplates: tenant.settings.maxTemplates, fullName: sealedName },
+    const emailIndex = blindIndex.email(tenant.tenantId, tenant.mode, input.email);
+    const outcome = await emails.run(emailIndex, () =>
+      desk.enrol({
         context,
-      );
-      await deps.awaitPosition(result.position);
-      return {
-        userId,
         email: input.email,
-        templateId,
-        qualityScore: template.quality,
-        createdAt: clock().toISOString(),
-        created: events.some((event) => event.type === 'UserEnrolled'),
-        evictedTemplateIds: events.flatMap((event) => (event.type === 'FaceTemplateRemoved' ? [event.data.templateId] : [])),
-      };
-    }
+        emailIndex,
+        ...(input.fullName !== undefined ? { fullName: input.fullName } : {}),
+        descriptor: input.descriptor,
+        quality: input.qualityScore ?? 0.5,
+        lighting: input.lighting ?? null,
+        source: input.source,
+        model: input.model,
+      }),
+    );
+    return {
+      userId: outcome.userId,
+      email: input.email,
+      templateId: outcome.templateId,
+      qualityScore: input.qualityScore ?? 0.5,
+      createdAt: clock().toISOString(),
+      created: outcome.created,
+      evictedTemplateIds: outcome.evictedTemplateIds,
+      position: outcome.position,
+    };
   }
 
-  /** True unless the user is known with exactly this full name already (a new user always takes it). */
-  async function nameChanges(context: CommandContext, userId: string, fullName: string): Promise<boolean> {
-    const row = await readModel.findUser(context.tenant, userId);
-    if (!row) return true;
-    return (await cipher.openText(userId, row.fullNameSealed, aad.fullName(userId))) !== fullName;
-  }
-
-  async function recordSignIn(context: CommandContext, attempt: Omit<SignInAttempted['data'], 'ip' | 'userAgent' | 'logId'>): Promise<bigint> {
+  /**
+   * Appends a sign-in attempt to the user's stream of the month, guarded by the user's own stream:
+   * once the user is erased (that stream closed) the store refuses it, atomically, whatever this
+   * instance still believed. Resolves with the position, or undefined when the user was erased.
+   */
+  async function recordSignIn(context: CommandContext, attempt: Omit<SignInAttempted['data'], 'ip' | 'userAgent' | 'logId'>): Promise<bigint | undefined> {
     const logId = ids.next('log');
     const { userId } = attempt;
     const at = clock();
     const subject = signInSubject(userId, at.toISOString());
-    const data: SignInAttempted['data'] = {
-      ...attempt,
-      logId,
-      ip: context.ip ? await cipher.encryptText(subject, context.ip, aad.ip(logId)) : null,
-      userAgent: context.userAgent ? await cipher.encryptText(subject, context.userAgent, aad.userAgent(logId)) : null,
-    };
-    // No stream load: the user was found active in the read model, and sealing fails once the
-    // user's key is destroyed (the month's key is its child), so an attempt cannot be recorded
-    // after an erasure completes.
-    const result = await store.appendToStream(userStream(userId), [{ id: ids.uuid(), type: 'SignInAttempted', data, metadata: eventMetadata(context, at) }], {
-      expectedRevision: 'stream_exists',
-    });
-    return result.position;
+    let data: SignInAttempted['data'];
+    try {
+      data = {
+        ...attempt,
+        logId,
+        ip: context.ip ? await cipher.encryptText(subject, context.ip, aad.ip(logId)) : null,
+        userAgent: context.userAgent ? await cipher.encryptText(subject, context.userAgent, aad.userAgent(logId)) : null,
+      };
+    } catch (error) {
+      // The month's key is a child of the user's: it cannot be made once the user is erased.
+      if (hasCode(error, 'NOT_FOUND')) return undefined;
+      throw error;
+    }
+    try {
+      const { position } = await recordFacts(store, signInStream(userId, at.toISOString()), [{ type: 'SignInAttempted', data }], {
+        ids,
+        metadata: eventMetadata(context, at),
+        guards: [userStream(userId)],
+      });
+      recent.touched(context.tenant.tenantId, context.tenant.mode, userId, position);
+      return position;
+    } catch (error) {
+      if (hasCode(error, 'STREAM_CLOSED')) {
+        directory.forget(userId);
+        return undefined;
+      }
+      throw error;
+    }
   }
 
-  const emailOf = (userId: string, sealed: string) => cipher.openText(userId, sealed, aad.email(userId));
+  /** A user's identity for a sign-in: this instance's directory, then the read model (waiting for this instance's own enrolment of them). */
+  async function identityOf(context: CommandContext, userId: string): Promise<UserIdentity | undefined> {
+    const found = await directory.find(context.tenant, userId);
+    if (found) return found;
+    const pending = recent.enrolmentOf(userId);
+    if (pending === 0n) return undefined;
+    await deps.awaitPosition(pending);
+    return directory.find(context.tenant, userId);
+  }
+
+  const emailOf = (identity: UserIdentity) => cipher.openText(identity.userId, identity.emailSealed, aad.email(identity.userId));
 
   return {
     register,
 
     async verify(context, input) {
-      const user = await readModel.findUser(context.tenant, input.userId);
-      const email = user ? await emailOf(user.userId, user.emailSealed) : null;
-      if (!user || email === null) throw new AppError('NOT_FOUND', 'user not found', { userId: input.userId });
+      const identity = await identityOf(context, input.userId);
+      const email = identity ? await emailOf(identity) : null;
+      if (!identity || email === null) throw new AppError('NOT_FOUND', 'user not found', { userId: input.userId });
       const adaptedThreshold = adaptThreshold(input.threshold ?? context.tenant.settings.matchThreshold, input.lightingScore);
       const best = matcher.verify(galleryKey(context), input.userId, input.descriptor)[0];
       const similarity = best ? round(best.similarity) : 0;
       const isMatch = best !== undefined && best.similarity >= adaptedThreshold;
-      try {
-        const position = await recordSignIn(context, {
-          userId: input.userId,
-          kind: 'verify',
-          outcome: isMatch ? 'success' : 'failure',
-          similarity,
-          threshold: adaptedThreshold,
-          templateId: best?.templateId ?? null,
-        });
-        await deps.awaitPosition(position);
-      } catch (error) {
-        if (hasCode(error, 'NOT_FOUND') || hasCode(error, 'WRONG_EXPECTED_REVISION')) throw new AppError('NOT_FOUND', 'user not found', { userId: input.userId });
-        throw error;
-      }
-      return { isMatch, similarity, adaptedThreshold, matchedTemplate: best?.templateId ?? null, user: { id: input.userId, email } };
+      const position = await recordSignIn(context, {
+        userId: input.userId,
+        kind: 'verify',
+        outcome: isMatch ? 'success' : 'failure',
+        similarity,
+        threshold: adaptedThreshold,
+        templateId: best?.templateId ?? null,
+      });
+      // Erased while this verify ran: the attempt was refused, and the answer names no one.
+      if (position === undefined) throw new AppError('NOT_FOUND', 'user not found', { userId: input.userId });
+      return { isMatch, similarity, adaptedThreshold, matchedTemplate: best?.templateId ?? null, user: { id: input.userId, email }, position };
     },
 
     async identify(context, input) {
@@ -258,41 +258,60 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
       // Ask without the threshold so a miss still knows how close the best candidate came.
       const { matches: candidates } = await matcher.identify(key, input.descriptor, { maxResults: input.maxResults, minSimilarity: 0 });
       const above = candidates.filter((candidate) => candidate.similarity >= adaptedThreshold);
-      const rows = await readModel.findUsers(context.tenant, above.map((candidate) => candidate.userId));
-      const matches: IdentifyResult['matches'] = [];
+      const identities = await directory.findMany(context.tenant, above.map((candidate) => candidate.userId));
+      for (const candidate of above) if (!identities.has(candidate.userId) && recent.enrolmentOf(candidate.userId) > 0n) {
+        const identity = await identityOf(context, candidate.userId);
+        if (identity) identities.set(candidate.userId, identity);
+      }
+      let matches: IdentifyResult['matches'] = [];
       for (const candidate of above) {
-        const row = rows.get(candidate.userId);
-        const email = row ? await emailOf(row.userId, row.emailSealed) : null;
+        const identity = identities.get(candidate.userId);
+        const email = identity ? await emailOf(identity) : null;
         // A user erased a moment ago may still be in this instance's matcher: never return it.
         if (email !== null) matches.push({ userId: candidate.userId, email, similarity: round(candidate.similarity), templateId: candidate.templateId });
       }
-      const top = matches[0];
       let position: bigint | undefined;
-      if (top) {
-        try {
-          position = await recordSignIn(context, { userId: top.userId, kind: 'identify', outcome: 'success', similarity: top.similarity, threshold: adaptedThreshold, templateId: top.templateId });
-        } catch (error) {
-          if (!hasCode(error, 'NOT_FOUND') && !hasCode(error, 'WRONG_EXPECTED_REVISION')) throw error;
-        }
-      } else {
+      // The best match's sign-in is recorded; if the store refuses it (the user was erased while
+      // this ran), that match is dropped and the next one takes its place.
+      while (matches.length > 0 && position === undefined) {
+        const top = matches[0]!;
+        position = await recordSignIn(context, { userId: top.userId, kind: 'identify', outcome: 'success', similarity: top.similarity, threshold: adaptedThreshold, templateId: top.templateId });
+        if (position === undefined) matches = matches.slice(1);
+      }
+      if (matches.length === 0) {
+        const at = clock();
         const missed: IdentifyMissed['data'] = {
           logId: ids.next('log'),
           bestSimilarity: candidates[0] ? round(candidates[0].similarity) : null,
           threshold: adaptedThreshold,
           totalCompared,
         };
-        position = (await store.appendToStream(tenantStream(context.tenant.tenantId), [{ id: ids.uuid(), type: 'IdentifyMissed', data: missed, metadata: eventMetadata(context, clock()) }])).position;
+        position = (await recordFacts(store, missStream(context.tenant.tenantId, context.tenant.mode, at.toISOString()), [{ type: 'IdentifyMissed', data: missed }], { ids, metadata: eventMetadata(context, at) })).position;
+        recent.touched(context.tenant.tenantId, context.tenant.mode, undefined, position);
       }
-      if (position !== undefined) await deps.awaitPosition(position);
-      return { matches, adaptedThreshold, bestSimilarity: candidates[0] ? round(candidates[0].similarity) : null, totalCompared, processingTimeMs: Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10 };
+      return {
+        matches,
+        adaptedThreshold,
+        bestSimilarity: candidates[0] ? round(candidates[0].similarity) : null,
+        totalCompared,
+        processingTimeMs: Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10,
+        position: position!,
+      };
     },
 
     async removeTemplate(context, templateId) {
+      // A template registered on this instance a moment ago is in the read model once the
+      // tenant's writes from here are: a wait only when some are pending.
+      const pending = recent.tenantOf(context.tenant.tenantId, context.tenant.mode);
+      if (pending > 0n) await deps.awaitPosition(pending);
       const template = await readModel.findTemplate(context.tenant, templateId);
       if (!template) throw new AppError('NOT_FOUND', 'template not found', { templateId });
       const { result } = await users.handle(template.userId, { type: 'RemoveTemplate', templateId }, context);
+      if (deps.matcherPosition() < result.position) matcher.removeTemplate(galleryKey(context), templateId);
+      recent.enrolled(context.tenant.tenantId, context.tenant.mode, template.userId, result.position);
+      // Rare, and a client deleting a template expects it gone from every read right after.
       await deps.awaitPosition(result.position);
-      return { userId: template.userId };
+      return { userId: template.userId, position: result.position };
     },
   };
 }

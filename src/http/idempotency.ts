@@ -13,6 +13,8 @@ const ttlMs = 24 * 60 * 60 * 1000;
 export interface StoredResponse {
   readonly status: number;
   readonly data: unknown;
+  /** Global position of what the request stored (answered as X-Position), when it stored something. */
+  readonly position?: bigint;
 }
 
 /** What a handler returns: the response and the users whose personal data it holds. */
@@ -101,12 +103,12 @@ export async function createIdempotencyStore(db: Kysely<any>, cipher: FieldCiphe
             await scope(table().deleteFrom('idempotency_keys')).where('record_id', '=', recordId).execute();
             throw error;
           }
-          const sealed = await cipher.encryptText(recordId, JSON.stringify(outcome.data), aadOf(recordId));
+          const sealed = await cipher.encryptText(recordId, JSON.stringify({ v: 2, data: outcome.data, position: outcome.position?.toString() ?? null }), aadOf(recordId));
           await scope(table().updateTable('idempotency_keys'))
             .set({ state: 'done', status: outcome.status, body_sealed: sealed, subject_ids: sql`${[...outcome.subjects]}::text[]` })
             .where('record_id', '=', recordId)
             .execute();
-          return { status: outcome.status, data: outcome.data, replayed: false };
+          return { status: outcome.status, data: outcome.data, replayed: false, ...(outcome.position !== undefined ? { position: outcome.position } : {}) };
         }
         const existing = (await scope(table().selectFrom('idempotency_keys').select(['fingerprint', 'record_id', 'state', 'status', 'body_sealed', 'created_at'])).executeTakeFirst()) as
           | { fingerprint: string; record_id: string; state: string; status: number | null; body_sealed: string | null; created_at: Date | string }
@@ -127,7 +129,13 @@ export async function createIdempotencyStore(db: Kysely<any>, cipher: FieldCiphe
         if (isErased(body)) {
           throw new AppError('IDEMPOTENCY_CONFLICT', 'the response stored for this Idempotency-Key is no longer available', { idempotencyKey: key });
         }
-        return { status: existing.status ?? 200, data: JSON.parse(body) as unknown, replayed: true };
+        const stored = JSON.parse(body) as unknown;
+        // Responses stored before positions were kept are the data alone.
+        if (typeof stored === 'object' && stored !== null && (stored as { v?: unknown }).v === 2) {
+          const { data, position } = stored as { data: unknown; position: string | null };
+          return { status: existing.status ?? 200, data, replayed: true, ...(position !== null ? { position: BigInt(position) } : {}) };
+        }
+        return { status: existing.status ?? 200, data: stored, replayed: true };
       }
       throw new AppError('IDEMPOTENCY_CONFLICT', 'could not settle this Idempotency-Key; retry', { idempotencyKey: key });
     },

@@ -41,6 +41,11 @@ export function createMatcherFeed(options: MatcherFeedOptions): MatcherFeed {
     return true;
   }
 
+  /**
+   * Applies events in order and moves the position after each one, so that a command applying
+   * its own template locally (only while this position is below its append) can never re-add a
+   * template that an event after it, already applied here, removed.
+   */
   async function apply(events: readonly RecordedEvent[]): Promise<void> {
     for (const event of events as readonly FeedEvent[]) {
       const key = { tenantId: event.metadata.tenantId ?? '', mode: (event.metadata.mode ?? 'live') as 'live' | 'test' };
@@ -59,6 +64,7 @@ export function createMatcherFeed(options: MatcherFeedOptions): MatcherFeed {
           // Other events (sign-ins, tenants, ...) do not change the gallery.
           break;
       }
+      position = event.position;
     }
   }
 
@@ -101,10 +107,7 @@ export function createMatcherFeed(options: MatcherFeedOptions): MatcherFeed {
     consumer: {
       name: 'matcher',
       position: () => position,
-      async handle(events) {
-        await apply(events);
-        position = events.at(-1)!.position;
-      },
+      handle: apply,
     },
     position: () => position,
   };

@@ -1,11 +1,11 @@
 import { AppError } from '../errors/appError.ts';
-import { handleCommand } from '../eventStore/commandHandler.ts';
+import { handleCommand, type StreamDecider } from '../eventStore/commandHandler.ts';
 import type { EventStore } from '../eventStore/eventStore.ts';
 import type { IdGenerator } from '../ids/ids.ts';
 import { tenantStream } from '../ids/streams.ts';
 import { displayPrefix, generateApiKey, type KeyHasher } from './apiKeys.ts';
 import { defaultTenantSettings, type TenantSettings } from './tenant.ts';
-import { decideTenant, evolveTenant, initialTenantState, type TenantCommand } from './tenantDecider.ts';
+import { decideTenant, evolveTenant, initialTenantState, type TenantCommand, type TenantState } from './tenantDecider.ts';
 import { scopesAllowed, tenantEventTypes, type Mode, type Plan, type Scope, type TenantEvent } from './tenantEvents.ts';
 import type { ApiKeyRow, TenantReadModel, TenantRow } from './tenantReadModel.ts';
 
@@ -78,6 +78,24 @@ export function keyView(row: ApiKeyRow, now: Date): KeyView {
   };
 }
 
+/**
+ * The tenant aggregate over its stream. Older versions also wrote IdentifyMissed there, which no
+ * tenant rule depends on; snapshots (`TenantSnapshotted`) keep loads short however many there are.
+ */
+export const tenantDecider: StreamDecider<TenantState, TenantEvent> = {
+  initialState: initialTenantState,
+  evolve: evolveTenant,
+  folds: (event) => (tenantEventTypes as readonly string[]).includes(event.type),
+  snapshot: {
+    type: 'TenantSnapshotted',
+    toData: (state) => ({ ...state, keys: [...state.keys], webhooks: [...state.webhooks] }),
+    fromData: (data) => {
+      const stored = data as Omit<TenantState, 'keys' | 'webhooks'> & { keys: Array<[string, { active: boolean }]>; webhooks: string[] };
+      return { ...stored, keys: new Map(stored.keys), webhooks: new Set(stored.webhooks) };
+    },
+  },
+};
+
 export function createTenantService(deps: TenantServiceDeps): TenantService {
   const { store, readModel, hasher, ids, clock } = deps;
 
@@ -85,8 +103,7 @@ export function createTenantService(deps: TenantServiceDeps): TenantService {
     const { events, result } = await handleCommand(
       store,
       tenantStream(tenantId),
-      // The tenant stream also records IdentifyMissed, which no tenant rule depends on.
-      { initialState: initialTenantState, evolve: evolveTenant, folds: (event) => (tenantEventTypes as readonly string[]).includes(event.type) },
+      tenantDecider,
       (state) => decideTenant(command, state),
       { ids, metadata: () => ({ occurredAt: clock().toISOString(), schemaVersion: 1, tenantId, requestId, actorKeyId }) },
     );

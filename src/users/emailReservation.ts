@@ -7,11 +7,7 @@ import type { EmailReservationEvent } from './userEvents.ts';
  * it is appended with the revision read here, so two concurrent registrations cannot both win.
  */
 export async function readReservation(store: EventStore, streamName: string): Promise<{ userId: string | undefined; expected: ExpectedRevision }> {
-  const events = await store.readStream(streamName);
-  let userId: string | undefined;
-  for (const event of events as unknown as Array<EmailReservationEvent & { revision: bigint }>) {
-    userId = event.type === 'EmailReserved' ? event.data.userId : undefined;
-  }
-  const last = events.at(-1);
-  return { userId, expected: last ? last.revision : 'no_stream' };
+  // Only the last event matters: a reservation or its release.
+  const [last] = (await store.readStream(streamName, { direction: 'backwards', maxCount: 1 })) as unknown as Array<EmailReservationEvent & { revision: bigint }>;
+  return { userId: last?.type === 'EmailReserved' ? last.data.userId : undefined, expected: last ? last.revision : 'no_stream' };
 }

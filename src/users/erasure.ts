@@ -4,7 +4,7 @@ import type { SubjectKeyStore } from '../crypto/subjectKeys.ts';
 import type { EventStore } from '../eventStore/eventStore.ts';
 import { eventMetadata, type CommandContext } from '../eventStore/metadata.ts';
 import type { IdGenerator } from '../ids/ids.ts';
-import { emailReservationStream, userStream } from '../ids/streams.ts';
+import { emailReservationStream, monthsBetween, signInStream, userStream } from '../ids/streams.ts';
 import type { Matcher } from '../matching/matcher.ts';
 import { readReservation } from './emailReservation.ts';
 import { createKeyedMutex } from '../concurrency/keyedMutex.ts';
@@ -59,21 +59,24 @@ export function createErasure(deps: ErasureDeps): { erase(context: CommandContex
     const loaded = await users.load(userId);
     const { owner } = loaded;
     if (!owner || owner.tenantId !== context.tenant.tenantId || owner.mode !== context.tenant.mode) throw new AppError('NOT_FOUND', 'user not found', { userId });
-    const deletedRecords: DeletedRecords = { profile: 1, templates: loaded.state.templates.length, signInLogs: loaded.state.signIns };
     let position: bigint;
     const emailIndex = loaded.state.emailIndex;
-    let erasedAt = loaded.erasedAt;
-    let counts = deletedRecords;
+    let erasedAt: string;
+    let counts: DeletedRecords;
     if (loaded.state.status === 'active') {
+      // UserErased closes the user's stream at the append: from here on the store refuses every
+      // event of this user (a sign-in racing this erasure is either counted below or refused).
       const { result } = await users.handle(userId, { type: 'Erase', reason }, context);
       position = result.position;
       erasedAt = clock().toISOString();
+      counts = { profile: 1, templates: loaded.state.templates.length, signInLogs: loaded.state.signIns + (await signInsSince(userId, loaded.enrolledAt ?? erasedAt, erasedAt)) };
     } else {
       // Erased before: only a retry of an erasure that stopped before destroying the key proceeds.
       const existing = await keys.find(userId);
       if (existing === 'erased' || existing === undefined) throw new AppError('NOT_FOUND', 'user not found', { userId });
-      const erasedEvent = (await store.readStream(userStream(userId), { direction: 'backwards' })).find((event) => event.type === 'UserErased');
+      const erasedEvent = await lastOfType(userStream(userId), 'UserErased');
       position = erasedEvent?.position ?? 0n;
+      erasedAt = erasedEvent?.metadata.occurredAt ?? clock().toISOString();
       counts = { profile: 1, templates: 0, signInLogs: 0 };
     }
     if (emailIndex !== null) {
@@ -88,21 +91,34 @@ export function createErasure(deps: ErasureDeps): { erase(context: CommandContex
     const destroyed = await keys.destroy(userId);
     await deps.purgeElsewhere?.(userId);
     matcher.removeUser({ tenantId: context.tenant.tenantId, mode: context.tenant.mode }, userId);
+    // The answer says the user is gone: this instance's read models have applied the erasure.
     await deps.awaitPosition(position);
     const receipt = await issueReceipt(
       store,
       ids,
       context,
-      {
-        userId,
-        mode: context.tenant.mode,
-        erasedAt: erasedAt ?? clock().toISOString(),
-        position: position.toString(),
-        keyIdDestroyed: destroyed?.keyId ?? null,
-        deletedRecords: counts,
-      },
+      { userId, mode: context.tenant.mode, erasedAt, position: position.toString(), keyIdDestroyed: destroyed?.keyId ?? null, deletedRecords: counts },
       clock,
     );
     return { deleted: true, userId, deletedRecords: counts, receipt };
+  }
+
+  /** Sign-in attempts in the user's monthly streams: each stream's last revision + 1, month by month. */
+  async function signInsSince(userId: string, from: string, to: string): Promise<number> {
+    let count = 0;
+    for (const month of monthsBetween(from, to)) {
+      const [last] = await store.readStream(signInStream(userId, `${month}-01`), { direction: 'backwards', maxCount: 1 });
+      if (last) count += Number(last.revision) + 1;
+    }
+    return count;
+  }
+
+  async function lastOfType(streamName: string, type: string) {
+    for (let from: bigint | undefined; ; ) {
+      const page = await store.readStream(streamName, { direction: 'backwards', maxCount: 64, ...(from !== undefined ? { fromRevision: from } : {}) });
+      const found = page.find((event) => event.type === type);
+      if (found || page.length < 64) return found;
+      from = page.at(-1)!.revision - 1n;
+    }
   }
 }

@@ -1,5 +1,5 @@
 import { AppError } from '../errors/appError.ts';
-import type { FaceTemplateAdded, FaceTemplateRemoved, SignInAttempted, UserEvent } from './userEvents.ts';
+import type { FaceTemplateAdded, FaceTemplateRemoved, UserEvent } from './userEvents.ts';
 
 /** A template as the aggregate knows it: enough to choose which to evict. */
 export interface TemplateSummary {
@@ -13,6 +13,7 @@ export interface UserState {
   readonly userId: string | null;
   readonly emailIndex: string | null;
   readonly templates: readonly TemplateSummary[];
+  /** Sign-in attempts in the user's own stream: only older versions wrote them there (they have streams of their own now). */
   readonly signIns: number;
   readonly added: number;
 }
@@ -27,7 +28,6 @@ export type UserCommand =
   | { readonly type: 'Enrol'; readonly userId: string; readonly email: string; readonly emailIndex: string; readonly fullName?: string | null; readonly template: NewTemplate }
   | { readonly type: 'AddTemplate'; readonly template: NewTemplate; readonly maxTemplates: number; readonly fullName?: string | null }
   | { readonly type: 'RemoveTemplate'; readonly templateId: string }
-  | { readonly type: 'RecordSignIn'; readonly attempt: SignInAttempted['data'] }
   | { readonly type: 'Erase'; readonly reason: 'api' | 'retention' };
 
 /** Decides which events a command produces for a user in `state`. Pure: throws AppError on refusal. */
@@ -60,9 +60,6 @@ export function decideUser(command: UserCommand, state: UserState): UserEvent[] 
       requireActive(state);
       if (!state.templates.some((t) => t.templateId === command.templateId)) throw new AppError('NOT_FOUND', 'template not found', { templateId: command.templateId });
       return [removal(state.userId!, command.templateId, 'api')];
-    case 'RecordSignIn':
-      requireActive(state);
-      return [{ type: 'SignInAttempted', data: command.attempt }];
     case 'Erase':
       requireActive(state);
       return [{ type: 'UserErased', data: { userId: state.userId!, emailIndex: state.emailIndex!, reason: command.reason } }];

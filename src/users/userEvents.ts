@@ -33,6 +33,11 @@ export interface FaceTemplateAdded {
     readonly lighting: LightingConditions | null;
     readonly source: 'descriptor' | 'image';
     readonly model: string;
+    /**
+     * Similarity of the nearest other user of the gallery when the template joined it (null for
+     * the first face): a non-personal number, the gallery's empirical impostor distribution.
+     */
+    readonly nearestOtherSimilarity?: number | null;
   };
 }
 
@@ -90,7 +95,13 @@ export interface EmailReleased {
 
 export type EmailReservationEvent = EmailReserved | EmailReleased;
 
-/** Tenant stream: an identify that found no candidate (no personal data). */
+/** Gallery stream: a template joined a tenant and mode's gallery after its duplicate check (no personal data). */
+export interface FaceClaimed {
+  readonly type: 'FaceClaimed';
+  readonly data: { readonly userId: string; readonly templateId: string; readonly nearestOtherSimilarity: number | null };
+}
+
+/** An identify that found no candidate (no personal data), in the tenant and mode's stream of the day. */
 export interface IdentifyMissed {
   readonly type: 'IdentifyMissed';
   readonly data: { readonly logId: string; readonly bestSimilarity: number | null; readonly threshold: number; readonly totalCompared: number };

@@ -42,8 +42,8 @@ export interface Page<T> {
 
 /** Queries over the users projection's tables; every one is scoped to one tenant and mode. */
 export interface UserReadModel {
-  findUser(tenant: TenantContext, userId: string): Promise<UserRow | undefined>;
-  findUsers(tenant: TenantContext, userIds: readonly string[]): Promise<Map<string, UserRow>>;
+  findUser(tenant: Pick<TenantContext, 'tenantId' | 'mode'>, userId: string): Promise<UserRow | undefined>;
+  findUsers(tenant: Pick<TenantContext, 'tenantId' | 'mode'>, userIds: readonly string[]): Promise<Map<string, UserRow>>;
   listUsers(tenant: TenantContext, query: { page: number; perPage: number; sort: UserSort; emailIndex?: string }): Promise<Page<UserRow>>;
   avgQuality(tenant: TenantContext, userId: string): Promise<number | null>;
   findTemplate(tenant: TenantContext, templateId: string): Promise<TemplateRow | undefined>;

@@ -1,5 +1,5 @@
 import { AppError } from '../errors/appError.ts';
-import { handleCommand } from '../eventStore/commandHandler.ts';
+import { handleCommand, loadStream, type StreamDecider } from '../eventStore/commandHandler.ts';
 import type { AppendResult, EventStore, ExpectedRevision } from '../eventStore/eventStore.ts';
 import { eventMetadata, type CommandContext } from '../eventStore/metadata.ts';
 import type { IdGenerator } from '../ids/ids.ts';
@@ -7,13 +7,24 @@ import { userStream } from '../ids/streams.ts';
 import { decideUser, evolveUser, initialUserState, type UserCommand, type UserState } from './userDecider.ts';
 import type { UserEvent } from './userEvents.ts';
 
+/** The user aggregate over its stream: snapshots (`UserSnapshotted`) bound how much a load reads. */
+export const userDecider: StreamDecider<UserState, UserEvent> = {
+  initialState: initialUserState,
+  evolve: evolveUser,
+  snapshot: {
+    type: 'UserSnapshotted',
+    toData: (state) => state,
+    fromData: (data) => data as UserState,
+  },
+};
+
 export interface LoadedUser {
   readonly state: UserState;
   readonly expected: ExpectedRevision;
   /** Tenant and mode of the stream's first event: the data set the user belongs to. */
   readonly owner: { readonly tenantId: string; readonly mode: string } | undefined;
-  /** When the user was erased, if they were. */
-  readonly erasedAt: string | undefined;
+  /** When the user enrolled (the first event), if they did. */
+  readonly enrolledAt: string | undefined;
 }
 
 /** Loads users from their streams and appends what the decider says, retrying on a race. */
@@ -28,29 +39,31 @@ export interface UserRepository {
 
 export function createUserRepository(store: EventStore, ids: IdGenerator, clock: () => Date): UserRepository {
   async function load(userId: string): Promise<LoadedUser> {
-    const events = await store.readStream(userStream(userId));
-    let state = initialUserState();
-    for (const event of events) state = evolveUser(state, event as unknown as UserEvent);
-    const last = events.at(-1);
-    const first = events[0];
-    const owner = first ? { tenantId: first.metadata.tenantId ?? '', mode: first.metadata.mode ?? '' } : undefined;
-    const erased = events.find((event) => event.type === 'UserErased');
-    return { state, expected: last ? last.revision : 'no_stream', owner, erasedAt: erased?.metadata.occurredAt };
+    const loaded = await loadStream(store, userStream(userId), userDecider);
+    const first = loaded.first;
+    return {
+      state: loaded.state,
+      expected: loaded.revision ?? 'no_stream',
+      owner: first ? { tenantId: first.metadata.tenantId ?? '', mode: first.metadata.mode ?? '' } : undefined,
+      enrolledAt: first?.metadata.occurredAt,
+    };
   }
 
   return {
     load,
     async handle(userId, command, context) {
-      const handled = await handleCommand(store, userStream(userId), { initialState: initialUserState, evolve: evolveUser }, (state) => decideUser(typeof command === 'function' ? command(state) : command, state), {
+      const handled = await handleCommand(store, userStream(userId), userDecider, (state) => decideUser(typeof command === 'function' ? command(state) : command, state), {
         ids,
         metadata: () => eventMetadata(context, clock()),
-        check(history) {
+        check(first) {
           // A user of another tenant or mode is, to this caller, a user that does not exist.
-          const first = history[0];
           if (first && (first.metadata.tenantId !== context.tenant.tenantId || first.metadata.mode !== context.tenant.mode)) {
             throw new AppError('NOT_FOUND', 'user not found', { userId });
           }
         },
+        // After UserErased the store takes no event of the user: not on this stream, nor on the
+        // streams it guards (the user's sign-ins).
+        closes: (events) => events.some((event) => event.type === 'UserErased'),
       });
       // decideUser never decides nothing: every user command appends.
       return { events: handled.events, state: handled.state, result: handled.result! };

@@ -1,6 +1,6 @@
 import type { RecordedEvent } from '../eventStore/eventStore.ts';
 import type { DeliveryQueue, NewDelivery, WebhookStatus } from './deliveryQueue.ts';
-import { describeDomainEvent, webhookEventId, type WebhookEventName } from './payload.ts';
+import { describeDomainEvent, ownerStreamOf, webhookEventId, type WebhookEventName } from './payload.ts';
 
 /** A registered webhook as the dispatcher needs it (the tenant's webhook read model has more, e.g. the secret). */
 export interface WebhookTarget {
@@ -84,8 +84,10 @@ export async function dispatchEvents(events: readonly RecordedEvent[], deps: Dis
       webhooks.set(key, targets);
     }
     if (targets.length === 0) continue;
-    if (!enrolments.has(event.streamName)) enrolments.set(event.streamName, await deps.enrolmentOf(event.streamName));
-    const enrolment = enrolments.get(event.streamName);
+    // The user's own stream holds the enrolment (a sign-in is in a monthly stream of its own).
+    const owner = ownerStreamOf(event) ?? event.streamName;
+    if (!enrolments.has(owner)) enrolments.set(owner, await deps.enrolmentOf(owner));
+    const enrolment = enrolments.get(owner);
     planned.push(...planDeliveries(targets, event, { ...(enrolment ? { enrolment } : {}), now: now() }));
   }
   return deps.queue.enqueue(planned, events[events.length - 1]!.position);

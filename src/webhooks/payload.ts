@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { RecordedEvent } from '../eventStore/eventStore.ts';
 import { assertNever } from '../users/userDecider.ts';
+import { userStream } from '../ids/streams.ts';
 import { aad, signInSubject, type FaceTemplateAdded, type FaceTemplateRemoved, type SignInAttempted, type UserEnrolled, type UserErased, type UserEvent } from '../users/userEvents.ts';
 
 /** Webhook event names of the contract. */
@@ -59,7 +60,7 @@ export type DecryptField = (userId: string, sealed: string, aad: string) => Prom
  */
 export function describeDomainEvent(event: RecordedEvent, enrolment?: RecordedEvent): { readonly names: readonly WebhookEventName[]; readonly source: PayloadSource } | undefined {
   const domain = event as unknown as RecordedEvent & UserEvent;
-  const enrolled = enrolment?.type === 'UserEnrolled' && enrolment.streamName === event.streamName ? (enrolment as unknown as RecordedEvent & UserEnrolled) : undefined;
+  const enrolled = enrolment?.type === 'UserEnrolled' && enrolment.streamName === ownerStreamOf(event) ? (enrolment as unknown as RecordedEvent & UserEnrolled) : undefined;
   let names: WebhookEventName[];
   let source: SourceEvent;
   switch (domain.type) {
@@ -111,8 +112,17 @@ export function describeDomainEvent(event: RecordedEvent, enrolment?: RecordedEv
   };
 }
 
+/**
+ * The stream of the user a user event is about: its own stream for most, the user's stream for a
+ * sign-in (which is in a monthly stream of its own). Undefined for events that name no user.
+ */
+export function ownerStreamOf(event: RecordedEvent): string | undefined {
+  const userId = (event.data as { userId?: unknown } | null)?.userId;
+  return isUserEventType(event.type) && typeof userId === 'string' ? userStream(userId) : undefined;
+}
+
 function isUserEventType(type: string): boolean {
-  return ['UserEnrolled', 'FaceTemplateAdded', 'FaceTemplateRemoved', 'SignInAttempted', 'UserErased'].includes(type);
+  return ['UserEnrolled', 'FaceTemplateAdded', 'FaceTemplateRemoved', 'SignInAttempted', 'UserProfileChanged', 'UserErased'].includes(type);
 }
 
 function cameTogether(enrolment: RecordedEvent, added: RecordedEvent): boolean {

@@ -10,6 +10,8 @@ import { aad } from '../../users/userEvents.ts';
 import type { ErasureResult } from '../../users/erasure.ts';
 import type { UserReadModel, UserRow } from '../../users/userReadModel.ts';
 import { descriptorBodyLimit, readJsonBody } from '../jsonBody.ts';
+import type { ReadConsistency } from '../readConsistency.ts';
+import type { UserDirectory } from '../../users/userDirectory.ts';
 import { parseInput } from '../validation.ts';
 import { commandContext, type TenantResolver } from '../v1/commandRoute.ts';
 import { descriptorSchema, emailSchema } from '../v1/schemas.ts';
@@ -44,6 +46,8 @@ export interface DevportalDeps {
   readonly cipher: FieldCipher;
   readonly blindIndex: BlindIndex;
   readonly erase: (context: CommandContext, userId: string) => Promise<ErasureResult>;
+  readonly consistency: ReadConsistency;
+  readonly directory: UserDirectory;
 }
 
 export function devportalRouter(deps: DevportalDeps): Router {
@@ -54,6 +58,7 @@ export function devportalRouter(deps: DevportalDeps): Router {
   const body = async (ctx: Context) => (await readJsonBody(ctx, descriptorBodyLimit)).value;
   const userByEmail = async (ctx: Context, email: string): Promise<UserRow | undefined> => {
     const tenant = ctx.state.tenant as CommandContext['tenant'];
+    await deps.consistency.beforeRead(ctx, { tenant });
     const page = await readModel.listUsers(tenant, { page: 1, perPage: 1, sort: 'createdAt', emailIndex: deps.blindIndex.email(tenant.tenantId, tenant.mode, email) });
     return page.items[0];
   };
@@ -67,7 +72,7 @@ export function devportalRouter(deps: DevportalDeps): Router {
       ctx.body = { match: false, ...(result.bestSimilarity !== null ? { bestSimilarity: result.bestSimilarity } : {}) };
       return;
     }
-    const row = (await readModel.findUsers(tenant, [best.userId])).get(best.userId);
+    const row = (await deps.directory.findMany(tenant, [best.userId])).get(best.userId);
     const name = row ? await open(row.userId, row.fullNameSealed, aad.fullName(row.userId)) : null;
     ctx.body = { match: true, user: { id: best.userId, email: best.email, name, similarity: best.similarity }, bestSimilarity: best.similarity };
   });
@@ -120,6 +125,7 @@ export function devportalRouter(deps: DevportalDeps): Router {
     const query = parseInput(sdkUsersQuery, ctx.query, 'query');
     const search = query.search?.trim();
     const emailIndex = search ? deps.blindIndex.email(tenant.tenantId, tenant.mode, search) : undefined;
+    await deps.consistency.beforeRead(ctx, { tenant });
     const page = await readModel.listUsers(tenant, { page: query.page, perPage: query.perPage, sort: '-createdAt', ...(emailIndex !== undefined ? { emailIndex } : {}) });
     const items = [];
     for (const row of page.items) {

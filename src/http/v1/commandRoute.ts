@@ -8,6 +8,7 @@ import { respond } from '../envelope.ts';
 import { requestFingerprint, type IdempotencyStore, type IdempotentOutcome } from '../idempotency.ts';
 import { descriptorBodyLimit, imageBodyLimit, readJsonBody } from '../jsonBody.ts';
 import { parseInput } from '../validation.ts';
+import { positionHeader } from '../readConsistency.ts';
 
 /** The tenant and mode a request acts for, once its key is known to hold `scope`. */
 export type TenantResolver = (ctx: Context, scope: Scope) => TenantContext;
@@ -52,10 +53,12 @@ export async function runCommand<S extends z.ZodType>(
   const key = ctx.get('Idempotency-Key');
   if (key === '') {
     const outcome = await execute(input, context);
+    if (outcome.position !== undefined) ctx.set(positionHeader, outcome.position.toString());
     respond(ctx, outcome.data, outcome.status);
     return;
   }
   const result = await deps.idempotency.run(tenant, key, requestFingerprint(ctx.method, ctx.path, value), () => execute(input, context));
   if (result.replayed) ctx.set('Idempotent-Replayed', 'true');
+  if (result.position !== undefined) ctx.set(positionHeader, result.position.toString());
   respond(ctx, result.data, result.status);
 }

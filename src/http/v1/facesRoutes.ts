@@ -13,6 +13,7 @@ import type { FieldCipher } from '../../crypto/fieldCipher.ts';
 import { adaptThreshold } from '../../faces/threshold.ts';
 import { aad } from '../../users/userEvents.ts';
 import { parseInput } from '../validation.ts';
+import { positionHeader, type ReadConsistency } from '../readConsistency.ts';
 import { runCommand, type CommandRouteDeps } from './commandRoute.ts';
 import { detectRequest, identifyRequest, registerRequest, templateIdSchema, userIdSchema, verifyRequest } from './schemas.ts';
 
@@ -24,6 +25,7 @@ export interface FacesRouteDeps extends CommandRouteDeps {
   /** Decision replay: identify against the gallery as it was at a time. */
   readonly replayIdentify: (tenant: CommandContext['tenant'], at: Date, query: Float32Array, maxResults: number) => Promise<{ matches: MatchCandidate[]; totalCompared: number }>;
   readonly cipher: FieldCipher;
+  readonly consistency: ReadConsistency;
 }
 
 /** /v1/faces: register, verify, identify, and a user's templates. */
@@ -53,6 +55,7 @@ export function facesRouter(deps: FacesRouteDeps): Router {
         status: 201,
         data: { userId: result.userId, email: result.email, templateId: result.templateId, qualityScore: result.qualityScore, createdAt: result.createdAt },
         subjects: [result.userId],
+        position: result.position,
       };
     }),
   );
@@ -67,7 +70,8 @@ export function facesRouter(deps: FacesRouteDeps): Router {
         ...(lightingScore !== undefined ? { lightingScore } : {}),
         ...(input.threshold !== undefined ? { threshold: input.threshold } : {}),
       });
-      return { status: 200, data: result, subjects: [input.userId] };
+      const { position, ...data } = result;
+      return { status: 200, data, subjects: [input.userId], position };
     }),
   );
 
@@ -103,6 +107,7 @@ export function facesRouter(deps: FacesRouteDeps): Router {
         status: 200,
         data: { matches: result.matches, totalCompared: result.totalCompared, processingTimeMs: result.processingTimeMs },
         subjects: result.matches.map((match) => match.userId),
+        position: result.position,
       };
     }),
   );
@@ -122,6 +127,7 @@ export function facesRouter(deps: FacesRouteDeps): Router {
   router.get('/templates/:userId', async (ctx) => {
     const tenant = deps.resolveTenant(ctx, 'users:read');
     const userId = parseInput(userIdSchema, ctx.params.userId, 'path', 'userId');
+    await deps.consistency.beforeRead(ctx, { tenant, userId });
     if (!(await deps.readModel.findUser(tenant, userId))) throw new AppError('NOT_FOUND', 'user not found', { userId });
     const templates = await deps.readModel.listTemplates(tenant, userId);
     respond(ctx, {
@@ -134,7 +140,8 @@ export function facesRouter(deps: FacesRouteDeps): Router {
   router.delete('/templates/:templateId', async (ctx) => {
     const tenant = deps.resolveTenant(ctx, 'faces:register');
     const templateId = parseInput(templateIdSchema, ctx.params.templateId, 'path', 'templateId');
-    await deps.faces.removeTemplate({ tenant, requestId: String(ctx.state.requestId) }, templateId);
+    const { position } = await deps.faces.removeTemplate({ tenant, requestId: String(ctx.state.requestId) }, templateId);
+    ctx.set(positionHeader, position.toString());
     respond(ctx, { deleted: true, templateId });
   });
 

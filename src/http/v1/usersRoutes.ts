@@ -11,6 +11,7 @@ import { parseInput } from '../validation.ts';
 import { commandContext, type TenantResolver } from './commandRoute.ts';
 import { historyQuery, listLogsQuery, listUsersQuery, userIdSchema } from './schemas.ts';
 import { userHistory } from '../../compliance/history.ts';
+import type { ReadConsistency } from '../readConsistency.ts';
 import type { EventStore } from '../../eventStore/eventStore.ts';
 
 export interface UsersRouteDeps {
@@ -20,6 +21,7 @@ export interface UsersRouteDeps {
   readonly blindIndex: BlindIndex;
   readonly erase: (context: CommandContext, userId: string) => Promise<ErasureResult>;
   readonly store: EventStore;
+  readonly consistency: ReadConsistency;
 }
 
 function rate(successful: number, total: number): number {
@@ -36,6 +38,7 @@ export function usersRouter(deps: UsersRouteDeps): Router {
   router.get('/', async (ctx) => {
     const tenant = deps.resolveTenant(ctx, 'users:read');
     const query = parseInput(listUsersQuery, ctx.query, 'query');
+    await deps.consistency.beforeRead(ctx, { tenant });
     const page = await readModel.listUsers(tenant, {
       page: query.page,
       perPage: query.perPage,
@@ -63,6 +66,7 @@ export function usersRouter(deps: UsersRouteDeps): Router {
   router.get('/:id', async (ctx) => {
     const tenant = deps.resolveTenant(ctx, 'users:read');
     const userId = parseInput(userIdSchema, ctx.params.id, 'path', 'id');
+    await deps.consistency.beforeRead(ctx, { tenant, userId });
     const row = await readModel.findUser(tenant, userId);
     const value = row ? await email(row) : null;
     if (!row || value === null) throw new AppError('NOT_FOUND', 'user not found', { userId });
@@ -99,6 +103,7 @@ export function usersRouter(deps: UsersRouteDeps): Router {
     const tenant = deps.resolveTenant(ctx, 'users:read');
     const userId = parseInput(userIdSchema, ctx.params.id, 'path', 'id');
     const query = parseInput(listLogsQuery, ctx.query, 'query');
+    await deps.consistency.beforeRead(ctx, { tenant, userId });
     if (!(await readModel.findUser(tenant, userId))) throw new AppError('NOT_FOUND', 'user not found', { userId });
     const page = await readModel.listLogs(tenant, userId, { page: query.page, perPage: query.perPage, ...(query.success !== undefined ? { success: query.success } : {}) });
     const logs = [];
