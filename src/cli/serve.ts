@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
 import { composeService } from '../composition/root.ts';
+import { createHttpServer } from '../http/httpServer.ts';
 
 /** Runs the HTTP service until SIGTERM or SIGINT, then closes in reverse order. Resolves with the exit code. */
 export async function serve(config: Config, logger: Logger): Promise<number> {
@@ -19,7 +20,7 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
       ].join('\n'),
     );
   });
-  const server: Server = service.app.listen(config.port, config.host);
+  const server: Server = createHttpServer(service.app, config.http).listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);

@@ -1,6 +1,7 @@
 import Koa from 'koa';
 import type Router from '@koa/router';
 import type { Logger } from 'pino';
+import { allowedMethods } from './allowedMethods.ts';
 import { errorHandler } from './errorHandler.ts';
 import { requestId } from './requestId.ts';
 
@@ -11,7 +12,7 @@ export interface HttpAppOptions {
   readonly routers: readonly Router[];
 }
 
-/** The Koa application: error envelope first, then request ids, access logs and the routers. */
+/** The Koa application: error envelope first, then request ids, access logs, methods, and the routers. */
 export function createHttpApp(options: HttpAppOptions): Koa {
   const app = new Koa({ proxy: false });
   // Errors are written by errorHandler; Koa's default handler would print them a second time.
@@ -27,10 +28,8 @@ export function createHttpApp(options: HttpAppOptions): Koa {
       options.logger.debug({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
     }
   });
+  app.use(allowedMethods(options.routers));
   for (const middleware of options.middleware ?? []) app.use(middleware);
-  for (const router of options.routers) {
-    app.use(router.routes());
-    app.use(router.allowedMethods());
-  }
+  for (const router of options.routers) app.use(router.routes());
   return app;
 }
