@@ -33,6 +33,9 @@ export function createHttpServer(app: Koa, settings: HttpServerSettings): Server
   // request that was already answered (a 401 before its body came), and a second answer would corrupt it.
   const exchanges = new WeakMap<Duplex, { readonly req: IncomingMessage; readonly res: ServerResponse }>();
   const answered = new WeakSet<Duplex>();
+  // The start of the last request line each connection sent: a refused request head can span
+  // packets, and its target decides the error's shape (the SDK's routes have their own).
+  const requestLines = new WeakMap<Duplex, Buffer>();
 
   const server = http.createServer(
     {
@@ -60,6 +63,17 @@ export function createHttpServer(app: Koa, settings: HttpServerSettings): Server
     },
   );
   server.keepAliveTimeout = settings.keepAliveTimeoutMs;
+  // Node closes a CONNECT connection without a word when nothing listens: this is not a proxy.
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    answered.add(socket);
+    const { status, text, requestId } = errorResponse('/', 'METHOD_NOT_ALLOWED', 'CONNECT is not supported: this server is not a proxy', { method: 'CONNECT', allow: [] });
+    endWith(socket, status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(text)), 'X-Request-Id': requestId, Allow: '' }, text);
+  });
+  server.on('connection', (socket: Duplex) => {
+    socket.on('data', (chunk: Buffer) => {
+      if (requestTarget(chunk) !== undefined) requestLines.set(socket, chunk.subarray(0, 256));
+    });
+  });
   // Node answers an Expect other than 100-continue with a bare 417; the request goes to the app
   // instead, which answers it like any other (RFC 9110 lets a server ignore an expectation).
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
@@ -68,32 +82,41 @@ export function createHttpServer(app: Koa, settings: HttpServerSettings): Server
     // The parser may report the same broken connection more than once while it drains.
     if (answered.has(socket)) return;
     answered.add(socket);
-    const last = exchanges.get(socket);
-    // Answer when the refused bytes start a new request (the last one is complete and answered) or
-    // belong to the request in progress that has no answer yet (a timeout, a broken body).
-    const answerable = last === undefined || (last.req.complete ? last.res.writableFinished : !last.res.headersSent);
-    if (error.code === 'ECONNRESET' || !socket.writable || !answerable) {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }
     const refusal = refusalOf(error, settings);
-    const { status, text, requestId } = errorResponse(requestTarget(error.rawPacket), refusal.code, refusal.message, refusal.details);
-    socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\n` +
-        'Content-Type: application/json; charset=utf-8\r\n' +
-        `Content-Length: ${Buffer.byteLength(text)}\r\n` +
-        `X-Request-Id: ${requestId}\r\n` +
-        `Date: ${new Date().toUTCString()}\r\n` +
-        'Connection: close\r\n\r\n' +
-        text,
-    );
-    // Closing at once, with request bytes still unread, would send a reset that can destroy the
-    // answer before the client reads it; the client closes first, or the socket goes after a second.
-    const linger = setTimeout(() => socket.destroy(), lingerMs);
-    linger.unref();
-    socket.once('close', () => clearTimeout(linger));
+    const target = requestTarget(error.rawPacket) ?? requestTarget(requestLines.get(socket)) ?? '/';
+    const answer = () => {
+      const { status, text, requestId } = errorResponse(target, refusal.code, refusal.message, refusal.details);
+      endWith(socket, status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(text)), 'X-Request-Id': requestId }, text);
+    };
+    const last = exchanges.get(socket);
+    if (last === undefined || (last.req.complete && last.res.writableFinished) || (!last.req.complete && !last.res.headersSent)) {
+      // A new request that is broken, or the request in progress that has no answer yet (a timeout, a cut body).
+      answer();
+    } else if (last.req.complete) {
+      // Pipelined: the broken request came while the one before it is still being answered.
+      last.res.once('finish', () => (socket.writable ? answer() : socket.destroy()));
+      last.res.once('close', () => last.res.writableFinished || socket.destroy());
+    } else {
+      // The bytes belong to a request that was answered before its body came (a 401): no second answer.
+      socket.destroy();
+    }
   });
   return server;
+}
+
+/** Writes a whole HTTP/1.1 answer on a socket no response object owns, and closes the connection. */
+function endWith(socket: Duplex, status: number, headers: Readonly<Record<string, string>>, body: string): void {
+  const head = Object.entries({ ...headers, Date: new Date().toUTCString(), Connection: 'close' }).map(([name, value]) => `${name}: ${value}\r\n`);
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\n${head.join('')}\r\n${body}`);
+  // Closing at once, with request bytes still unread, would send a reset that can destroy the
+  // answer before the client reads it; the client closes first, or the socket goes after a second.
+  const linger = setTimeout(() => socket.destroy(), lingerMs);
+  linger.unref();
+  socket.once('close', () => clearTimeout(linger));
 }
 
 function refusalOf(error: NodeJS.ErrnoException & { reason?: string }, settings: HttpServerSettings): { code: ErrorCode; message: string; details: Record<string, unknown> } {
@@ -128,8 +151,8 @@ function hostHeaders(rawHeaders: readonly string[]): number {
   return count;
 }
 
-/** The request target of the packet the parser refused, when its request line is there (it picks the SDK's error shape). */
-function requestTarget(packet: Buffer | undefined): string {
-  const line = packet?.subarray(0, 256).toString('latin1') ?? '';
-  return /^[A-Za-z-]+ (\/[^\s?]*)/.exec(line)?.[1] ?? '/';
+/** The path of the request line a packet starts with, if it starts with one. */
+function requestTarget(packet: Buffer | undefined): string | undefined {
+  if (packet === undefined) return undefined;
+  return /^[^\s/][^\r\n]*? (\/[^\s?]*)/.exec(packet.subarray(0, 256).toString('latin1'))?.[1];
 }
