@@ -71,7 +71,9 @@ export function createHttpServer(app: Koa, settings: HttpServerSettings): Server
   });
   server.on('connection', (socket: Duplex) => {
     socket.on('data', (chunk: Buffer) => {
-      if (requestTarget(chunk) !== undefined) requestLines.set(socket, chunk.subarray(0, 256));
+      // Methods are upper-case letters: most body chunks are passed over on their first byte.
+      const first = chunk[0] ?? 0;
+      if (first >= 0x41 && first <= 0x5a && requestTarget(chunk) !== undefined) requestLines.set(socket, chunk.subarray(0, 256));
     });
   });
   // Node answers an Expect other than 100-continue with a bare 417; the request goes to the app
