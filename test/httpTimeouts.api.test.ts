@@ -40,10 +40,21 @@ test.serial('a body that never finishes is answered 408 and the connection close
 });
 
 test.serial('headers that never finish are answered 408 and the connection closed', async (t) => {
-  const { answers, closed } = await rawExchange(running.baseUrl, `GET /api/devportal/users HTTP/1.1\r\n${host}X-Slow: `, { waitMs: bound });
+  const { answers, closed } = await rawExchange(running.baseUrl, `GET /v1/users HTTP/1.1\r\n${host}X-Slow: `, { waitMs: bound });
   t.true(closed);
   t.is(answers.length, 1);
-  t.is(assertRefusal(t, answers[0]!, '/api/devportal/users'), 'REQUEST_TIMEOUT');
+  t.is(assertRefusal(t, answers[0]!, '/v1/users'), 'REQUEST_TIMEOUT');
+});
+
+test.serial("an SDK request whose body never finishes gets the SDK's flat 408", async (t) => {
+  const { answers, closed } = await rawExchange(
+    running.baseUrl,
+    `POST /api/devportal/match HTTP/1.1\r\n${host}X-API-Key: ${running.liveKey}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"descriptor":[`,
+    { waitMs: bound },
+  );
+  t.true(closed);
+  t.is(answers.length, 1);
+  t.is(assertRefusal(t, answers[0]!, '/api/devportal/match'), 'REQUEST_TIMEOUT');
 });
 
 test.serial('a connection that sends nothing is closed', async (t) => {

@@ -33,9 +33,6 @@ export function createHttpServer(app: Koa, settings: HttpServerSettings): Server
   // request that was already answered (a 401 before its body came), and a second answer would corrupt it.
   const exchanges = new WeakMap<Duplex, { readonly req: IncomingMessage; readonly res: ServerResponse }>();
   const answered = new WeakSet<Duplex>();
-  // The start of the last request line each connection sent: a refused request head can span
-  // packets, and its target decides the error's shape (the SDK's routes have their own).
-  const requestLines = new WeakMap<Duplex, Buffer>();
 
   const server = http.createServer(
     {
@@ -69,13 +66,6 @@ export function createHttpServer(app: Koa, settings: HttpServerSettings): Server
     const { status, text, requestId } = errorResponse('/', 'METHOD_NOT_ALLOWED', 'CONNECT is not supported: this server is not a proxy', { method: 'CONNECT', allow: [] });
     endWith(socket, status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(text)), 'X-Request-Id': requestId, Allow: '' }, text);
   });
-  server.on('connection', (socket: Duplex) => {
-    socket.on('data', (chunk: Buffer) => {
-      // Methods are upper-case letters: most body chunks are passed over on their first byte.
-      const first = chunk[0] ?? 0;
-      if (first >= 0x41 && first <= 0x5a && requestTarget(chunk) !== undefined) requestLines.set(socket, chunk.subarray(0, 256));
-    });
-  });
   // Node answers an Expect other than 100-continue with a bare 417; the request goes to the app
   // instead, which answers it like any other (RFC 9110 lets a server ignore an expectation).
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => server.emit('request', req, res));
@@ -89,12 +79,15 @@ export function createHttpServer(app: Koa, settings: HttpServerSettings): Server
       return;
     }
     const refusal = refusalOf(error, settings);
-    const target = requestTarget(error.rawPacket) ?? requestTarget(requestLines.get(socket)) ?? '/';
+    const last = exchanges.get(socket);
+    // The target decides the error's shape (the SDK's routes have their own): the refused packet's
+    // request line, or the request in progress. A request head refused in a later packet than its
+    // request line gets the envelope (watching 'data' would cost Node's fast parsing path).
+    const target = requestTarget(error.rawPacket) ?? (last !== undefined && !last.req.complete ? last.req.url : undefined) ?? '/';
     const answer = () => {
       const { status, text, requestId } = errorResponse(target, refusal.code, refusal.message, refusal.details);
       endWith(socket, status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(text)), 'X-Request-Id': requestId }, text);
     };
-    const last = exchanges.get(socket);
     if (last === undefined || (last.req.complete && last.res.writableFinished) || (!last.req.complete && !last.res.headersSent)) {
       // A new request that is broken, or the request in progress that has no answer yet (a timeout, a cut body).
       answer();
