@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
 import { composeService } from '../composition/root.ts';
 import { closeServer } from '../http/draining.ts';
+import { createHttpServer } from '../http/httpServer.ts';
 
 /** How long idle kept-alive sockets may stay after SIGTERM, so a request already on its way gets an answer, not a reset. */
 const idleGraceMs = 250;
@@ -29,7 +30,7 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
       ].join('\n'),
     );
   });
-  const server: Server = service.app.listen(config.port, config.host);
+  const server: Server = createHttpServer(service.app, config.http).listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);

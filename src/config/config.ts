@@ -39,8 +39,15 @@ export const configSchema = z
     READY_MAX_LAG: z.coerce.number({ message: 'must be a number' }).int().min(0, 'must be 0 or more').default(1000),
     SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
     RETENTION_INTERVAL_MS: positiveInt(3_600_000),
+    HTTP_HEADERS_TIMEOUT_MS: positiveInt(10_000),
+    HTTP_REQUEST_TIMEOUT_MS: positiveInt(30_000),
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: positiveInt(5_000),
+    HTTP_MAX_HEADER_BYTES: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(1024, 'must be at least 1024').max(1_048_576, 'must be at most 1048576').default(16_384),
   })
   .superRefine((env, ctx) => {
+    if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
+      ctx.addIssue({ code: 'custom', path: ['HTTP_HEADERS_TIMEOUT_MS'], message: 'must not be larger than HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)' });
+    }
     if (env.DATABASE_URL !== undefined && env.MASTER_KEY === undefined) {
       ctx.addIssue({ code: 'custom', path: ['MASTER_KEY'], message: 'is required when DATABASE_URL is set (it is generated only for the embedded default)' });
     }
@@ -69,6 +76,13 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   /** How often the retention job runs in the server. */
   readonly retentionIntervalMs: number;
+  /** Limits of the HTTP server (http/httpServer.ts): how long a client may take to send a request, and its header size. */
+  readonly http: {
+    readonly headersTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+    readonly maxHeaderBytes: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -110,6 +124,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     readyMaxLag: raw.READY_MAX_LAG,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
     retentionIntervalMs: raw.RETENTION_INTERVAL_MS,
+    http: Object.freeze({
+      headersTimeoutMs: raw.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: raw.HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: raw.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      maxHeaderBytes: raw.HTTP_MAX_HEADER_BYTES,
+    }),
   });
 }
 

@@ -1,10 +1,14 @@
 /** Error codes of the contract plus the internal ones the event store and runtime raise. */
 export const errorStatus = {
   VALIDATION_ERROR: 400,
+  /** The bytes are not a valid HTTP/1.1 request (framing, header syntax, missing Host). */
+  MALFORMED_REQUEST: 400,
   UNAUTHORIZED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  /** The client did not send its request within the server's header or request timeout. */
+  REQUEST_TIMEOUT: 408,
   DUPLICATE_FACE: 409,
   IDEMPOTENCY_CONFLICT: 409,
   WRONG_EXPECTED_REVISION: 409,
@@ -18,6 +22,7 @@ export const errorStatus = {
   LOW_QUALITY: 422,
   RATE_LIMITED: 429,
   QUOTA_EXCEEDED: 429,
+  REQUEST_HEADER_FIELDS_TOO_LARGE: 431,
   INTERNAL_ERROR: 500,
   SERVICE_UNAVAILABLE: 503,
   TIMEOUT: 504,

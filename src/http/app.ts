@@ -2,6 +2,7 @@ import Koa from 'koa';
 import type Router from '@koa/router';
 import type { Logger } from 'pino';
 import { accessLog } from './accessLog.ts';
+import { allowedMethods } from './allowedMethods.ts';
 import { errorHandler } from './errorHandler.ts';
 import { requestId } from './requestId.ts';
 
@@ -12,7 +13,7 @@ export interface HttpAppOptions {
   readonly routers: readonly Router[];
 }
 
-/** The Koa application: access log, error envelope, request ids, then the middleware and routers. */
+/** The Koa application: access log, error envelope, request ids, methods, then the middleware and routers. */
 export function createHttpApp(options: HttpAppOptions): Koa {
   const app = new Koa({ proxy: false });
   // Errors are written by errorHandler; Koa's default handler would print them a second time.
@@ -21,10 +22,8 @@ export function createHttpApp(options: HttpAppOptions): Koa {
   app.use(accessLog(options.logger));
   app.use(errorHandler(options.logger));
   app.use(requestId());
+  app.use(allowedMethods(options.routers));
   for (const middleware of options.middleware ?? []) app.use(middleware);
-  for (const router of options.routers) {
-    app.use(router.routes());
-    app.use(router.allowedMethods());
-  }
+  for (const router of options.routers) app.use(router.routes());
   return app;
 }

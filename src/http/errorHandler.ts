@@ -13,8 +13,6 @@ export function errorHandler(logger: Logger): Middleware {
       await next();
       if (ctx.body === undefined && ctx.status === 404) {
         respondError(ctx, 404, 'NOT_FOUND', `no route for ${ctx.method} ${ctx.path}`, { method: ctx.method, path: ctx.path });
-      } else if (ctx.body === undefined && ctx.status === 405) {
-        respondError(ctx, 405, 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`, { method: ctx.method, allow: ctx.response.get('Allow') });
       }
     } catch (error) {
       const code: ErrorCode = codeOf(error) ?? httpErrorCode(error) ?? 'INTERNAL_ERROR';

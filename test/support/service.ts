@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { composeService, type Service } from '../../src/composition/root.ts';
+import { createHttpServer } from '../../src/http/httpServer.ts';
 import { freshPostgres, postgresUrl } from './databases.ts';
 import { embeddedDatabaseCopy } from './pgliteTemplate.ts';
 import { quietLogger } from './quietLogger.ts';
@@ -59,7 +60,7 @@ async function serveOn(
   service: Service,
   setup: { config: Config; dataDir: string; identity: { tenantId: string; liveKey: string; testKey: string }; options: { startProjections?: boolean; clock?: () => Date }; cleanup: () => Promise<void> },
 ): Promise<RunningService> {
-  const server: Server = service.app.listen(0, '127.0.0.1');
+  const server: Server = createHttpServer(service.app, setup.config.http).listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', resolve));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;

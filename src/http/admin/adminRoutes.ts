@@ -7,7 +7,7 @@ import { allScopes } from '../../tenancy/tenantEvents.ts';
 import type { TenantService } from '../../tenancy/tenantService.ts';
 import { respond } from '../envelope.ts';
 import { descriptorBodyLimit, readJsonBody } from '../jsonBody.ts';
-import { parseInput } from '../validation.ts';
+import { boundedArray, parseInput } from '../validation.ts';
 
 const plan = z.enum(['free', 'pro', 'enterprise'], { error: 'must be free, pro or enterprise' });
 const settings = z
@@ -26,7 +26,7 @@ export const patchTenantRequest = z.strictObject({ plan: plan.optional(), settin
 export const issueKeyRequest = z.strictObject({
   mode: z.enum(['live', 'test'], { error: 'must be live or test' }),
   name: z.string().trim().min(1).max(200).optional(),
-  scopes: z.array(z.enum(allScopes, { error: `must be one of ${allScopes.join(', ')}` })).min(1).optional(),
+  scopes: boundedArray(z.enum(allScopes, { error: `must be one of ${allScopes.join(', ')}` }), { min: 1, max: allScopes.length }).optional(),
   expiresAt: z.iso.datetime({ error: 'must be an ISO-8601 date-time' }).nullable().optional(),
 });
 

@@ -34,7 +34,7 @@ export const sdkStatusQuery = z.strictObject({ email: emailSchema, appId });
 export const sdkUnlinkRequest = z.strictObject({ email: emailSchema, appId });
 export const sdkUsersQuery = z.strictObject({
   appId,
-  search: z.string().optional().meta({ description: 'An exact email (case-insensitive): emails are stored encrypted, so there is no substring search.' }),
+  search: z.string().max(254, 'must be at most 254 characters').optional().meta({ description: 'An exact email (case-insensitive): emails are stored encrypted, so there is no substring search.' }),
   page: z.coerce.number().int().min(1).default(1),
   perPage: z.coerce.number().int().min(1).max(100).default(20),
 });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { descriptorLength } from '../../faces/descriptor.ts';
 import { userEventTypes } from '../../users/userEvents.ts';
+import { boundedArray } from '../validation.ts';
 
 /**
  * Request and response schemas of /v1 (api-contract.md). Requests are strict: unknown fields are
@@ -9,10 +10,12 @@ import { userEventTypes } from '../../users/userEvents.ts';
 
 const unit = (name: string) => z.number({ error: `${name} must be a number` }).min(0, `${name} must be between 0 and 1`).max(1, `${name} must be between 0 and 1`);
 
-export const descriptorSchema = z
-  .array(z.number({ error: 'must be a finite number' }), { error: `must be an array of ${descriptorLength} numbers` })
-  .length(descriptorLength, `must have exactly ${descriptorLength} numbers`)
-  .meta({ description: `A face descriptor: exactly ${descriptorLength} finite numbers (face-api.js faceRecognitionNet output).` });
+const exactLength = `must have exactly ${descriptorLength} numbers`;
+export const descriptorSchema = boundedArray(
+  z.number({ error: 'must be a finite number' }),
+  { min: descriptorLength, max: descriptorLength },
+  { type: `must be an array of ${descriptorLength} numbers`, min: exactLength, max: exactLength },
+).meta({ description: `A face descriptor: exactly ${descriptorLength} finite numbers (face-api.js faceRecognitionNet output).` });
 
 /** An image (data URL or base64; JPEG, PNG or WebP). Accepted by the schema; analysed by the detector. */
 export const imageSchema = z.string().min(1, 'must not be empty').meta({ description: 'An image as a data URL or base64 (JPEG, PNG or WebP).' });

@@ -4,15 +4,16 @@ import type { WebhookService } from '../../webhooks/webhookService.ts';
 import { webhookEventNames } from '../../webhooks/payload.ts';
 import { respond } from '../envelope.ts';
 import { requestFingerprint } from '../idempotency.ts';
-import { parseInput } from '../validation.ts';
+import { boundedArray, parseInput } from '../validation.ts';
 import { runCommand, type CommandRouteDeps } from './commandRoute.ts';
 
 export const createWebhookRequest = z.strictObject({
   url: z.string().min(1, 'is required').max(2048, 'must be at most 2048 characters'),
-  events: z
-    .array(z.enum(webhookEventNames, { error: `must be one of ${webhookEventNames.join(', ')}` }))
-    .min(1, 'must name at least one event')
-    .optional(),
+  events: boundedArray(
+    z.enum(webhookEventNames, { error: `must be one of ${webhookEventNames.join(', ')}` }),
+    { min: 1, max: webhookEventNames.length },
+    { min: 'must name at least one event', max: `must name at most ${webhookEventNames.length} events` },
+  ).optional(),
 });
 export const webhookIdSchema = z.string().regex(/^wh_[0-9a-f]{32}$/, 'must be a webhook id (wh_ and 32 hex characters)');
 export const deliveriesQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50).meta({ description: 'The newest deliveries to list.' }) });
