@@ -109,3 +109,82 @@ for (const store of ['pglite', 'postgres'] as const) {
     t.is(logs.body.data.totalItems, 20);
   });
 }
+
+for (const store of ['pglite', 'postgres'] as const) {
+  const maybe = store === 'postgres' && !postgresUrl ? test.skip : test.serial;
+  const random = seededRandom(store === 'pglite' ? 21 : 22);
+
+  maybe(`${store}: 10 concurrent registrations of one face under 10 new emails: exactly one succeeds, the rest are DUPLICATE_FACE`, async (t) => {
+    const running = await startService({}, { store });
+    try {
+      const http = client(running.baseUrl, running.auth);
+      for (let round = 0; round < 3; round++) {
+        const face = randomVector(random);
+        const responses = await times(10, (i) => http.post('/v1/faces/register', { email: `face${round}-${i}@example.com`, descriptor: atDistance(face, 0.02, random) }));
+        assertContract(t, responses);
+        const created = responses.filter((r) => r.status === 201);
+        t.is(created.length, 1, `round ${round}: ${JSON.stringify(responses.map((r) => r.status))}`);
+        const refused = responses.filter((r) => r.status === 409);
+        t.is(refused.length, 9);
+        for (const r of refused) {
+          t.is(r.body.error.code, 'DUPLICATE_FACE');
+          t.is(r.body.error.details.matchedUserId, created[0]!.body.data.userId);
+        }
+      }
+      // One account per face: three users, each identifying as itself.
+      t.is((await http.get('/v1/users')).body.data.totalItems, 3);
+    } finally {
+      await running.stop();
+    }
+  });
+
+  maybe(`${store}: a verify racing an erasure is either recorded before UserErased and counted in the receipt, or answers NOT_FOUND without an email`, async (t) => {
+    const running = await startService({}, { store });
+    try {
+      const http = client(running.baseUrl, running.auth);
+      for (let trial = 0; trial < 8; trial++) {
+        const face = randomVector(random);
+        const user = (await http.post('/v1/faces/register', { email: `race${trial}@example.com`, descriptor: face })).body.data;
+        const [erasure, ...verifies] = await Promise.all([
+          http.delete(`/v1/users/${user.userId}`),
+          ...Array.from({ length: 6 }, () => http.post('/v1/faces/verify', { userId: user.userId, descriptor: atDistance(face, 0.1, random) })),
+        ]);
+        assertContract(t, [erasure!, ...verifies]);
+        t.is(erasure!.status, 200);
+        for (const verify of verifies) {
+          if (verify.status === 404) t.false(JSON.stringify(verify.body).includes(`race${trial}@`), 'a refused verify names no one');
+          else t.is(verify.status, 200);
+        }
+        const answered = verifies.filter((v) => v.status === 200).length;
+        // The receipt counts exactly the attempts the store accepted, all before UserErased.
+        t.is(erasure!.body.data.deletedRecords.signInLogs, answered, `trial ${trial}`);
+        const events = await running.service.store.readAll({ after: 0n, maxCount: 10_000 });
+        const erasedAt = events.find((e) => e.type === 'UserErased' && (e.data as { userId: string }).userId === user.userId)!.position;
+        const attempts = events.filter((e) => e.type === 'SignInAttempted' && (e.data as { userId: string }).userId === user.userId);
+        t.is(attempts.length, answered);
+        t.true(attempts.every((e) => e.position < erasedAt), 'nothing of the user after UserErased');
+      }
+    } finally {
+      await running.stop();
+    }
+  });
+}
+
+(postgresUrl ? test.serial : test.skip)('PostgreSQL, two instances on one database: of 10 registrations of one face spread over both, exactly one succeeds', async (t) => {
+  const first = await startService({}, { store: 'postgres' });
+  const second = await first.sibling();
+  const random = seededRandom(23);
+  try {
+    const apis = [client(first.baseUrl, first.auth), client(second.baseUrl, second.auth)];
+    for (let round = 0; round < 3; round++) {
+      const face = randomVector(random);
+      const responses = await times(10, (i) => apis[i % 2]!.post('/v1/faces/register', { email: `twin${round}-${i}@example.com`, descriptor: atDistance(face, 0.02, random) }));
+      assertContract(t, responses);
+      t.is(responses.filter((r) => r.status === 201).length, 1, JSON.stringify(responses.map((r) => [r.status, r.body.error?.code])));
+      t.is(responses.filter((r) => r.status === 409 && r.body.error.code === 'DUPLICATE_FACE').length, 9);
+    }
+  } finally {
+    await second.stop();
+    await first.stop();
+  }
+});

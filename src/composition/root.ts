@@ -41,13 +41,16 @@ import { adminRouter } from '../http/admin/adminRoutes.ts';
 import { tenantOf, v1Guard } from '../http/v1/guard.ts';
 import { createErasure } from '../users/erasure.ts';
 import { createUserReadModel, type UserReadModel } from '../users/userReadModel.ts';
-import { createUserRepository } from '../users/userRepository.ts';
 import { allProjections } from '../../projections/all.ts';
 import type { Projection } from '../../projections/projection.ts';
 import { createProjectionRunner, type ProjectionRunner } from '../../projections/runner.ts';
 import { createFollower, type Follower } from '../eventStore/follower.ts';
 import { createRecentWrites, type RecentWrites } from '../consistency/recentWrites.ts';
 import { createUserDirectory } from '../users/userDirectory.ts';
+import { snapshotLegacyStreams, type LegacyStreamsReport } from '../migrations/snapshotLegacyStreams.ts';
+import { createUserRepository, userDecider } from '../users/userRepository.ts';
+import { tenantDecider } from '../tenancy/tenantService.ts';
+import type { StreamDecider } from '../eventStore/commandHandler.ts';
 
 /** Everything the service is made of, built from the configuration in one place. */
 export interface Service {
@@ -79,6 +82,8 @@ export interface Service {
   awaitPosition(position: bigint): Promise<void>;
   /** Positions of this instance's recent writes, that reads on it wait for (read-your-writes). */
   readonly recent: RecentWrites;
+  /** The one-off migration of streams older versions wrote, run in the background at start. */
+  readonly migrations: Promise<LegacyStreamsReport | undefined>;
   readonly app: Koa;
   /** Graceful shutdown: once started, requests in flight finish and new ones get 503. */
   readonly drain: Drain;
@@ -204,6 +209,23 @@ export async function composeService(config: Config, logger: Logger, options: Co
       settle.unref();
       closers.push(async () => clearInterval(settle));
     }
+    // What older versions left in user and tenant streams is rewritten as snapshots, once, in
+    // the background: the service answers meanwhile (commands on such streams just read more).
+    const migrations: Promise<LegacyStreamsReport | undefined> = options.startProjections
+      ? snapshotLegacyStreams({
+          store,
+          ids,
+          clock,
+          logger,
+          aggregates: [
+            { prefix: 'user-', legacyType: 'SignInAttempted', closingType: 'UserErased', decider: userDecider as StreamDecider<unknown, { type: string; data: unknown }> },
+            { prefix: 'tenant-', legacyType: 'IdentifyMissed', decider: tenantDecider as StreamDecider<unknown, { type: string; data: unknown }> },
+          ],
+        }).catch((error: unknown) => {
+          logger.error({ err: error }, 'migrating legacy streams failed; the next start tries again');
+          return undefined;
+        })
+      : Promise.resolve(undefined);
     if (options.startProjections && config.database.kind === 'pglite' && (await tenants.listTenants()).length === 0) {
       const first = await tenants.createTenant({ name: 'default' }, 'startup');
       firstStart?.(first.tenant.id, first.keys);
@@ -272,7 +294,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
     });
 
     logger.info({ database: database.kind, eventStore: store.kind, masterKey: master.source }, 'service composed');
-    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, follower, matcher, matcherFeed, faces, readModel, idempotency, tenants, auth, limiter, webhooks, webhookRuntime, applyRetention: runRetention, awaitPosition, recent, detector, app, drain, close };
+    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, follower, matcher, matcherFeed, faces, readModel, idempotency, tenants, auth, limiter, webhooks, webhookRuntime, applyRetention: runRetention, awaitPosition, recent, migrations, detector, app, drain, close };
   } catch (error) {
     await close();
     throw error;

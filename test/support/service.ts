@@ -23,6 +23,8 @@ export interface RunningService {
   readonly auth: Record<string, string>;
   /** Stops the process's service and starts a new one on the same database and data dir (keys stay valid). */
   restart(): Promise<RunningService>;
+  /** Another instance on the same PostgreSQL database (its own data dir); stopping it leaves the database. */
+  sibling(): Promise<RunningService>;
   stop(): Promise<void>;
 }
 
@@ -32,13 +34,22 @@ export interface RunningService {
  */
 export async function startService(
   env: Record<string, string> = {},
-  options: { startProjections?: boolean; plan?: 'free' | 'pro' | 'enterprise'; clock?: () => Date; store?: 'postgres' | 'pglite'; logger?: Logger } = {},
+  options: {
+    startProjections?: boolean;
+    plan?: 'free' | 'pro' | 'enterprise';
+    clock?: () => Date;
+    store?: 'postgres' | 'pglite';
+    logger?: Logger;
+    /** Runs on the fresh, empty database before the service starts on it (to load a fixture). */
+    prepare?: (database: { kind: 'postgres'; url: string } | { kind: 'pglite'; dir: string }) => Promise<void>;
+  } = {},
 ): Promise<RunningService> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'fs-svc-'));
   const store = options.store ?? (postgresUrl ? 'postgres' : 'pglite');
   if (store === 'postgres' && !postgresUrl) throw new Error('a PostgreSQL service needs DATABASE_URL');
   const fresh = store === 'postgres' ? await freshPostgres() : undefined;
   if (!fresh) await fs.rename(await embeddedDatabaseCopy(), path.join(dataDir, 'pglite'));
+  await options.prepare?.(fresh ? { kind: 'postgres', url: fresh.url } : { kind: 'pglite', dir: path.join(dataDir, 'pglite') });
   const config = loadConfig({
     DATA_DIR: dataDir,
     PORT: '0',
@@ -79,6 +90,13 @@ async function serveOn(
       await close();
       const next = await composeService(setup.config, quietLogger(), { startProjections: setup.options.startProjections ?? true, ...(setup.options.clock ? { clock: setup.options.clock } : {}) });
       return serveOn(next, setup);
+    },
+    async sibling() {
+      if (setup.config.database.kind !== 'postgres') throw new Error('only PostgreSQL takes a second instance (the embedded database is one process per data dir)');
+      const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'fs-svc-'));
+      const config = Object.freeze({ ...setup.config, dataDir });
+      const next = await composeService(config, quietLogger(), { startProjections: setup.options.startProjections ?? true, ...(setup.options.clock ? { clock: setup.options.clock } : {}) });
+      return serveOn(next, { ...setup, config, dataDir, cleanup: () => fs.rm(dataDir, { recursive: true, force: true }) });
     },
     async stop() {
       await close();

@@ -45,6 +45,7 @@ export interface PostgresEventStoreOptions {
 export async function createPostgresEventStore(database: Database, options: PostgresEventStoreOptions = {}): Promise<EventStore> {
   const { db } = database;
   await migrateToLatest(db, 'eventstore_migrations', eventStoreMigrations);
+  await adoptRestoredEvents(db);
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const listeners = new Set<() => void>();
   const unlisten = await database.listen(channel, () => {
@@ -178,6 +179,19 @@ export async function createPostgresEventStore(database: Database, options: Post
   }
 
   return store;
+}
+
+/**
+ * Events restored from a dump of another cluster (a backup restored, a store moved) carry that
+ * cluster's transaction ids, which may be ahead of this one's: readers would not see them until
+ * this cluster's ids caught up. Such ids are in this cluster's future, so no running transaction
+ * can own them, and every restored row is committed: they are reset to 0 (older than any
+ * transaction). The newest event tells whether it is needed, so a normal start reads one row.
+ */
+async function adoptRestoredEvents(db: Database['db']): Promise<void> {
+  const { rows } = await sql<{ foreign: boolean }>`
+    select coalesce((select tx_id from eventstore.events order by position desc limit 1) > pg_current_xact_id(), false) as foreign`.execute(db);
+  if (rows[0]?.foreign) await sql`update eventstore.events set tx_id = '0'::xid8 where tx_id > pg_current_xact_id()`.execute(db);
 }
 
 /**
