@@ -137,7 +137,12 @@ const tenantWithUsage = tenantView.extend({
     .meta({ description: 'Requests counted this UTC month, per mode.' }),
 });
 const keyListResponse = z.object({ keys: z.array(keyView) });
-const revokeKeyResponse = z.object({ revoked: z.literal(true), id: keyIdSchema });
+const revokeKeyResponse = z.object({
+  revoked: z.literal(true),
+  id: keyIdSchema,
+  alreadyRevoked: z.boolean().meta({ description: 'True when the key was revoked before: nothing changed.' }),
+  revokedAt: isoDate.meta({ description: 'When the key was revoked (by this call or the earlier one).' }),
+});
 
 // /v1/webhooks answers (webhooks/webhookService.ts WebhookView; the delivery log of v1/webhooksRoutes.ts).
 const webhookEvents = z.array(z.enum(webhookEventNames));
