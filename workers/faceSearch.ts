@@ -10,7 +10,7 @@ export interface FoundFace {
 /** One detector pass: the image fitted into a `size` square, with `border` (share of the side) around it. */
 export type DetectPass = (size: SsdInputSize, border: number) => Promise<FoundFace[]>;
 
-/** Faces at least this share of the longer side are found reliably by the coarse pass. */
+/** Faces at least this wide (share of the image's longer side) are found reliably by the coarse pass. */
 export const coarseFaceShare = 0.15;
 /** Border of the retry pass: the image fills the middle half of the input. */
 export const retryBorder = 0.25;
@@ -27,7 +27,7 @@ export interface SearchResult {
  *    than it (tight crops, ID photos) at a quarter of the full pass's cost;
  * 2. nothing found: once more at 256 px with the image on a larger canvas (a face cut by every edge
  *    becomes a face with surroundings);
- * 3. nothing found, or a face under `coarseFaceShare` of the frame (a group, a distant face): the
+ * 3. nothing found, or a face narrower than `coarseFaceShare` of the frame (a group, a distant face): the
  *    full 512 px pass, face-api's own input size, whose answer replaces the coarse one.
  * A face much smaller than another one that the coarse pass found may therefore go unreported.
  */
@@ -38,7 +38,7 @@ export async function searchFaces(pass: DetectPass, longerSide: number): Promise
     const bordered = await pass(256, retryBorder);
     passes.push('256+border');
     if (bordered.length > 0) return { faces: bordered, passes };
-  } else if (coarse.every((face) => Math.max(face.box.width, face.box.height) >= coarseFaceShare * longerSide)) {
+  } else if (coarse.every((face) => face.box.width >= coarseFaceShare * longerSide)) {
     return { faces: coarse, passes };
   }
   const fine = await pass(512, 0);
