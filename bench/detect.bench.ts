@@ -1,4 +1,4 @@
-// npm run bench:detect [-- --runs 30 --threads 1,2 --service true]
+// npm run bench:detect [-- --runs 30 --threads 1,2 --latency true --service true]
 // Image analysis against stock @vladmandic/face-api measured in the same run on the same photos.
 // Photos: the package's six 1920 px group photos (22 faces); from them, a 150 px tight crop of each
 // face (the face filling the frame), a 512×640 portrait of each face (the face ~40 % of the width),
@@ -23,6 +23,7 @@ import { flag, fmt, median, percentile } from './support.ts';
 const runs = Number(flag('runs', '30'));
 const poolSizes = flag('threads', '1,2').split(',').map(Number);
 const withService = flag('service', 'true') !== 'false';
+const withLatency = flag('latency', 'true') !== 'false';
 const require = createRequire(import.meta.url);
 const packageDir = path.dirname(require.resolve('@vladmandic/face-api/package.json'));
 const asField = (bytes: Buffer) => `data:image/jpeg;base64,${bytes.toString('base64')}`;
@@ -99,7 +100,7 @@ const sets: Array<[string, Photo[]]> = [
 ];
 const latencyRows: string[][] = [];
 const stageRows: string[][] = [];
-for (const [label, photos] of sets) {
+for (const [label, photos] of withLatency ? sets : []) {
   const ours: number[] = [];
   const theirs: number[] = [];
   const stages = { decode: [] as number[], search: [] as number[], describe: [] as number[] };
@@ -136,10 +137,12 @@ for (const [label, photos] of sets) {
   ]);
   stageRows.push([label, fmt(median(stages.decode)), fmt(median(stages.search)), fmt(median(stages.describe)), [...passes].map(([key, count]) => `${key} ×${count}`).join(', ')]);
 }
-table(['photos', 'ours p50 / p95 ms', 'stock p50 / p95 ms', 'ratio', 'ours found', 'stock found'], latencyRows);
-console.log('');
-console.log('our stages (median ms inside the worker; the rest is base64, transfer and queueing):');
-table(['photos', 'decode', 'detector passes', 'landmarks+descriptor', 'passes run'], stageRows);
+if (withLatency) {
+  table(['photos', 'ours p50 / p95 ms', 'stock p50 / p95 ms', 'ratio', 'ours found', 'stock found'], latencyRows);
+  console.log('');
+  console.log('our stages (median ms inside the worker; the rest is base64, transfer and queueing):');
+  table(['photos', 'decode', 'detector passes', 'landmarks+descriptor', 'passes run'], stageRows);
+}
 await detector.close();
 
 // --- throughput and event-loop delay ----------------------------------------------------------

@@ -2,10 +2,10 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { AppError } from '../errors/appError.ts';
 import type { DetectedFace, DetectResult } from '../../workers/detectWorker.ts';
-
-type DetectTrace = Extract<DetectResult, { ok: true }>['trace'];
 import type { ExtractedFace, FaceExtractor } from './faceExtractor.ts';
 import { decodeImageField } from './imageInput.ts';
+
+type DetectTrace = Extract<DetectResult, { ok: true }>['trace'];
 
 export type { DetectedFace };
 
