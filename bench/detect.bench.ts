@@ -54,6 +54,8 @@ async function stock(bytes: Buffer) {
 interface Photo {
   readonly name: string;
   readonly bytes: Buffer;
+  /** For a photo cut around one face: the group photo it comes from and stock face-api's box there. */
+  readonly source?: { readonly group: number; readonly box: { x: number; y: number; width: number; height: number } };
 }
 const groups: Photo[] = [];
 const tight: Photo[] = [];
@@ -72,8 +74,9 @@ for (let n = 1; n <= 6; n++) {
       return sharp(bytes).extract({ left, top, width: Math.round(w), height: Math.round(h) }).resize(size.width, size.height).jpeg({ quality: 90 }).toBuffer();
     };
     const side = Math.max(width, height);
-    tight.push({ name: `sample${n}#${i} tight`, bytes: await cut(side, side, { width: 150, height: 150 }) });
-    portraits.push({ name: `sample${n}#${i} portrait`, bytes: await cut(width * 2.6, width * 2.6 * 1.25, { width: 512, height: 640 }) });
+    const source = { group: n - 1, box: { x, y, width, height } };
+    tight.push({ name: `sample${n}#${i} tight`, bytes: await cut(side, side, { width: 150, height: 150 }), source });
+    portraits.push({ name: `sample${n}#${i} portrait`, bytes: await cut(width * 2.6, width * 2.6 * 1.25, { width: 512, height: 640 }), source });
   }
 }
 
@@ -143,6 +146,50 @@ if (withLatency) {
   console.log('our stages (median ms inside the worker; the rest is base64, transfer and queueing):');
   table(['photos', 'decode', 'detector passes', 'landmarks+descriptor', 'passes run'], stageRows);
 }
+
+// --- descriptor agreement ---------------------------------------------------------------------
+// Ours against stock face-api on the same photo (what SDK-made templates meet), and a tight crop
+// against the full photo of the same face (both ours).
+const distance = (a: ArrayLike<number>, b: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((sum, v, i) => sum + (v - b[i]!) ** 2, 0));
+type Box = { x: number; y: number; width: number; height: number };
+const nearest = <T>(faces: readonly T[], boxOf: (face: T) => Box, box: Box) =>
+  faces.find((face) => {
+    const b = boxOf(face);
+    return Math.hypot(b.x + b.width / 2 - (box.x + box.width / 2), b.y + b.height / 2 - (box.y + box.height / 2)) < 0.3 * box.width;
+  });
+const agreement = { groups: [] as number[], portraits: [] as number[], tight: [] as number[] };
+const oursOnGroups = [];
+for (const photo of groups) {
+  const [reference, result] = [await stock(photo.bytes), await detector.detect(asField(photo.bytes))];
+  oursOnGroups.push(result.faces);
+  for (const face of reference) {
+    const match = nearest(result.faces, (f) => f.boundingBox, face.detection.box);
+    if (match) agreement.groups.push(distance(match.descriptor, face.descriptor));
+  }
+}
+for (const photo of portraits) {
+  const [reference, result] = [await stock(photo.bytes), await detector.detect(asField(photo.bytes))];
+  if (reference[0] && result.faces[0]) agreement.portraits.push(distance(result.faces[0].descriptor, reference[0].descriptor));
+}
+for (const photo of tight) {
+  const full = nearest(oursOnGroups[photo.source!.group]!, (f) => f.boundingBox, photo.source!.box);
+  const [face] = (await detector.detect(asField(photo.bytes))).faces;
+  agreement.tight.push(full && face ? distance(face.descriptor, full.descriptor) : Number.POSITIVE_INFINITY);
+}
+console.log('');
+console.log('descriptor agreement (distance; similarity = 1 − distance, the match threshold is 0.45):');
+const summary = (values: number[]) => {
+  const found = values.filter(Number.isFinite);
+  return [`${found.length}/${values.length}`, median(found).toFixed(3), percentile(found, 90).toFixed(3), `${found.filter((d) => d <= 0.1).length}`];
+};
+table(
+  ['pair', 'pairs', 'median', 'p90', 'similarity ≥ 0.9'],
+  [
+    ['ours vs stock, 1920 px group photos', ...summary(agreement.groups)],
+    ['ours vs stock, 512 px portraits', ...summary(agreement.portraits)],
+    ['ours: 150 px tight crop vs the full photo', ...summary(agreement.tight)],
+  ],
+);
 await detector.close();
 
 // --- throughput and event-loop delay ----------------------------------------------------------
