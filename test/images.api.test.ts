@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
+import { similarity } from './support/faces.ts';
 import { client } from './support/http.ts';
 import { startService, type RunningService } from './support/service.ts';
 
@@ -56,12 +57,62 @@ test.serial('detect finds every face of a group photo with quality, box and desc
     t.is(face.descriptor.length, 128);
     t.true(face.confidence >= 0.5);
     t.true(face.boundingBox.width >= 40);
-    t.deepEqual(Object.keys(face.quality).sort(), ['eyeAspectRatio', 'faceSize', 'headPose', 'lightingScore', 'overallScore', 'sharpness']);
+    t.deepEqual(Object.keys(face.quality).sort(), ['eyeAspectRatio', 'faceSize', 'faceWidthPx', 'headPose', 'lightingScore', 'overallScore', 'sharpness']);
     for (const key of ['overallScore', 'lightingScore', 'sharpness'] as const) t.true((face.quality[key] as number) >= 0 && (face.quality[key] as number) <= 1, key);
+    // faceSize is the box's share of the frame (the FaceSmash SDK's ratio), faceWidthPx the box width.
+    t.is(face.quality.faceWidthPx, face.boundingBox.width);
+    t.true(Math.abs((face.quality.faceSize as number) - (face.boundingBox.width * face.boundingBox.height) / (1920 * 1280)) < 1e-4, `faceSize ${face.quality.faceSize}`);
   }
   t.deepEqual(data.boundingBox, data.faces[0].boundingBox, 'the top-level face is the largest');
   const plainBase64 = await api.post('/v1/faces/detect', { image: (await photo('sample2.jpg')).toString('base64') });
   t.true(plainBase64.body.data.detected);
+});
+
+test.serial('the documented quality object is the one detect answers with, faceSize a 0-1 share', async (t) => {
+  const doc = (await api.get('/v1/openapi.json')).body;
+  const detected = doc.components.schemas.DetectResponse.anyOf.find((variant: { properties: { detected: { const?: boolean } } }) => variant.properties.detected.const === true);
+  const quality = detected.properties.quality;
+  const answer = (await api.post('/v1/faces/detect', { image: dataUrl(await photo('sample2.jpg')) })).body.data;
+  t.deepEqual(Object.keys(quality.properties).sort(), Object.keys(answer.quality).sort());
+  t.is(quality.properties.faceSize.maximum, 1);
+  t.regex(quality.properties.faceSize.description, /share of the frame/);
+  t.is(quality.properties.faceWidthPx.type, 'integer');
+});
+
+test.serial('a tight crop (150 px, the face filling the frame) is detected and verifies against the full photo', async (t) => {
+  const group = await photo('sample3.jpg');
+  const full = (await api.post('/v1/faces/detect', { image: dataUrl(group) })).body.data;
+  const face = full.faces[0] as Face;
+  const { x, y, width, height } = face.boundingBox;
+  // A square as wide as the box is tall, on the box's centre: forehead to chin fill the frame.
+  const side = Math.max(width, height);
+  const tight = await sharp(group)
+    .extract({ left: Math.round(x + width / 2 - side / 2), top: Math.round(y + height / 2 - side / 2), width: side, height: side })
+    .resize(150, 150)
+    .jpeg({ quality: 90 })
+    .toBuffer();
+  const detected = (await api.post('/v1/faces/detect', { image: dataUrl(tight) })).body.data;
+  t.true(detected.detected, 'the tight crop holds a face');
+  t.is(detected.faces, undefined, 'exactly one');
+  t.true(detected.boundingBox.width >= 100, `box ${JSON.stringify(detected.boundingBox)}`);
+  t.true(detected.quality.faceSize > 0.5 && detected.quality.faceSize <= 1, `faceSize ${detected.quality.faceSize}`);
+  t.true(similarity(detected.descriptor, face.descriptor) >= 0.9, `similarity ${similarity(detected.descriptor, face.descriptor)}`);
+
+  const registered = await api.post('/v1/faces/register', { email: 'tight.crop@example.com', descriptor: face.descriptor });
+  t.is(registered.status, 201, JSON.stringify(registered.body));
+  const verified = await api.post('/v1/faces/verify', { userId: registered.body.data.userId, image: dataUrl(tight) });
+  t.is(verified.status, 200, JSON.stringify(verified.body));
+  t.true(verified.body.data.isMatch);
+  t.true(verified.body.data.similarity >= 0.9, `similarity ${verified.body.data.similarity}`);
+});
+
+test.serial('a photo without a face (people below the shoulders) still answers detected:false', async (t) => {
+  const group = await photo('sample1.jpg');
+  const bodies = await sharp(group).extract({ left: 0, top: 780, width: 1920, height: 500 }).jpeg({ quality: 90 }).toBuffer();
+  t.deepEqual((await api.post('/v1/faces/detect', { image: dataUrl(bodies) })).body.data, { detected: false });
+  const identified = await api.post('/v1/faces/identify', { image: dataUrl(bodies) });
+  t.is(identified.status, 422);
+  t.is(identified.body.error.code, 'NO_FACE_DETECTED');
 });
 
 test.serial('register by image, then verify by another photo of the same face matches, and a different person does not', async (t) => {

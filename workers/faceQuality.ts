@@ -4,8 +4,13 @@ export interface FaceQuality {
   readonly lightingScore: number;
   /** Variance of the Laplacian of the face crop, normalised: 1 − e^(−variance / 400). */
   readonly sharpness: number;
-  /** Width of the face box in pixels of the original image. */
+  /**
+   * The face box's share of the frame, 0-1: box width × box height / (image width × image height),
+   * the ratio the FaceSmash SDK's face-size check computes (it refuses under 0.02 and over 0.65).
+   */
   readonly faceSize: number;
+  /** Width of the face box in pixels of the original image. */
+  readonly faceWidthPx: number;
   /** Degrees, estimated from the 68 landmarks: yaw (left/right), pitch (up/down), roll (tilt). */
   readonly headPose: { readonly yaw: number; readonly pitch: number; readonly roll: number };
   /** Mean eye aspect ratio of both eyes (about 0.25-0.35 open, under 0.2 closed). */
@@ -26,6 +31,8 @@ export interface FaceInput {
   readonly landmarks: readonly Point[];
   readonly confidence: number;
   readonly faceWidthPixels: number;
+  /** Box area over image area, both in original pixels. */
+  readonly faceAreaShare: number;
 }
 
 const round = (value: number, digits = 4) => Math.round(value * 10 ** digits) / 10 ** digits;
@@ -126,7 +133,7 @@ export function analyseFace(input: FaceInput): { quality: FaceQuality; lighting:
   const eyesScore = clamp01(ear / 0.25);
   const overallScore = round(clamp01(0.25 * input.confidence + 0.2 * sharpness + 0.2 * lighting.score + 0.15 * sizeScore + 0.1 * poseScore + 0.1 * eyesScore));
   return {
-    quality: { overallScore, lightingScore: lighting.score, sharpness, faceSize: input.faceWidthPixels, headPose, eyeAspectRatio: ear },
+    quality: { overallScore, lightingScore: lighting.score, sharpness, faceSize: round(clamp01(input.faceAreaShare)), faceWidthPx: input.faceWidthPixels, headPose, eyeAspectRatio: ear },
     lighting: { brightness: lighting.brightness, contrast: lighting.contrast },
   };
 }

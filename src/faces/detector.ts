@@ -5,16 +5,18 @@ import type { DetectedFace, DetectResult } from '../../workers/detectWorker.ts';
 import type { ExtractedFace, FaceExtractor } from './faceExtractor.ts';
 import { decodeImageField } from './imageInput.ts';
 
+type DetectTrace = Extract<DetectResult, { ok: true }>['trace'];
+
 export type { DetectedFace };
 
 /** The model every image-derived descriptor comes from. */
 export const imageModel = 'face-api/ssdMobilenetv1+faceLandmark68Net+faceRecognitionNet';
 
 export interface Detector extends FaceExtractor {
-  /** Every face of an image with quality (POST /v1/faces/detect). */
-  detect(image: string): Promise<{ faces: DetectedFace[]; width: number; height: number }>;
-  /** Loads the models in every thread (start-up), so the first request does not pay for it. */
-  warmUp(): Promise<{ ms: number }>;
+  /** Every face of an image with quality (POST /v1/faces/detect), and where the worker spent its time. */
+  detect(image: string): Promise<{ faces: DetectedFace[]; width: number; height: number; trace: DetectTrace }>;
+  /** Loads the models and runs every detector pass once in every thread (start-up), so no request pays for it. */
+  warmUp(): Promise<{ ms: number; simd: boolean; threads: number }>;
   close(): Promise<void>;
 }
 
@@ -27,7 +29,8 @@ export interface DetectorOptions {
 
 /**
  * Image analysis in its own Piscina pool (DETECT_THREADS, one by default), so decoding and the
- * network run off the event loop and never starve the matcher's threads.
+ * networks run off the event loop and never starve the matcher's threads. Each thread holds its own
+ * copy of the models; several threads serve several requests at once.
  */
 export function createDetector(options: DetectorOptions): Detector {
   const pool = new Piscina({
@@ -56,8 +59,8 @@ export function createDetector(options: DetectorOptions): Detector {
 
   return {
     async detect(image) {
-      const { faces, width, height } = await run(image);
-      return { faces, width, height };
+      const { faces, width, height, trace } = await run(image);
+      return { faces, width, height, trace };
     },
     async extract(image): Promise<ExtractedFace[]> {
       const { faces } = await run(image);
@@ -70,8 +73,8 @@ export function createDetector(options: DetectorOptions): Detector {
       }));
     },
     async warmUp() {
-      const results = (await Promise.all(Array.from({ length: options.threads }, () => pool.run({}, { name: 'warmUp' })))) as Array<{ ms: number }>;
-      return { ms: Math.max(...results.map((r) => r.ms)) };
+      const results = (await Promise.all(Array.from({ length: options.threads }, () => pool.run({}, { name: 'warmUp' })))) as Array<{ ms: number; simd: boolean; threads: number }>;
+      return { ms: Math.max(...results.map((r) => r.ms)), simd: results.every((r) => r.simd), threads: results[0]!.threads };
     },
     close: () => pool.destroy(),
   };

@@ -551,7 +551,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
         post: keyed('faces:detect', 'envelope', {
           operationId: 'detectFaces',
           summary: 'Detect faces and measure their quality',
-          description: `Decodes a JPEG, PNG or WebP (EXIF orientation applied; up to ${imageBodyLimit / 1024 / 1024} MB and 40 megapixels), detects faces of at least 40 px, their 68 landmarks and 128-d descriptors, in a worker pool. No face: \`detected: false\` and nothing else. The image is never stored. Detect appends no event and is deterministic, so a retry with the same Idempotency-Key gets the same answer without the answer (which holds descriptors) being stored.`,
+          description: `Decodes a JPEG, PNG or WebP (EXIF orientation applied; up to ${imageBodyLimit / 1024 / 1024} MB and 40 megapixels), detects faces of at least 40 px (a face filling the whole frame, as in a tight crop, included), their 68 landmarks and 128-d descriptors, in a worker pool. No face: \`detected: false\` and nothing else. The image is never stored. Detect appends no event and is deterministic, so a retry with the same Idempotency-Key gets the same answer without the answer (which holds descriptors) being stored.`,
           tags: ['faces'],
           parameters: [parameterRef('Idempotency-Key')],
           requestBody: jsonBody('DetectRequest', 'An image as a data URL or base64.'),

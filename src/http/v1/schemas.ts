@@ -114,7 +114,12 @@ const faceQuality = z.object({
   overallScore: z.number(),
   lightingScore: z.number(),
   sharpness: z.number().meta({ description: 'Variance of the Laplacian of the face crop, normalised to 0-1.' }),
-  faceSize: z.number().meta({ description: 'Width of the face box in pixels.' }),
+  faceSize: z
+    .number()
+    .min(0)
+    .max(1)
+    .meta({ description: "The face box's share of the frame: box width × box height / (image width × image height), as the FaceSmash SDK's face-size check computes it (it refuses under 0.02 and over 0.65)." }),
+  faceWidthPx: z.number().int().meta({ description: 'Width of the face box in pixels of the original image.' }),
   headPose: z.object({ yaw: z.number(), pitch: z.number(), roll: z.number() }).meta({ description: 'Degrees, from the 68 landmarks.' }),
   eyeAspectRatio: z.number(),
 });
