@@ -4,25 +4,21 @@
 // raw one-row INSERT loop on the same kind of database (DATABASE_URL's server with the same
 // number of connections; without it, a PGlite of its own, which has one session). Each scenario
 // prints req/s, p50, p99 and its ratios to both.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { createScratchDatabase } from '../src/database/scratchDatabase.ts';
 import { flag, fmt } from './support.ts';
+import { child, freePort, near, randomVector, seedUsers, startService, stopChild, type ServiceChild } from './serviceChild.ts';
 
 const seconds = Number(flag('seconds', '15'));
 const connections = Number(flag('connections', '16'));
 const userCount = Number(flag('users', '2000'));
 const warmupSeconds = Number(flag('warmup', '2'));
-const D = 128;
-const root = fileURLToPath(new URL('..', import.meta.url));
 
 // autocannon ships no type declarations: the part of its API used here.
 interface Histogram {
@@ -52,70 +48,6 @@ const autocannon = createRequire(import.meta.url)('autocannon') as (options: {
   timeout?: number;
   requests?: readonly AutocannonRequest[];
 }) => Promise<AutocannonResult>;
-
-let spare: number | undefined;
-function gaussian(): number {
-  if (spare !== undefined) {
-    const value = spare;
-    spare = undefined;
-    return value;
-  }
-  const radius = Math.sqrt(-2 * Math.log(1 - Math.random()));
-  const angle = 2 * Math.PI * Math.random();
-  spare = radius * Math.sin(angle);
-  return radius * Math.cos(angle);
-}
-
-/** A random direction of length `norm`: different people sit ~1.4 apart (similarity 0). */
-function randomVector(norm = 1): number[] {
-  const v = Array.from({ length: D }, gaussian);
-  const scale = norm / Math.hypot(...v);
-  return v.map((x) => Math.fround(x * scale));
-}
-
-/** `base` moved by `distance` in a random direction: the same person, similarity 1 − distance. */
-function near(base: readonly number[], distance: number): number[] {
-  const step = randomVector(distance);
-  return base.map((x, i) => Math.fround(x + step[i]!));
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function until(url: string, timeoutMs: number): Promise<void> {
-  const started = Date.now();
-  for (;;) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() - started > timeoutMs) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-/** Starts a child process and resolves once `readyUrl` answers 2xx. */
-async function child(args: readonly string[], env: Record<string, string | undefined>, readyUrl: string): Promise<ChildProcess> {
-  const spawned = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-  spawned.once('exit', (code) => {
-    if (code !== null && code !== 0) console.error(`${args.join(' ')} exited with ${code}`);
-  });
-  await until(readyUrl, 120_000);
-  return spawned;
-}
-
-async function stopChild(process: ChildProcess): Promise<void> {
-  if (process.exitCode !== null) return;
-  const exited = new Promise((resolve) => process.once('exit', resolve));
-  process.kill('SIGTERM');
-  await exited;
-}
 
 /** The raw INSERT loop: one row per statement (its own transaction), `parallel` at a time, for `seconds`. */
 async function rawInserts(target: { kind: 'postgres'; url: string } | { kind: 'pglite' }, parallel: number, durationS: number): Promise<{ perSecond: number; p50: number; p99: number }> {
@@ -160,59 +92,27 @@ async function rawInserts(target: { kind: 'postgres'; url: string } | { kind: 'p
 
 async function main(): Promise<void> {
   const runId = randomBytes(4).toString('hex');
-  const serverUrl = process.env.DATABASE_URL;
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'fs-bench-api-'));
-  const scratch = serverUrl ? await createScratchDatabase(serverUrl, 'fs_bench_api') : undefined;
-  const adminToken = randomBytes(24).toString('hex');
-  const port = await freePort();
   const barePort = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const where = scratch ? 'PostgreSQL (scratch database)' : 'embedded PGlite (temp data dir)';
+  const where = process.env.DATABASE_URL ? 'PostgreSQL (scratch database)' : 'embedded PGlite (temp data dir)';
   console.log(`node ${process.version}, ${os.availableParallelism()} CPUs, ${where}; ${connections} connections, ${seconds} s per scenario (+${warmupSeconds} s warm-up), autocannon in this process, the service in a child`);
 
   // Baselines first, while nothing else runs.
   console.error('… raw one-row INSERT loop');
-  const raw = await rawInserts(scratch ? { kind: 'postgres', url: scratch.url } : { kind: 'pglite' }, scratch ? connections : 1, seconds);
+  const rawTarget = process.env.DATABASE_URL ? await createScratchDatabase(process.env.DATABASE_URL, 'fs_bench_raw') : undefined;
+  const raw = await rawInserts(rawTarget ? { kind: 'postgres', url: rawTarget.url } : { kind: 'pglite' }, rawTarget ? connections : 1, seconds).finally(() => rawTarget?.drop());
   const bare = await child(['--import', 'tsx', 'bench/bareKoa.ts', String(barePort)], {}, `http://127.0.0.1:${barePort}/`);
-  let service: ChildProcess | undefined;
+  let service: ServiceChild | undefined;
   try {
     console.error('… bare Koa');
     await autocannon({ url: `http://127.0.0.1:${barePort}`, connections, duration: warmupSeconds });
     const bareResult = await autocannon({ url: `http://127.0.0.1:${barePort}`, connections, duration: seconds });
     await stopChild(bare);
 
-    service = await child(
-      ['src/cli/bin.mjs', 'serve'],
-      {
-        DATA_DIR: dataDir,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-        ADMIN_TOKEN: adminToken,
-        DATABASE_URL: scratch?.url ?? '',
-        MASTER_KEY: scratch ? randomBytes(32).toString('base64') : '',
-      },
-      `${url}/readyz`,
-    );
-    const admin = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' };
-    // An enterprise tenant: the bench measures the API, not the plan's rate limits.
-    const created = (await (await fetch(`${url}/admin/tenants`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'bench', plan: 'enterprise' }) })).json()) as { data: { keys: { live: { key: string } } } };
-    const json = { authorization: `Bearer ${created.data.keys.live.key}`, 'content-type': 'application/json' };
-
+    service = await startService();
+    const { url, json } = service;
+    const scratch = service.where === 'postgres';
     const seedStarted = performance.now();
-    const users: Array<{ userId: string; descriptor: number[] }> = [];
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: connections }, async () => {
-        while (next < userCount) {
-          const i = next++;
-          const descriptor = randomVector();
-          const response = await fetch(`${url}/v1/faces/register`, { method: 'POST', headers: json, body: JSON.stringify({ email: `seed-${runId}-${i}@bench.example.com`, descriptor, qualityScore: 0.9 }) });
-          const body = (await response.json()) as { data?: { userId: string } };
-          if (response.status === 201 && body.data) users.push({ userId: body.data.userId, descriptor });
-        }
-      }),
-    );
+    const users = await seedUsers(service, userCount, connections, `seed-${runId}`);
     console.log(`seeded ${users.length} users over HTTP in ${fmt((performance.now() - seedStarted) / 1000)} s`);
     if (users.length === 0) throw new Error('seeding failed');
 
@@ -270,9 +170,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await stopChild(bare);
-    if (service) await stopChild(service);
-    await scratch?.drop();
-    await fs.rm(dataDir, { recursive: true, force: true });
+    await service?.stop();
   }
 }
 

@@ -153,7 +153,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
     let follower: Follower | undefined;
 
     const readYourWritesMs = options.readYourWritesTimeoutMs ?? 5000;
-    const projectionNames = runner.consumers.map((consumer) => consumer.name);
+    const projectionNames = [runner.consumer.name];
     /** Waits (bounded) until this instance's read models have applied `position`. */
     const awaitPosition = async (position: bigint) => {
       // A one-shot CLI command has no live runner: it applies what it wrote before it reads.
@@ -197,7 +197,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
       await webhookRuntime.start();
       closers.push(() => webhookRuntime.stop());
       // One reader of the store for every consumer: the read models, the matcher, the webhooks.
-      const started = createFollower({ store, consumers: [...runner.consumers, matcherFeed.consumer, webhookRuntime.consumer], logger, batchSize: config.projectionBatchSize });
+      const started = createFollower({ store, consumers: [runner.consumer, matcherFeed.consumer, webhookRuntime.consumer], logger, batchSize: config.projectionBatchSize });
       started.start();
       closers.push(() => started.stop());
       follower = started;

@@ -105,32 +105,53 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
     return row ? unwrap(subjectId, row) : undefined;
   }
 
+  const creating = new Map<string, Promise<DataKey>>();
+
+  /**
+   * One statement: insert a new key unless the subject has one (or its parent was destroyed),
+   * and answer the key now stored. The parent's row is read FOR SHARE in the same statement, so
+   * the parent's destruction (an UPDATE of that row) waits for this child and then destroys it too.
+   */
+  async function createOrLoad(subjectId: string): Promise<DataKey> {
+    const keyId = `dk_${randomUUID().replaceAll('-', '')}`;
+    const wrapped = seal(masterKey, randomBytes(32), wrapAad(subjectId, keyId));
+    const parent = parentOf(subjectId) ?? null;
+    const { rows } = await sql<{ key_id: string | null; wrapped_key: Uint8Array | null; outcome: string }>`
+      with parent as (
+        select wrapped_key from crypto.subject_keys where subject_id = ${parent} for share
+      ), inserted as (
+        insert into crypto.subject_keys (subject_id, key_id, wrapped_key)
+        select ${subjectId}, ${keyId}, ${wrapped}
+        where not exists (select 1 from parent where wrapped_key is null)
+        on conflict (subject_id) do nothing
+        returning key_id, wrapped_key
+      )
+      select key_id, wrapped_key, 'stored' as outcome from inserted
+      union all
+      select key_id, wrapped_key, 'stored' from crypto.subject_keys where subject_id = ${subjectId} and not exists (select 1 from inserted)
+      union all
+      select null, null, 'parent erased' where exists (select 1 from parent where wrapped_key is null)`.execute(db);
+    if (rows.some((row) => row.outcome === 'parent erased')) throw new AppError('NOT_FOUND', 'this subject was erased', { subjectId: parent, erased: true });
+    const row = rows[0];
+    // Another writer's key committed after this statement's snapshot began: read it now.
+    const stored = row ? unwrap(subjectId, row as KeyRow) : await load(subjectId);
+    if (stored === 'erased') throw new AppError('NOT_FOUND', 'this subject was erased', { subjectId, erased: true });
+    if (!stored) throw new Error(`data key of ${subjectId} vanished after insert`);
+    return stored;
+  }
+
   return {
-    async getOrCreate(subjectId) {
-      const existing = await load(subjectId);
-      if (existing === 'erased') throw new AppError('NOT_FOUND', 'this subject was erased', { subjectId, erased: true });
-      if (existing) return existing;
-      const keyId = `dk_${randomUUID().replaceAll('-', '')}`;
-      const key = randomBytes(32);
-      const parent = parentOf(subjectId);
-      await inTransaction(db, async (trx) => {
-        if (parent !== undefined) {
-          // FOR SHARE holds the parent's destruction (an UPDATE of that row) until this child is
-          // committed, and that destruction then destroys the child too.
-          const row = await trx.selectFrom('crypto.subject_keys').select('wrapped_key').where('subject_id', '=', parent).forShare().executeTakeFirst();
-          if (row && row.wrapped_key === null) throw new AppError('NOT_FOUND', 'this subject was erased', { subjectId: parent, erased: true });
-        }
-        await trx
-          .insertInto('crypto.subject_keys')
-          .values({ subject_id: subjectId, key_id: keyId, wrapped_key: seal(masterKey, key, wrapAad(subjectId, keyId)) })
-          .onConflict((oc) => oc.column('subject_id').doNothing())
-          .execute();
-      });
-      // Whoever inserted first wins; everyone uses the stored key.
-      const stored = await load(subjectId);
-      if (stored === 'erased') throw new AppError('NOT_FOUND', 'this subject was erased', { subjectId, erased: true });
-      if (!stored) throw new Error(`data key of ${subjectId} vanished after insert`);
-      return stored;
+    getOrCreate(subjectId) {
+      const cached = cache.get(subjectId);
+      if (cached && cached.expires > now()) return Promise.resolve(cached.key);
+      // Concurrent first uses of one subject (a registration seals its email and descriptor at
+      // once) share one round trip.
+      let pending = creating.get(subjectId);
+      if (!pending) {
+        pending = createOrLoad(subjectId).finally(() => creating.delete(subjectId));
+        creating.set(subjectId, pending);
+      }
+      return pending;
     },
 
     find: load,

@@ -28,7 +28,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 }
 
 async function openPostgres(options: { url: string; poolSize?: number; applicationName?: string }): Promise<Database> {
-  const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10, application_name: options.applicationName ?? 'facesmash' });
+  const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 16, application_name: options.applicationName ?? 'facesmash' });
   // An idle client that loses its server must not take the process down.
   pool.on('error', () => {});
   const db = new Kysely<any>({ dialect: guardedDialect(new PostgresDialect({ pool })) });

@@ -13,6 +13,8 @@ interface Pending {
 }
 
 export interface GroupCommitOptions {
+  /** Called after a batch that stored events has committed. */
+  readonly onCommitted?: () => void;
   /** Batches in flight at once: PostgreSQL overlaps one batch's commit with the next one's inserts; PGlite has one session. */
   readonly maxInFlight: number;
   /** Units per batch. */
@@ -69,6 +71,7 @@ export function createGroupCommit(db: Kysely<any>, options: GroupCommitOptions):
       );
       byUnit.set(row.unit_index, outcomes);
     }
+    if (rows.some((row) => row.outcome === 'ok' && row.last_position !== null)) options.onCommitted?.();
     batch.forEach((pending, index) => {
       const outcomes = byUnit.get(index);
       if (outcomes) pending.resolve(outcomes);

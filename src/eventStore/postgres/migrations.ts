@@ -106,7 +106,9 @@ export const eventStoreMigrations: Record<string, Migration> = {
       // does a stream that names it as a guard (that user's sign-ins, appended elsewhere).
       await sql`alter table eventstore.streams add column closed boolean not null default false`.execute(db);
       // Group commit: every append that arrived while others were in flight, in one call and one
-      // transaction. Each unit (one or more streams, all or nothing) runs in its own subtransaction,
+      // transaction. It sends no NOTIFY: PostgreSQL serialises the commits of notifying
+      // transactions (a global lock held through the WAL flush), which would undo the group
+      // commit; the adapter wakes its own followers and notifies other instances after commit. Each unit (one or more streams, all or nothing) runs in its own subtransaction,
       // so a unit refused for its expected revision, a closed or deleted stream, or a duplicate id
       // leaves the others committed. Positions are handed out under the same advisory lock as in
       // append_events, so readers below pg_snapshot_xmin still never skip a late commit.
@@ -141,7 +143,6 @@ export const eventStoreMigrations: Record<string, Migration> = {
           v_ok boolean;
           v_code text;
           v_detail text;
-          v_appended boolean := false;
           v_k int;
         begin
           if pg_current_xact_id_if_assigned() is not null then
@@ -222,7 +223,6 @@ export const eventStoreMigrations: Record<string, Migration> = {
                 for v_k in 1 .. coalesce(array_length(v_revisions, 1), 0) loop
                   unit_index := v_ui; part_index := v_k - 1; outcome := 'ok';
                   next_revision := v_revisions[v_k]; last_position := v_positions[v_k]; detail := null;
-                  if last_position is not null then v_appended := true; end if;
                   return next;
                 end loop;
               else
@@ -231,9 +231,6 @@ export const eventStoreMigrations: Record<string, Migration> = {
               end if;
               v_ui := v_ui + 1;
             end loop;
-            if v_appended then
-              perform pg_notify('eventstore_appended', '');
-            end if;
           exception when others then
             perform pg_advisory_unlock(7213091537);
             raise;

@@ -79,18 +79,22 @@ export async function createPostgresEventStore(database: Database, options: Post
     appendMulti: (parts) => appendUnit(parts),
 
     async readStream(streamName, readOptions: ReadStreamOptions = {}) {
-      const state = await streamState(streamName);
-      if (state?.deleted) throw streamDeleted(streamName);
-      if (!state) return [];
+      // One round trip: the stream's row (is it deleted?) and its events, joined.
       const backwards = readOptions.direction === 'backwards';
-      let query = db.selectFrom('eventstore.events').select(eventColumns).where('stream_name', '=', streamName);
-      if (readOptions.fromRevision !== undefined) {
-        query = query.where('revision', backwards ? '<=' : '>=', readOptions.fromRevision.toString());
-      }
-      query = query.orderBy('revision', backwards ? 'desc' : 'asc');
-      if (readOptions.maxCount !== undefined) query = query.limit(readOptions.maxCount);
-      const rows = (await query.execute()) as EventRow[];
-      return rows.map(toRecorded);
+      const from = readOptions.fromRevision !== undefined ? sql`and e.revision ${sql.raw(backwards ? '<=' : '>=')} ${readOptions.fromRevision.toString()}::bigint` : sql``;
+      const limit = readOptions.maxCount !== undefined ? sql`limit ${readOptions.maxCount}` : sql``;
+      const { rows } = await sql<EventRow & { deleted: boolean; position_text: string | null }>`
+        select s.deleted, e.* from eventstore.streams s
+        left join lateral (
+          select e.position::text as position_text, e.event_id::text as event_id, e.stream_name, e.revision::text as revision_text, e.type, e.data, e.metadata, e.recorded_at
+          from eventstore.events e
+          where e.stream_name = s.stream_name ${from}
+          order by e.revision ${sql.raw(backwards ? 'desc' : 'asc')}
+          ${limit}
+        ) e on true
+        where s.stream_name = ${streamName}`.execute(db);
+      if (rows[0]?.deleted) throw streamDeleted(streamName);
+      return rows.filter((row) => row.position_text !== null).map(toRecorded);
     },
 
     async readAll(readOptions: ReadAllOptions = {}) {
@@ -153,7 +157,37 @@ export async function createPostgresEventStore(database: Database, options: Post
     },
   };
 
-  const groupCommit = createGroupCommit(db, { maxInFlight: database.kind === 'pglite' ? 1 : 4, maxUnits: 256 });
+  // After a commit: this process's followers are woken at once; other processes on the same
+  // database hear it through one NOTIFY, sent after the commit (never inside the appending
+  // transaction) and coalesced while one is on its way. PGlite is one process: nobody to tell.
+  let notifying = false;
+  let notifyAgain = false;
+  const notifyOthers = () => {
+    if (database.kind === 'pglite') return;
+    if (notifying) {
+      notifyAgain = true;
+      return;
+    }
+    notifying = true;
+    void sql`select pg_notify(${channel}, '')`
+      .execute(db)
+      .catch(() => {})
+      .finally(() => {
+        notifying = false;
+        if (notifyAgain) {
+          notifyAgain = false;
+          notifyOthers();
+        }
+      });
+  };
+  const groupCommit = createGroupCommit(db, {
+    maxInFlight: database.kind === 'pglite' ? 1 : 4,
+    maxUnits: 256,
+    onCommitted: () => {
+      for (const listener of listeners) listener();
+      notifyOthers();
+    },
+  });
 
   /** Appends one atomic unit through the group commit and translates a refusal into our codes. */
   async function appendUnit(parts: readonly StreamAppend[]): Promise<AppendResult[]> {
