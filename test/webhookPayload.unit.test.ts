@@ -125,18 +125,16 @@ const hook = (id: string, events: WebhookTarget['events'], extra: Partial<Webhoo
   id,
   tenantId,
   mode: 'live',
-  url: `https://hooks.example.com/${id}`,
   events,
-  status: 'active',
   ...extra,
 });
 
-test('planDeliveries creates one delivery per subscribed webhook of the event tenant and mode, failing ones included', (t) => {
+test('planDeliveries creates one delivery per subscribed webhook of the event tenant and mode', (t) => {
   const now = new Date('2026-11-26T11:00:00.000Z');
   const webhooks = [
     hook('wh_all', webhookEventNames),
     hook('wh_templates', ['template.created']),
-    hook('wh_failing', ['face.registered'], { status: 'failing' }),
+    hook('wh_failing', ['face.registered']),
     hook('wh_other_tenant', webhookEventNames, { tenantId: '00000000-0000-4000-8000-00000000000b' }),
     hook('wh_test_mode', webhookEventNames, { mode: 'test' }),
   ];
@@ -164,7 +162,7 @@ test('dispatchEvents plans a batch, finds the enrolment in the batch or asks for
   const asked: string[] = [];
   const deps = {
     queue,
-    webhooksOf: async (tenant: string, mode: string) => (tenant === tenantId && mode === 'live' ? [hook('wh_all', webhookEventNames)] : []),
+    directory: new Map([['wh_all', hook('wh_all', webhookEventNames)]]),
     enrolmentOf: async (name: string) => {
       asked.push(name);
       return enrolled;
@@ -172,13 +170,34 @@ test('dispatchEvents plans a batch, finds the enrolment in the batch or asks for
     now: () => new Date('2026-11-26T11:00:00.000Z'),
   };
   const batch = [enrolled, firstTemplate, signIn('success', 3n)];
-  t.deepEqual(await dispatchEvents(batch, deps), { inserted: 3 });
+  t.deepEqual(await dispatchEvents(batch, deps), { inserted: 3, persisted: true });
   t.deepEqual(asked, [], 'the enrolment was in the batch');
   t.is(await queue.checkpoint(), batch[2]!.position);
-  t.deepEqual(await dispatchEvents([enrolled, firstTemplate], deps), { inserted: 0 }, 'a replay stores nothing twice');
+  t.deepEqual(await dispatchEvents([enrolled, firstTemplate], deps), { inserted: 0, persisted: true }, 'a replay stores nothing twice');
   t.is(await queue.checkpoint(), batch[2]!.position, 'and never moves the checkpoint back');
-  t.deepEqual(await dispatchEvents([signIn('failure', 4n)], deps), { inserted: 1 });
+  t.deepEqual(await dispatchEvents([signIn('failure', 4n)], deps), { inserted: 1, persisted: true });
   t.deepEqual(asked, [stream]);
   const claimed = await queue.claimDue(new Date('2026-11-26T11:00:00.000Z'), { limit: 10, leaseMs: 1000 });
   t.deepEqual(claimed.map((d) => d.event), ['face.registered'], 'one user: one delivery at a time, in order');
+});
+
+test('dispatchEvents plans each event against the webhooks as they were right before it, and stores the changes with the checkpoint', async (t) => {
+  const queue = createMemoryDeliveryQueue();
+  const directory = new Map<string, WebhookTarget>();
+  const deps = { queue, directory, enrolmentOf: async () => enrolled, now: () => new Date('2026-11-26T11:00:00.000Z') };
+  const at = (position: bigint, type: string, data: Record<string, unknown>) =>
+    ({ ...firstTemplate, id: `00000000-0000-4000-8000-0000000000${String(position).padStart(2, '0')}`, type, data, position, streamName: `tenant-${tenantId}` }) as typeof firstTemplate;
+  const failedAt = (position: bigint) => ({ ...signIn('failure', position), position });
+  const registration = at(10n, 'WebhookRegistered', { webhookId: 'wh_new', tenantId, mode: 'live', url: 'https://hooks.example.com/new', events: ['face.failed'], secret: 'fse1:x' });
+  const removal = at(12n, 'WebhookRemoved', { webhookId: 'wh_new', tenantId });
+  // Before the registration, between it and the removal, after the removal.
+  const result = await dispatchEvents([failedAt(9n), registration, failedAt(11n), removal, failedAt(13n)], deps);
+  t.deepEqual(result, { inserted: 1, persisted: true });
+  const claimed = await queue.claimDue(new Date('2026-11-26T11:00:00.000Z'), { limit: 10, leaseMs: 1000 });
+  t.deepEqual(claimed.map((d) => [d.webhookId, d.position]), [['wh_new', 11n]]);
+  t.deepEqual(await queue.targets(), [], 'registered, then removed: nothing stays');
+  await dispatchEvents([registration], deps);
+  t.deepEqual((await queue.targets()).map((target) => target.id), ['wh_new']);
+  t.deepEqual([...directory.keys()], ['wh_new']);
+  t.deepEqual(await dispatchEvents([failedAt(20n)], { ...deps, directory: new Map() }, { persistIdleCheckpoint: false }), { inserted: 0, persisted: false }, 'nothing to plan: nothing stored');
 });

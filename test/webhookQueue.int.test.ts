@@ -11,6 +11,7 @@ import { createMemoryDeliveryQueue } from '../src/webhooks/memoryDeliveryQueue.t
 import { buildWebhookBody, webhookEventId, webhookEventNames, type PayloadSource } from '../src/webhooks/payload.ts';
 import { createSqlDeliveryQueue } from '../src/webhooks/sqlDeliveryQueue.ts';
 import { openTestDatabase, type TestDatabase } from './support/databases.ts';
+import { userStream } from '../src/ids/streams.ts';
 
 let testDb: TestDatabase | undefined;
 
@@ -67,6 +68,20 @@ const contract = test.macro({
 });
 
 const cases: Array<[string, (t: ExecutionContext, queue: DeliveryQueue) => Promise<void>]> = [
+  [
+    'the dispatcher keeps its own webhook directory with its checkpoint: registered, changed and removed webhooks',
+    async (t, queue) => {
+      t.deepEqual(await queue.targets(), []);
+      const a = { id: 'wh_a', tenantId: 'ten_1', mode: 'live' as const, events: ['face.verified' as const] };
+      const b = { id: 'wh_b', tenantId: 'ten_2', mode: 'test' as const, events: ['template.created' as const, 'user.deleted' as const] };
+      await queue.enqueue([], 3n, { registered: [a, b], removed: [] });
+      const byId = (targets: readonly { id: string }[]) => [...targets].sort((x, y) => (x.id < y.id ? -1 : 1));
+      t.deepEqual(byId(await queue.targets()), [a, b]);
+      await queue.enqueue([], 5n, { registered: [{ ...a, events: ['face.failed'] }], removed: ['wh_b'] });
+      t.deepEqual(await queue.targets(), [{ ...a, events: ['face.failed'] }]);
+      t.is(await queue.checkpoint(), 5n);
+    },
+  ],
   [
     'enqueue stores each delivery once, round-trips it, and moves the checkpoint forward only',
     async (t, queue) => {
@@ -202,7 +217,7 @@ test.serial('sql: the queue holds no plaintext email, ip or descriptor, and eras
   const ip = '198.51.100.23';
   const descriptorMarker = 'descriptor-bytes-marker';
   const meta = { occurredAt: t0.toISOString(), schemaVersion: 1, tenantId: 'ten_1', mode: 'live' as const, requestId: 'req_1' };
-  const stream = `user-${userId}`;
+  const stream = userStream(userId);
   const enrolment: RecordedEvent = {
     id: randomUUID(), type: 'UserEnrolled', streamName: stream, revision: 0n, position: 10n, recordedAt: t0, metadata: meta,
     data: { userId, email: await cipher.encryptText(userId, email, aad.email(userId)), emailIndex: 'idx' },

@@ -1,9 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 
 /** A new request id: `req_` and 20 random hex characters. */
 export function newRequestId(): string {
-  return `req_${randomBytes(10).toString('hex')}`;
+  // randomUUID draws from a buffered pool: a syscall every few hundred ids, not one per request.
+  return `req_${randomUUID().replaceAll('-', '').slice(0, 20)}`;
 }
 
 /** Gives every request an id, echoed as X-Request-Id. Client-sent ids are not trusted into logs. */

@@ -70,14 +70,35 @@ export interface ClaimOptions {
   readonly leaseMs: number;
 }
 
+/** A webhook as the dispatcher plans for it: which tenant, mode and webhook events. */
+export interface DispatchTarget {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly mode: 'live' | 'test';
+  readonly events: readonly WebhookEventName[];
+}
+
+/** Webhooks registered and removed in the events a dispatch covered, stored with its checkpoint. */
+export interface TargetChanges {
+  readonly registered: readonly DispatchTarget[];
+  readonly removed: readonly string[];
+}
+
 export interface DeliveryQueue {
   /** Global position of the last domain event the dispatcher has planned; 0n at first. */
   checkpoint(): Promise<bigint>;
   /**
-   * Stores deliveries and moves the checkpoint (never backwards) in one transaction. A delivery
-   * whose id is already stored is left as it is, so replaying events after a crash is harmless.
+   * The webhooks as of the checkpoint: the dispatcher's own directory, kept from the
+   * WebhookRegistered and WebhookRemoved events it planned past (so it never depends on how far
+   * the webhooks read model has got).
    */
-  enqueue(deliveries: readonly NewDelivery[], checkpoint: bigint): Promise<{ inserted: number }>;
+  targets(): Promise<DispatchTarget[]>;
+  /**
+   * Stores deliveries, the webhook changes seen, and moves the checkpoint (never backwards), in
+   * one transaction. A delivery whose id is already stored is left as it is, so replaying events
+   * after a crash is harmless.
+   */
+  enqueue(deliveries: readonly NewDelivery[], checkpoint: bigint, changes?: TargetChanges): Promise<{ inserted: number }>;
   /**
    * Leases up to `limit` deliveries that are pending and due at `now`, of webhooks that are not
    * failing, and that have no earlier (position, ordinal) delivery of the same webhook and user

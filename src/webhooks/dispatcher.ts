@@ -1,17 +1,10 @@
 import type { RecordedEvent } from '../eventStore/eventStore.ts';
-import type { DeliveryQueue, NewDelivery, WebhookStatus } from './deliveryQueue.ts';
+import type { DeliveryQueue, DispatchTarget, NewDelivery } from './deliveryQueue.ts';
+import type { WebhookRegistered, WebhookRemoved } from '../tenancy/tenantEvents.ts';
 import { describeDomainEvent, ownerStreamOf, webhookEventId, type WebhookEventName } from './payload.ts';
 
-/** A registered webhook as the dispatcher needs it (the tenant's webhook read model has more, e.g. the secret). */
-export interface WebhookTarget {
-  readonly id: string;
-  readonly tenantId: string;
-  /** The data set whose events it receives (webhooks are managed with live keys). */
-  readonly mode: 'live' | 'test';
-  readonly url: string;
-  readonly events: readonly WebhookEventName[];
-  readonly status: WebhookStatus;
-}
+/** A registered webhook as the dispatcher needs it (the webhooks read model has more, e.g. the url and the secret). */
+export type WebhookTarget = DispatchTarget;
 
 /**
  * The deliveries one domain event creates: one per webhook of the event's tenant and mode that
@@ -47,8 +40,11 @@ export function planDeliveries(webhooks: readonly WebhookTarget[], event: Record
 
 export interface DispatchDependencies {
   readonly queue: DeliveryQueue;
-  /** The webhooks of a tenant and mode, as of now. */
-  webhooksOf(tenantId: string, mode: 'live' | 'test'): Promise<readonly WebhookTarget[]>;
+  /**
+   * The dispatcher's directory of webhooks, as of the events before the batch; dispatchEvents
+   * keeps it up to date from the WebhookRegistered and WebhookRemoved events of the batch.
+   */
+  readonly directory: Map<string, DispatchTarget>;
   /**
    * The UserEnrolled event of a user stream (its revision 0), or undefined when it cannot be read
    * (the stream was deleted by an erasure): then bodies carry `email: null`.
@@ -58,18 +54,38 @@ export interface DispatchDependencies {
 }
 
 /**
- * Plans the deliveries of a batch of events read in global order and stores them together with the
- * checkpoint (the last event's position). Run it from a follower of the event store that starts
- * after `queue.checkpoint()`; a crash replays at most one batch, and replayed deliveries are
- * ignored by id. Returns how many deliveries were new.
+ * Plans the deliveries of a batch of events read in global order and stores them, with the
+ * webhooks the batch registered or removed and the checkpoint (the last event's position), in one
+ * transaction. Each event is planned against the webhooks as they were right before it: a
+ * webhook receives every event after its registration and none before, whatever the webhooks read
+ * model shows. With `persistIdleCheckpoint: false`, a batch that plans and changes nothing stores
+ * nothing (replaying it plans nothing either). Run it from a follower of the event store that
+ * starts after `queue.checkpoint()` with `queue.targets()`; a crash replays at most one batch, and
+ * replayed deliveries are ignored by id.
  */
-export async function dispatchEvents(events: readonly RecordedEvent[], deps: DispatchDependencies): Promise<{ inserted: number }> {
-  if (events.length === 0) return { inserted: 0 };
+export async function dispatchEvents(events: readonly RecordedEvent[], deps: DispatchDependencies, options: { readonly persistIdleCheckpoint?: boolean } = {}): Promise<{ inserted: number; persisted: boolean }> {
+  if (events.length === 0) return { inserted: 0, persisted: false };
   const now = deps.now ?? (() => new Date());
   const enrolments = new Map<string, RecordedEvent | undefined>();
-  const webhooks = new Map<string, readonly WebhookTarget[]>();
   const planned: NewDelivery[] = [];
+  const registered = new Map<string, DispatchTarget>();
+  const removed = new Set<string>();
   for (const event of events) {
+    if (event.type === 'WebhookRegistered') {
+      const data = (event as RecordedEvent<WebhookRegistered['data']>).data;
+      const target: DispatchTarget = { id: data.webhookId, tenantId: data.tenantId, mode: data.mode, events: data.events as WebhookEventName[] };
+      deps.directory.set(target.id, target);
+      registered.set(target.id, target);
+      removed.delete(target.id);
+      continue;
+    }
+    if (event.type === 'WebhookRemoved') {
+      const { webhookId } = (event as RecordedEvent<WebhookRemoved['data']>).data;
+      deps.directory.delete(webhookId);
+      registered.delete(webhookId);
+      removed.add(webhookId);
+      continue;
+    }
     if (event.type === 'UserEnrolled') {
       enrolments.set(event.streamName, event);
       continue;
@@ -77,12 +93,7 @@ export async function dispatchEvents(events: readonly RecordedEvent[], deps: Dis
     if (describeDomainEvent(event) === undefined) continue;
     const tenantId = event.metadata.tenantId ?? '';
     const mode = event.metadata.mode ?? 'live';
-    const key = `${tenantId}/${mode}`;
-    let targets = webhooks.get(key);
-    if (targets === undefined) {
-      targets = await deps.webhooksOf(tenantId, mode);
-      webhooks.set(key, targets);
-    }
+    const targets = [...deps.directory.values()].filter((target) => target.tenantId === tenantId && target.mode === mode);
     if (targets.length === 0) continue;
     // The user's own stream holds the enrolment (a sign-in is in a monthly stream of its own).
     const owner = ownerStreamOf(event) ?? event.streamName;
@@ -90,5 +101,7 @@ export async function dispatchEvents(events: readonly RecordedEvent[], deps: Dis
     const enrolment = enrolments.get(owner);
     planned.push(...planDeliveries(targets, event, { ...(enrolment ? { enrolment } : {}), now: now() }));
   }
-  return deps.queue.enqueue(planned, events[events.length - 1]!.position);
+  const changes = { registered: [...registered.values()], removed: [...removed] };
+  if (planned.length === 0 && changes.registered.length === 0 && changes.removed.length === 0 && options.persistIdleCheckpoint === false) return { inserted: 0, persisted: false };
+  return { ...(await deps.queue.enqueue(planned, events[events.length - 1]!.position, changes)), persisted: true };
 }

@@ -1,9 +1,10 @@
-import { initialWebhookState, type AttemptOutcome, type Delivery, type DeliveryQueue, type WebhookDeliveryState } from './deliveryQueue.ts';
+import { initialWebhookState, type AttemptOutcome, type Delivery, type DeliveryQueue, type DispatchTarget, type WebhookDeliveryState } from './deliveryQueue.ts';
 
 /** The delivery queue in memory: for tests, and the reference the SQL adapter is checked against. */
 export function createMemoryDeliveryQueue(): DeliveryQueue {
   const deliveries = new Map<string, Delivery>();
   const states = new Map<string, WebhookDeliveryState>();
+  const targets = new Map<string, DispatchTarget>();
   let checkpoint = 0n;
 
   const before = (a: Delivery, b: Delivery) => a.position < b.position || (a.position === b.position && a.ordinal < b.ordinal);
@@ -15,7 +16,13 @@ export function createMemoryDeliveryQueue(): DeliveryQueue {
       return checkpoint;
     },
 
-    async enqueue(planned, position) {
+    async targets() {
+      return [...targets.values()];
+    },
+
+    async enqueue(planned, position, changes) {
+      for (const target of changes?.registered ?? []) targets.set(target.id, target);
+      for (const id of changes?.removed ?? []) targets.delete(id);
       let inserted = 0;
       for (const delivery of planned) {
         if (deliveries.has(delivery.id)) continue;

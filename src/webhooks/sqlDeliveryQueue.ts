@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Migration } from 'kysely';
 import { migrateToLatest } from '../database/migrate.ts';
-import { initialWebhookState, type Delivery, type DeliveryQueue, type DeliveryStatus, type NewDelivery, type WebhookDeliveryState, type WebhookStatus } from './deliveryQueue.ts';
+import { initialWebhookState, type Delivery, type DeliveryQueue, type DeliveryStatus, type DispatchTarget, type NewDelivery, type TargetChanges, type WebhookDeliveryState, type WebhookStatus } from './deliveryQueue.ts';
 import type { PayloadSource, WebhookEventName } from './payload.ts';
 import { inTransaction } from '../database/transactions.ts';
 
@@ -47,6 +47,22 @@ export const webhookQueueMigrations: Record<string, Migration> = {
           id boolean primary key default true check (id),
           position bigint not null
         )`.execute(db);
+    },
+  },
+  '0002_dispatch_targets': {
+    async up(db: Kysely<any>) {
+      await sql`
+        create table webhooks.dispatch_targets (
+          webhook_id text primary key,
+          tenant_id text not null,
+          mode text not null,
+          events jsonb not null
+        )`.execute(db);
+      // Webhooks registered before the dispatcher kept its own directory: from the read model.
+      const { rows } = await sql<{ found: boolean }>`select to_regclass('rm_webhooks.webhooks') is not null as found`.execute(db);
+      if (rows[0]?.found) {
+        await sql`insert into webhooks.dispatch_targets (webhook_id, tenant_id, mode, events) select webhook_id, tenant_id, mode, events from rm_webhooks.webhooks on conflict do nothing`.execute(db);
+      }
     },
   },
 };
@@ -142,8 +158,19 @@ export async function createSqlDeliveryQueue(db: Kysely<any>): Promise<DeliveryQ
       return rows[0] ? BigInt(rows[0].position) : 0n;
     },
 
-    async enqueue(planned: readonly NewDelivery[], position: bigint) {
+    async targets() {
+      const { rows } = await sql<{ webhook_id: string; tenant_id: string; mode: 'live' | 'test'; events: unknown }>`select webhook_id, tenant_id, mode, events from webhooks.dispatch_targets`.execute(db);
+      return rows.map((row) => ({ id: row.webhook_id, tenantId: row.tenant_id, mode: row.mode, events: (typeof row.events === 'string' ? JSON.parse(row.events) : row.events) as DispatchTarget['events'] }));
+    },
+
+    async enqueue(planned: readonly NewDelivery[], position: bigint, changes?: TargetChanges) {
       return inTransaction(db, async (trx) => {
+        for (const target of changes?.registered ?? []) {
+          await sql`
+            insert into webhooks.dispatch_targets (webhook_id, tenant_id, mode, events) values (${target.id}, ${target.tenantId}, ${target.mode}, ${JSON.stringify(target.events)}::jsonb)
+            on conflict (webhook_id) do update set events = excluded.events`.execute(trx);
+        }
+        if (changes && changes.removed.length > 0) await sql`delete from webhooks.dispatch_targets where webhook_id = any(${[...changes.removed]}::text[])`.execute(trx);
         let inserted = 0;
         if (planned.length > 0) {
           const rows = planned.map((d) => ({

@@ -3,7 +3,7 @@ import { hasCode } from '../errors/appError.ts';
 import type { FieldCipher } from '../crypto/fieldCipher.ts';
 import type { EventStore } from '../eventStore/eventStore.ts';
 import type { Consumer } from '../eventStore/follower.ts';
-import type { DeliveryQueue } from './deliveryQueue.ts';
+import type { DeliveryQueue, DispatchTarget } from './deliveryQueue.ts';
 import { createDeliveryPump } from './deliveryWorker.ts';
 import { dispatchEvents } from './dispatcher.ts';
 import type { RetrySchedule } from './retrySchedule.ts';
@@ -31,6 +31,9 @@ export interface WebhookRuntimeOptions {
   readonly maxInFlight?: number;
 }
 
+/** A batch that plans no delivery writes the dispatcher's checkpoint at most this often. */
+const idleCheckpointMs = 1000;
+
 /** The webhook dispatcher (checkpointed, at-least-once) and the delivery loop of this instance. */
 export function createWebhookRuntime(options: WebhookRuntimeOptions): WebhookRuntime {
   const { store, queue, webhooks, cipher, logger } = options;
@@ -48,6 +51,10 @@ export function createWebhookRuntime(options: WebhookRuntimeOptions): WebhookRun
     }
   };
   const decrypt = (subjectId: string, sealed: string, aad: string) => cipher.openText(subjectId, sealed, aad);
+
+  // The dispatcher's own directory of webhooks (as of its checkpoint), loaded at start.
+  const directory = new Map<string, DispatchTarget>();
+  let checkpointWrittenAt = 0;
 
   /** Wakes the delivery loop: new deliveries were planned, or an attempt settled. A wake while it works is kept for its next wait. */
   let woken = false;
@@ -91,13 +98,16 @@ export function createWebhookRuntime(options: WebhookRuntimeOptions): WebhookRun
   return {
     async start() {
       position = await queue.checkpoint();
+      for (const target of await queue.targets()) directory.set(target.id, target);
       loops = [deliveryLoop()];
     },
     consumer: {
       name: 'webhooks',
       position: () => position,
       async handle(events) {
-        const { inserted } = await dispatchEvents(events, { queue, webhooksOf: (tenantId, mode) => webhooks.targets(tenantId, mode), enrolmentOf });
+        const now = Date.now();
+        const { inserted, persisted } = await dispatchEvents(events, { queue, directory, enrolmentOf }, { persistIdleCheckpoint: now - checkpointWrittenAt >= idleCheckpointMs });
+        if (persisted) checkpointWrittenAt = now;
         position = events.at(-1)!.position;
         if (inserted > 0) kickDelivery();
       },

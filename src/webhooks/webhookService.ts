@@ -8,7 +8,6 @@ import type { TenantContext } from '../tenancy/tenant.ts';
 import type { TenantService } from '../tenancy/tenantService.ts';
 import { assertDeliverableUrl, type Resolver } from './addressPolicy.ts';
 import type { Delivery, DeliveryQueue } from './deliveryQueue.ts';
-import type { WebhookTarget } from './dispatcher.ts';
 import { webhookEventNames, type WebhookEventName } from './payload.ts';
 
 export interface WebhookRecord {
@@ -39,8 +38,6 @@ export interface WebhookService {
   deliveries(tenant: TenantContext, webhookId: string, limit: number): Promise<Delivery[]>;
   /** Makes a failing webhook active again; its failed deliveries are retried from now. */
   resume(tenant: TenantContext, webhookId: string): Promise<{ resumed: number }>;
-  /** For the dispatcher: a tenant's webhooks of one mode. */
-  targets(tenantId: string, mode: 'live' | 'test'): Promise<WebhookTarget[]>;
   /** For the delivery worker: the current url and secret, undefined once removed. */
   secretOf(webhookId: string): Promise<{ url: string; secret: string } | undefined>;
 }
@@ -127,12 +124,6 @@ export function createWebhookService(deps: WebhookServiceDeps): WebhookService {
     async resume(tenant, webhookId) {
       await own(tenant, webhookId);
       return { resumed: await deps.queue.resume(webhookId, new Date()) };
-    },
-
-    async targets(tenantId, mode) {
-      const records = (await table().where('tenant_id', '=', tenantId).where('mode', '=', mode).execute()).map(toRecord);
-      const states = await deps.queue.webhookStates(records.map((record) => record.id));
-      return records.map((record) => ({ id: record.id, tenantId, mode, url: record.url, events: record.events, status: states.get(record.id)?.status ?? 'active' }));
     },
 
     async secretOf(webhookId) {

@@ -15,7 +15,11 @@ interface Pending {
 export interface GroupCommitOptions {
   /** Called after a batch that stored events has committed. */
   readonly onCommitted?: () => void;
-  /** Batches in flight at once: PostgreSQL overlaps one batch's commit with the next one's inserts; PGlite has one session. */
+  /**
+   * Batches in flight at once. One is best on PostgreSQL too (measured with bench/: overlapping
+   * batches queue on the append lock and compete for the server's CPU, while one batch at a time
+   * grows to whatever arrived meanwhile); PGlite has one session anyway.
+   */
   readonly maxInFlight: number;
   /** Units per batch. */
   readonly maxUnits: number;

@@ -181,7 +181,7 @@ export async function createPostgresEventStore(database: Database, options: Post
       });
   };
   const groupCommit = createGroupCommit(db, {
-    maxInFlight: database.kind === 'pglite' ? 1 : 4,
+    maxInFlight: 1,
     maxUnits: 256,
     onCommitted: () => {
       for (const listener of listeners) listener();

@@ -1,0 +1,24 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { createScratchDatabase } from '../src/database/scratchDatabase.ts';
+const autocannon = createRequire(import.meta.url)('autocannon');
+const scratch = process.env.DATABASE_URL ? await createScratchDatabase(process.env.DATABASE_URL, 'fs_prof') : undefined;
+const token = randomBytes(24).toString('hex');
+const port = 3917;
+const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir=/tmp/prof', 'src/cli/bin.mjs', 'serve'], { cwd: '/work/main', env: { ...process.env, NODE_OPTIONS: '', DATA_DIR: `/tmp/prof-data-${Date.now()}`, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ADMIN_TOKEN: token, DATABASE_URL: scratch?.url ?? '', MASTER_KEY: scratch ? randomBytes(32).toString('base64') : '' }, stdio: ['ignore', 'ignore', 'inherit'] });
+const url = `http://127.0.0.1:${port}`;
+for (;;) { try { if ((await fetch(`${url}/readyz`)).ok) break; } catch {} await new Promise((r) => setTimeout(r, 200)); }
+const created = await (await fetch(`${url}/admin/tenants`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'p', plan: 'enterprise' }) })).json() as any;
+const json = { authorization: `Bearer ${created.data.keys.live.key}`, 'content-type': 'application/json' };
+const rv = () => { const v = Array.from({ length: 128 }, () => Math.random() - 0.5); const n = Math.hypot(...v); return v.map((x) => x / n); };
+const users: any[] = [];
+const t0 = performance.now();
+await Promise.all(Array.from({ length: 16 }, async (_, w) => { for (let i = w; i < 400; i += 16) { const d = rv(); const r = await fetch(`${url}/v1/faces/register`, { method: 'POST', headers: json, body: JSON.stringify({ email: `u${i}@x.com`, descriptor: d }) }); const b = await r.json() as any; if (r.status === 201) users.push({ id: b.data.userId, d }); else console.log(r.status, JSON.stringify(b).slice(0,200)); } }));
+console.log('seeded', users.length, 'in', Math.round(performance.now() - t0), 'ms');
+const mode = process.argv[2] ?? 'verify';
+const result = await autocannon({ url, connections: 16, duration: 10, requests: [{ method: 'POST', path: mode === 'verify' ? '/v1/faces/verify' : '/v1/faces/register', headers: json, setupRequest: (req: any) => { const u = users[Math.floor(Math.random() * users.length)]; return { ...req, body: JSON.stringify(mode === 'verify' ? { userId: u.id, descriptor: u.d } : { email: `n${Math.random()}@x.com`, descriptor: rv() }) }; } }] });
+console.log(mode, Math.round(result.requests.average), 'req/s p50', result.latency.p50, 'p99', result.latency.p99, 'non2xx', result.non2xx);
+child.kill('SIGTERM');
+await new Promise((r) => child.once('exit', r));
+await scratch?.drop();
