@@ -254,7 +254,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
       routers: [
         healthRouter([
           { name: 'eventStore', check: async () => (await store.ping(), { ok: true, detail: { kind: store.kind } }) },
-          { name: 'database', check: async () => (await database.db.selectNoFrom((eb) => eb.lit(1).as('one')).execute(), { ok: true, detail: { kind: database.kind } }) },
+          { name: 'database', check: async () => (await database.db.selectNoFrom((eb) => eb.lit(1).as('one')).execute(), { ok: true, detail: { kind: database.kind, queries: database.queryStats().queries } }) },
           { name: 'matcher', check: async () => ({ ok: true, detail: { templates: matcher.size(), position: matcherFeed.position().toString() } }) },
           {
             name: 'followers',

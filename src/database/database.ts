@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql, type LogEvent } from 'kysely';
 import pg from 'pg';
 import { pgliteDialect } from './pgliteDialect.ts';
 import { guardedDialect } from './transactions.ts';
@@ -15,7 +15,22 @@ export interface Database {
   readonly db: Kysely<any>;
   /** LISTENs on a channel; resolves to an unsubscribe function. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  /** Statements sent so far and their total time (for metrics: round trips are the write path's cost). */
+  queryStats(): { readonly queries: number; readonly errors: number; readonly totalMs: number };
   close(): Promise<void>;
+}
+
+/** Counts every statement Kysely runs: a kysely `log` hook. */
+function createQueryCounter() {
+  const stats = { queries: 0, errors: 0, totalMs: 0 };
+  return {
+    log: (event: LogEvent) => {
+      stats.queries += 1;
+      stats.totalMs += event.queryDurationMillis;
+      if (event.level === 'error') stats.errors += 1;
+    },
+    queryStats: () => ({ ...stats }),
+  };
 }
 
 export type DatabaseOptions =
@@ -31,7 +46,8 @@ async function openPostgres(options: { url: string; poolSize?: number; applicati
   const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 16, application_name: options.applicationName ?? 'facesmash' });
   // An idle client that loses its server must not take the process down.
   pool.on('error', () => {});
-  const db = new Kysely<any>({ dialect: guardedDialect(new PostgresDialect({ pool })) });
+  const counter = createQueryCounter();
+  const db = new Kysely<any>({ dialect: guardedDialect(new PostgresDialect({ pool })), log: counter.log });
   await sql`select 1`.execute(db);
   const listeners = new Map<string, Set<(payload: string) => void>>();
   let listenClient: pg.Client | undefined;
@@ -65,6 +81,7 @@ async function openPostgres(options: { url: string; poolSize?: number; applicati
   return {
     kind: 'postgres',
     db,
+    queryStats: counter.queryStats,
     async listen(channel, onNotify) {
       let set = listeners.get(channel);
       if (!set) {
@@ -92,10 +109,12 @@ async function openPglite(dir: string | undefined): Promise<Database> {
   if (dir !== undefined && !dir.startsWith('memory://')) await fs.mkdir(dir, { recursive: true });
   const pglite = dir !== undefined ? new PGlite(dir) : new PGlite();
   await pglite.waitReady;
-  const db = new Kysely<any>({ dialect: guardedDialect(pgliteDialect(pglite)) });
+  const counter = createQueryCounter();
+  const db = new Kysely<any>({ dialect: guardedDialect(pgliteDialect(pglite)), log: counter.log });
   return {
     kind: 'pglite',
     db,
+    queryStats: counter.queryStats,
     async listen(channel, onNotify) {
       const unsubscribe = await pglite.listen(channel, onNotify);
       return async () => {

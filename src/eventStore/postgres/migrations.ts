@@ -108,10 +108,14 @@ export const eventStoreMigrations: Record<string, Migration> = {
       // Group commit: every append that arrived while others were in flight, in one call and one
       // transaction. It sends no NOTIFY: PostgreSQL serialises the commits of notifying
       // transactions (a global lock held through the WAL flush), which would undo the group
-      // commit; the adapter wakes its own followers and notifies other instances after commit. Each unit (one or more streams, all or nothing) runs in its own subtransaction,
-      // so a unit refused for its expected revision, a closed or deleted stream, or a duplicate id
-      // leaves the others committed. Positions are handed out under the same advisory lock as in
-      // append_events, so readers below pg_snapshot_xmin still never skip a late commit.
+      // commit; the adapter wakes its own followers and notifies other instances after commit.
+      //
+      // Each unit (one or more streams, all or nothing) is checked first, every part's stream row
+      // locked, and written only when every check passed, so a unit refused for its expected
+      // revision, a closed or deleted stream, or a duplicate id writes nothing and leaves the
+      // others committed, without a subtransaction per unit. Positions are handed out under the
+      // same advisory lock as in append_events, so readers below pg_snapshot_xmin still never skip
+      // a late commit.
       //
       // Input: [{"parts": [{"stream", "expected", "close", "guards": [...], "events": [{"id", "type", "data", "metadata"}]}]}]
       // Output: one row per part of a unit that was stored (outcome 'ok'), or one row for a unit
@@ -125,25 +129,25 @@ export const eventStoreMigrations: Record<string, Migration> = {
           v_part jsonb;
           v_ui int := 0;
           v_pi int;
+          v_failed int;
+          v_parts int;
           v_stream text;
           v_expected text;
-          v_ids uuid[];
           v_count int;
           v_current bigint;
           v_deleted boolean;
           v_closed boolean;
           v_guard text;
-          v_found int;
-          v_found_in_stream int;
+          v_first_id uuid;
+          v_found_stream text;
+          v_in_stream int;
+          v_currents bigint[];
+          v_replays boolean[];
+          v_code text;
+          v_detail text;
           v_first bigint;
           v_last bigint;
           v_revision bigint;
-          v_revisions bigint[];
-          v_positions bigint[];
-          v_ok boolean;
-          v_code text;
-          v_detail text;
-          v_k int;
         begin
           if pg_current_xact_id_if_assigned() is not null then
             raise exception using errcode = 'FS400', message = 'append_batch must be the first write of its transaction';
@@ -152,83 +156,94 @@ export const eventStoreMigrations: Record<string, Migration> = {
           begin
             perform pg_current_xact_id();
             for v_unit in select u from jsonb_array_elements(p_units) as u loop
-              v_revisions := '{}';
-              v_positions := '{}';
-              v_pi := 0;
-              v_ok := false;
-              begin
-                for v_part in select p from jsonb_array_elements(v_unit->'parts') as p loop
-                  v_stream := v_part->>'stream';
-                  v_expected := coalesce(v_part->>'expected', 'any');
-                  select coalesce(array_agg((e->>'id')::uuid order by o), '{}') into v_ids
-                    from jsonb_array_elements(v_part->'events') with ordinality as x(e, o);
-                  v_count := cardinality(v_ids);
-                  for v_guard in select g from jsonb_array_elements_text(coalesce(v_part->'guards', '[]')) as g loop
-                    select s.closed into v_closed from eventstore.streams s where s.stream_name = v_guard for share;
-                    if v_closed then
-                      raise exception using errcode = 'FS423', message = 'guard stream is closed', detail = v_guard;
-                    end if;
-                  end loop;
+              v_parts := jsonb_array_length(v_unit->'parts');
+              v_currents := '{}';
+              v_replays := '{}';
+              v_code := null;
+              v_detail := null;
+              -- Check every part (taking its locks) before writing any.
+              for v_pi in 0 .. v_parts - 1 loop
+                v_part := v_unit->'parts'->v_pi;
+                v_stream := v_part->>'stream';
+                v_expected := coalesce(v_part->>'expected', 'any');
+                v_count := jsonb_array_length(v_part->'events');
+                for v_guard in select g from jsonb_array_elements_text(coalesce(v_part->'guards', '[]')) as g loop
+                  select s.closed into v_closed from eventstore.streams s where s.stream_name = v_guard for share;
+                  if v_closed then v_code := 'FS423'; v_detail := v_guard; v_failed := v_pi; exit; end if;
+                end loop;
+                exit when v_code is not null;
+                select s.revision, s.deleted, s.closed into v_current, v_deleted, v_closed from eventstore.streams s where s.stream_name = v_stream for update;
+                if not found then
+                  -- A new stream: its row is made now (it is the stream's lock). If another
+                  -- transaction is making it too, this waits for that one and then reads its row.
                   insert into eventstore.streams (stream_name, revision) values (v_stream, -1) on conflict (stream_name) do nothing;
                   select s.revision, s.deleted, s.closed into v_current, v_deleted, v_closed from eventstore.streams s where s.stream_name = v_stream for update;
-                  if v_current < 0 then v_current := null; end if;
-                  if v_deleted then
-                    raise exception using errcode = 'FS410', message = 'stream is deleted', detail = v_stream;
+                end if;
+                if v_current < 0 then v_current := null; end if;
+                if v_deleted then v_code := 'FS410'; v_detail := v_stream; v_failed := v_pi; exit; end if;
+                v_replays := v_replays || false;
+                if v_count > 0 then
+                  v_first_id := (v_part->'events'->0->>'id')::uuid;
+                  select e.stream_name into v_found_stream from eventstore.events e where e.event_id = v_first_id;
+                  if found then
+                    -- Stored already: an idempotent retry if the whole part is in this stream.
+                    select count(*) into v_in_stream from eventstore.events e
+                      where e.stream_name = v_stream and e.event_id in (select (x->>'id')::uuid from jsonb_array_elements(v_part->'events') as x);
+                    if v_found_stream <> v_stream or v_in_stream <> v_count then v_code := 'FS409'; v_detail := v_stream; v_failed := v_pi; exit; end if;
+                    v_replays[v_pi + 1] := true;
                   end if;
-                  select count(*), count(*) filter (where e.stream_name = v_stream) into v_found, v_found_in_stream
-                    from eventstore.events e where e.event_id = any(v_ids);
-                  if v_count > 0 and v_found > 0 and v_found_in_stream = v_count then
-                    -- Idempotent retry: this part is stored already.
-                    select max(e.position) into v_last from eventstore.events e where e.event_id = any(v_ids);
-                    v_revision := v_current;
-                  elsif v_found > 0 then
-                    raise exception using errcode = 'FS409', message = 'some event ids are already stored', detail = v_stream;
-                  else
-                    if v_closed and (v_count > 0 or coalesce((v_part->>'close')::boolean, false)) then
-                      raise exception using errcode = 'FS423', message = 'stream is closed', detail = v_stream;
-                    end if;
-                    if (v_expected = 'no_stream' and v_current is not null)
-                       or (v_expected = 'stream_exists' and v_current is null)
-                       or (v_expected ~ '^[0-9]+$' and v_current is distinct from v_expected::bigint) then
-                      raise exception using errcode = 'FS412', message = 'wrong expected revision', detail = coalesce(v_current, -1)::text;
-                    end if;
-                    v_first := coalesce(v_current, -1) + 1;
-                    v_last := null;
-                    if v_count > 0 then
-                      with inserted as (
-                        insert into eventstore.events (event_id, stream_name, revision, type, data, metadata)
-                        select (x.e->>'id')::uuid, v_stream, v_first + x.o - 1, x.e->>'type', x.e->'data', x.e->'metadata'
-                          from jsonb_array_elements(v_part->'events') with ordinality as x(e, o)
-                          order by x.o
-                        returning position
-                      )
-                      select max(position) into v_last from inserted;
-                    end if;
-                    v_revision := v_first + v_count - 1;
+                end if;
+                if not v_replays[v_pi + 1] then
+                  if v_closed and (v_count > 0 or coalesce((v_part->>'close')::boolean, false)) then v_code := 'FS423'; v_detail := v_stream; v_failed := v_pi; exit; end if;
+                  if (v_expected = 'no_stream' and v_current is not null)
+                     or (v_expected = 'stream_exists' and v_current is null)
+                     or (v_expected ~ '^[0-9]+$' and v_current is distinct from v_expected::bigint) then
+                    v_code := 'FS412'; v_detail := coalesce(v_current, -1)::text; v_failed := v_pi; exit;
+                  end if;
+                end if;
+                v_currents := v_currents || coalesce(v_current, -1);
+              end loop;
+              if v_code is not null then
+                unit_index := v_ui; part_index := v_failed; outcome := v_code; next_revision := null; last_position := null; detail := v_detail;
+                return next;
+                v_ui := v_ui + 1;
+                continue;
+              end if;
+              -- Every check passed: write.
+              for v_pi in 0 .. v_parts - 1 loop
+                v_part := v_unit->'parts'->v_pi;
+                v_stream := v_part->>'stream';
+                v_count := jsonb_array_length(v_part->'events');
+                v_current := v_currents[v_pi + 1];
+                if v_replays[v_pi + 1] then
+                  select max(e.position) into v_last from eventstore.events e
+                    where e.event_id in (select (x->>'id')::uuid from jsonb_array_elements(v_part->'events') as x);
+                  v_revision := v_current;
+                else
+                  v_first := v_current + 1;
+                  v_last := null;
+                  if v_count > 0 then
+                    with inserted as (
+                      insert into eventstore.events (event_id, stream_name, revision, type, data, metadata)
+                      select (x.e->>'id')::uuid, v_stream, v_first + x.o - 1, x.e->>'type', x.e->'data', x.e->'metadata'
+                        from jsonb_array_elements(v_part->'events') with ordinality as x(e, o)
+                        order by x.o
+                      returning position
+                    )
+                    select max(position) into v_last from inserted;
+                  end if;
+                  v_revision := v_current + v_count;
+                  if v_count > 0 or coalesce((v_part->>'close')::boolean, false) then
                     update eventstore.streams
                       set revision = case when v_count > 0 then v_revision else revision end,
                           closed = closed or coalesce((v_part->>'close')::boolean, false)
                       where stream_name = v_stream;
-                    if v_revision < 0 then v_revision := null; end if;
                   end if;
-                  v_revisions := v_revisions || coalesce(v_revision, -1);
-                  v_positions := v_positions || v_last;
-                  v_pi := v_pi + 1;
-                end loop;
-                v_ok := true;
-              exception when sqlstate 'FS412' or sqlstate 'FS410' or sqlstate 'FS409' or sqlstate 'FS423' then
-                get stacked diagnostics v_code = returned_sqlstate, v_detail = pg_exception_detail;
-              end;
-              if v_ok then
-                for v_k in 1 .. coalesce(array_length(v_revisions, 1), 0) loop
-                  unit_index := v_ui; part_index := v_k - 1; outcome := 'ok';
-                  next_revision := v_revisions[v_k]; last_position := v_positions[v_k]; detail := null;
-                  return next;
-                end loop;
-              else
-                unit_index := v_ui; part_index := v_pi; outcome := v_code; next_revision := null; last_position := null; detail := v_detail;
+                end if;
+                unit_index := v_ui; part_index := v_pi; outcome := 'ok';
+                next_revision := v_revision; last_position := v_last; detail := null;
                 return next;
-              end if;
+              end loop;
               v_ui := v_ui + 1;
             end loop;
           exception when others then

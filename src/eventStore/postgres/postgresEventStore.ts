@@ -192,6 +192,7 @@ export async function createPostgresEventStore(database: Database, options: Post
   /** Appends one atomic unit through the group commit and translates a refusal into our codes. */
   async function appendUnit(parts: readonly StreamAppend[]): Promise<AppendResult[]> {
     if (parts.length === 0) return [];
+    if (new Set(parts.map((part) => part.streamName)).size !== parts.length) throw new AppError('VALIDATION_ERROR', 'an atomic append names each stream once', { streams: parts.map((part) => part.streamName) });
     const outcomes = await groupCommit.submit(parts);
     const refused = outcomes.find((outcome) => !outcome.ok);
     if (refused && !refused.ok) {
