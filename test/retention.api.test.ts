@@ -1,6 +1,6 @@
 import test from 'ava';
 import { isErased } from '../src/crypto/fieldCipher.ts';
-import { userStream } from '../src/ids/streams.ts';
+import { signInStream } from '../src/ids/streams.ts';
 import { aad, signInSubject, type SignInAttempted } from '../src/users/userEvents.ts';
 import { atDistance, randomVector, seededRandom } from './support/faces.ts';
 import { client } from './support/http.ts';
@@ -33,7 +33,9 @@ test('retention prunes old sign-in logs, shreds their IPs month by month, and er
     t.like((await api.get(`/v1/users/${a}`)).body.data, { loginCount: 2 }, 'counters keep the facts');
 
     // The sealed January IP is still in the event store until January's key goes.
-    const signIns = (await running.service.store.readStream(userStream(a))).filter((e) => e.type === 'SignInAttempted') as unknown as Array<{ data: SignInAttempted['data']; metadata: { occurredAt: string } }>;
+    // Sign-ins are in the user's monthly streams.
+    const monthly = [...(await running.service.store.readStream(signInStream(a, '2026-01-01'))), ...(await running.service.store.readStream(signInStream(a, '2026-02-01')))];
+    const signIns = monthly.filter((e) => e.type === 'SignInAttempted') as unknown as Array<{ data: SignInAttempted['data']; metadata: { occurredAt: string } }>;
     const january = signIns[0]!;
     const openJanuaryIp = () => running.service.cipher.decryptText(signInSubject(a, january.metadata.occurredAt), january.data.ip!, aad.ip(january.data.logId));
     t.false(isErased(await openJanuaryIp()));

@@ -163,7 +163,8 @@ test.serial('missing, malformed, unknown, revoked and expired keys get 401; rota
 
   const rotated = (await admin().post(`/admin/tenants/${tenant.tenant.id}/keys`, { mode: 'live', name: 'rotated' })).body.data;
   const revoke = await admin().delete(`/admin/keys/${tenant.keys.live.id}`);
-  t.deepEqual(revoke.body.data, { revoked: true, id: tenant.keys.live.id });
+  t.like(revoke.body.data, { revoked: true, id: tenant.keys.live.id, alreadyRevoked: false });
+  t.false(Number.isNaN(Date.parse(revoke.body.data.revokedAt)));
   const old = await client(running.baseUrl, { authorization: `Bearer ${tenant.keys.live.key}` }).get('/v1/users');
   t.is(old.status, 401);
   t.regex(old.body.error.message, /revoked/);
