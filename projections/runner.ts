@@ -99,53 +99,69 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
   }
 
   /**
-   * Applies a batch to every lane behind it, in one transaction. A lane's checkpoint moves first,
-   * with an UPDATE that expects the stored value: if another instance (or a rebuild swapping its
-   * schema in) moved it meanwhile, the UPDATE finds nothing and the lane follows the stored
-   * checkpoint instead of applying. That, and the row lock the UPDATE holds to the commit, is what
-   * keeps the effect exactly-once across crashes and concurrent runners.
+   * Applies a batch to every lane behind it, in one transaction. The lanes' checkpoints move
+   * first, in one statement, each with an UPDATE that expects the stored value: a lane whose
+   * checkpoint another instance (or a rebuild swapping its schema in) moved meanwhile is not
+   * moved, and follows the stored checkpoint instead of applying. That, and the row locks the
+   * UPDATEs hold to the commit (taken before any read-model table, the order a rebuild's swap
+   * takes them in too), is what keeps the effect exactly-once across crashes and concurrent runners.
+   *
+   * A batch costs a handful of statements, whatever the number of projections: the search path
+   * names every lane's schema at once (their table names are distinct, checked at start), and
+   * savepoints are taken only when retrying a batch that failed, to find the lane at fault and
+   * let the others move on.
    */
-  async function applyToLanes(events: readonly RecordedEvent[]): Promise<void> {
+  async function applyToLanes(events: readonly RecordedEvent[], isolate = false): Promise<void> {
     const last = events.at(-1);
     if (!last) return;
     const now = Date.now();
-    const outcomes = new Map<Lane, { checkpoint: bigint; stored?: bigint } | { error: unknown }>();
-    await inTransaction(db, async (trx) => {
-      for (const [index, lane] of lanes.entries()) {
-        const slice = events.filter((event) => event.position > lane.checkpoint);
-        if (slice.length === 0) continue;
-        const handled = handledEvents(lane.projection, slice);
-        if (handled.length === 0 && now - lane.writtenAt < idleCheckpointMs) {
-          outcomes.set(lane, { checkpoint: last.position });
-          continue;
-        }
-        const savepoint = sql.id(`lane_${index}`);
-        if (handled.length > 0) await sql`savepoint ${savepoint}`.execute(trx);
-        try {
-          // The checkpoint first: its row lock is taken before any read-model table, the order a
-          // rebuild's swap takes them in too.
-          const moved = await sql<{ position: string }>`
-            update ${sql.id(lane.schema, 'checkpoint')} set position = ${last.position.toString()}::bigint, updated_at = now()
-            where id = 1 and position = ${lane.stored.toString()}::bigint returning position::text as position`.execute(trx);
-          if (moved.rows.length === 0) {
-            if (handled.length > 0) await sql`rollback to savepoint ${savepoint}`.execute(trx);
-            const stored = await readCheckpoint(trx, lane.schema);
-            outcomes.set(lane, { checkpoint: stored.position, stored: stored.position });
-            continue;
-          }
-          if (handled.length > 0) {
-            // Raw SQL in a projection names its tables unqualified too: they resolve to this schema.
-            await sql`select set_config('search_path', ${`${lane.schema}, public`}, true)`.execute(trx);
-            await lane.projection.apply(trx.withSchema(lane.schema), handled);
-          }
-          outcomes.set(lane, { checkpoint: last.position, stored: last.position });
-        } catch (error) {
-          if (handled.length === 0) throw error;
-          await sql`rollback to savepoint ${savepoint}`.execute(trx);
-          outcomes.set(lane, { error });
-        }
-      }
+    const work = lanes.flatMap((lane) => {
+      const slice = events.filter((event) => event.position > lane.checkpoint);
+      if (slice.length === 0) return [];
+      const handled = handledEvents(lane.projection, slice);
+      // Nothing of its kind: the checkpoint can wait (replaying these events is a no-op).
+      if (handled.length === 0 && now - lane.writtenAt < idleCheckpointMs) return [{ lane, handled, write: false }];
+      return [{ lane, handled, write: true }];
     });
+    const writes = work.filter((item) => item.write);
+    const outcomes = new Map<Lane, { checkpoint: bigint; stored?: bigint } | { error: unknown }>();
+    for (const item of work) if (!item.write) outcomes.set(item.lane, { checkpoint: last.position });
+    try {
+      if (writes.length > 0) {
+        await inTransaction(db, async (trx) => {
+          const moved = await moveCheckpoints(trx, writes.map((item) => item.lane), last.position);
+          const applying = writes.filter((item) => item.handled.length > 0 && moved.has(item.lane));
+          if (applying.length > 0) await sql`select set_config('search_path', ${`${applying.map((item) => item.lane.schema).join(', ')}, public`}, true)`.execute(trx);
+          for (const [index, item] of writes.entries()) {
+            if (!moved.has(item.lane)) {
+              const stored = await readCheckpoint(trx, item.lane.schema);
+              outcomes.set(item.lane, { checkpoint: stored.position, stored: stored.position });
+              continue;
+            }
+            if (item.handled.length > 0) {
+              const savepoint = sql.id(`lane_${index}`);
+              if (isolate) await sql`savepoint ${savepoint}`.execute(trx);
+              try {
+                // Raw SQL in a projection names its tables unqualified: they resolve through the search path.
+                await item.lane.projection.apply(trx.withSchema(item.lane.schema), item.handled);
+              } catch (error) {
+                if (!isolate) throw error;
+                await sql`rollback to savepoint ${savepoint}`.execute(trx);
+                // Its checkpoint moved with the others: put it back.
+                await sql`update ${sql.id(item.lane.schema, 'checkpoint')} set position = ${item.lane.stored.toString()}::bigint where id = 1`.execute(trx);
+                outcomes.set(item.lane, { error });
+                continue;
+              }
+            }
+            outcomes.set(item.lane, { checkpoint: last.position, stored: last.position });
+          }
+        });
+      }
+    } catch (error) {
+      // Which lane failed? Once more, each under a savepoint: the healthy ones move on.
+      if (!isolate) return applyToLanes(events, true);
+      throw error;
+    }
     let failure: unknown;
     for (const [lane, outcome] of outcomes) {
       if ('error' in outcome) {
@@ -165,9 +181,30 @@ export function createProjectionRunner(options: ProjectionRunnerOptions): Projec
     if (failure !== undefined) throw failure;
   }
 
+  /** Moves the lanes' checkpoints to `position` where they are still at their stored value, in one statement; answers the lanes moved. */
+  async function moveCheckpoints(trx: Kysely<any>, chosen: readonly Lane[], position: bigint): Promise<Set<Lane>> {
+    const updates = chosen.map(
+      (lane, index) =>
+        sql`${sql.id(`c${index}`)} as (update ${sql.id(lane.schema, 'checkpoint')} set position = ${position.toString()}::bigint, updated_at = now() where id = 1 and position = ${lane.stored.toString()}::bigint returning ${index}::int as lane)`,
+    );
+    const selects = chosen.map((_, index) => sql`select lane from ${sql.id(`c${index}`)}`);
+    const { rows } = await sql<{ lane: number }>`with ${sql.join(updates, sql`, `)} ${sql.join(selects, sql` union all `)}`.execute(trx);
+    return new Set(rows.map((row) => chosen[row.lane]!));
+  }
+
   const prepareAll = async () => {
     for (const lane of lanes) await prepare(lane);
+    await assertDistinctTables();
   };
+
+  /** One search path serves every lane (see applyToLanes) only while no two projections share a table name. */
+  async function assertDistinctTables(): Promise<void> {
+    const { rows } = await sql<{ table_name: string; schemas: string[] }>`
+      select table_name, array_agg(table_schema::text) as schemas from information_schema.tables
+      where table_schema = any(${lanes.map((lane) => lane.schema)}::text[]) and table_name <> 'checkpoint'
+      group by table_name having count(*) > 1`.execute(db);
+    if (rows.length > 0) throw new Error(`projections share table names (${rows.map((row) => `${row.table_name} in ${row.schemas.join(' and ')}`).join('; ')}): give each its own names`);
+  }
 
   return {
     prepare: prepareAll,

@@ -197,7 +197,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
       await webhookRuntime.start();
       closers.push(() => webhookRuntime.stop());
       // One reader of the store for every consumer: the read models, the matcher, the webhooks.
-      const started = createFollower({ store, consumers: [runner.consumer, matcherFeed.consumer, webhookRuntime.consumer], logger, batchSize: config.projectionBatchSize });
+      const started = createFollower({ store, consumers: [runner.consumer, matcherFeed.consumer, webhookRuntime.consumer], logger, batchSize: config.projectionBatchSize, minCycleMs: config.followerCycleMs });
       started.start();
       closers.push(() => started.stop());
       follower = started;

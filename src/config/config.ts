@@ -37,6 +37,7 @@ export const configSchema = z
       .default('60000,300000,1800000,7200000'),
     PROJECTION_BATCH_SIZE: positiveInt(500),
     READY_MAX_LAG: z.coerce.number({ message: 'must be a number' }).int().min(0, 'must be 0 or more').default(1000),
+    FOLLOWER_CYCLE_MS: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').max(1000, 'must be at most 1000').default(10),
     SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
     RETENTION_INTERVAL_MS: positiveInt(3_600_000),
     HTTP_HEADERS_TIMEOUT_MS: positiveInt(10_000),
@@ -73,6 +74,8 @@ export interface Config {
   readonly webhookRetryDelaysMs: readonly number[];
   readonly projectionBatchSize: number;
   readonly readyMaxLag: number;
+  /** Under load, the follower reads the store at most this often (events then come in batches). */
+  readonly followerCycleMs: number;
   readonly shutdownTimeoutMs: number;
   /** How often the retention job runs in the server. */
   readonly retentionIntervalMs: number;
@@ -122,6 +125,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     webhookRetryDelaysMs: Object.freeze(raw.WEBHOOK_RETRY_DELAYS_MS.split(',').map(Number)),
     projectionBatchSize: raw.PROJECTION_BATCH_SIZE,
     readyMaxLag: raw.READY_MAX_LAG,
+    followerCycleMs: raw.FOLLOWER_CYCLE_MS,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
     retentionIntervalMs: raw.RETENTION_INTERVAL_MS,
     http: Object.freeze({
