@@ -230,8 +230,11 @@ export async function composeService(config: Config, logger: Logger, options: Co
       const first = await tenants.createTenant({ name: 'default' }, 'startup');
       firstStart?.(first.tenant.id, first.keys);
     }
-    const runRetention = () =>
-      applyRetention({ tenantReadModel, tenants, users: readModel, keys: subjectKeys, erase: (context, userId, reason) => erasure.erase(context, userId, reason), clock, logger });
+    // Retention decides from the read models: first they catch up with everything stored so far.
+    const runRetention = async () => {
+      await awaitPosition(await store.headPosition());
+      return applyRetention({ tenantReadModel, tenants, users: readModel, keys: subjectKeys, erase: (context, userId, reason) => erasure.erase(context, userId, reason), clock, logger });
+    };
     if (options.startProjections) {
       const retention = setInterval(() => void runRetention().catch((error: unknown) => logger.error({ err: error }, 'retention failed')), config.retentionIntervalMs);
       retention.unref();
