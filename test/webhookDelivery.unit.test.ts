@@ -8,7 +8,7 @@ import type { NewDelivery } from '../src/webhooks/deliveryQueue.ts';
 import { deliverDue } from '../src/webhooks/deliveryWorker.ts';
 import { createMemoryDeliveryQueue } from '../src/webhooks/memoryDeliveryQueue.ts';
 import { webhookEventId, type PayloadSource } from '../src/webhooks/payload.ts';
-import { verifySignature } from '../src/webhooks/signature.ts';
+import { signBody, verifySignature, verifyTimestampedSignature } from '../src/webhooks/signature.ts';
 
 interface Received {
   readonly method: string;
@@ -64,8 +64,9 @@ test('a delivery POSTs the JSON body with signature headers the receiver can ver
     t.is(request?.body, JSON.stringify(body));
     const timestamp = request?.headers['x-facesmash-timestamp'] as string;
     t.is(timestamp, String(Math.floor(now.getTime() / 1000)));
-    t.true(verifySignature('whsec_abc', timestamp, request!.body, request?.headers['x-facesmash-signature'] as string));
-    t.false(verifySignature('whsec_other', timestamp, request!.body, request?.headers['x-facesmash-signature'] as string));
+    t.true(verifySignature('whsec_abc', timestamp, request!.body, (request?.headers['x-facesmash-signature-256'] as string).split('v1=')[1]!));
+    t.false(verifySignature('whsec_other', timestamp, request!.body, (request?.headers['x-facesmash-signature-256'] as string).split('v1=')[1]!));
+    t.is(request?.headers['x-facesmash-signature'], signBody('whsec_abc', request!.body), 'the plain signature is the HMAC of the raw body');
   } finally {
     await hook.close();
   }
@@ -220,7 +221,7 @@ test('the delivery worker retries with the same evt_ id, pauses the webhook when
     t.deepEqual(await deliverDue(deps), { attempted: 1, delivered: 1, failed: 0 }, 'then e2');
     const ids = hook.received.map((r) => (JSON.parse(r.body) as { id: string }).id);
     t.deepEqual(ids, [delivery('e1', 1n).id, delivery('e1', 1n).id, delivery('e1', 1n).id, delivery('e2', 2n).id]);
-    for (const r of hook.received) t.true(verifySignature('whsec_1', r.headers['x-facesmash-timestamp'] as string, r.body, r.headers['x-facesmash-signature'] as string, { now: Math.floor(clock.getTime() / 1000) }));
+    for (const r of hook.received) t.true(verifyTimestampedSignature('whsec_1', r.headers['x-facesmash-signature-256'] as string, r.body, { now: Math.floor(clock.getTime() / 1000) }));
 
     failUntil = 100;
     await queue.enqueue([delivery('e3', 3n)], 3n);

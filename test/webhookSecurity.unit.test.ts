@@ -1,7 +1,7 @@
 import test from 'ava';
 import { hasCode } from '../src/errors/appError.ts';
 import { assertDeliverableUrl, guardedLookup, isInternalAddress, type Resolver } from '../src/webhooks/addressPolicy.ts';
-import { signPayload, verifySignature } from '../src/webhooks/signature.ts';
+import { signatureHeaders, signBody, signPayload, verifySignature, verifyTimestampedSignature } from '../src/webhooks/signature.ts';
 
 const resolvesTo = (...addresses: string[]): Resolver => async () => addresses;
 const neverResolve: Resolver = async (host) => {
@@ -115,4 +115,19 @@ test('verifySignature rejects timestamps older (or further ahead) than the toler
   t.false(verifySignature('s', signedAt, body, signature, { now: signedAt - 301 }));
   t.true(verifySignature('s', signedAt, body, signature, { now: signedAt + 3000, toleranceSeconds: 3600 }));
   t.false(verifySignature('s', signedAt, body, signature), 'the default clock is now, long after the signature');
+});
+
+test('the X-FaceSmash-Signature-256 header verifies as t=<timestamp>,v1=<hex>; anything else does not', (t) => {
+  const now = 1_790_000_000;
+  const body = '{"id":"evt_1","event":"face.verified"}';
+  const headers = signatureHeaders('whsec_test', now, body);
+  t.is(headers['X-FaceSmash-Signature'], signBody('whsec_test', body));
+  t.is(headers['X-FaceSmash-Timestamp'], String(now));
+  const header = headers['X-FaceSmash-Signature-256']!;
+  t.true(verifyTimestampedSignature('whsec_test', header, body, { now }));
+  t.true(verifyTimestampedSignature('whsec_test', header.replace(',', ', '), body, { now }), 'a space after the comma is fine');
+  t.false(verifyTimestampedSignature('whsec_test', header, `${body} `, { now }));
+  t.false(verifyTimestampedSignature('whsec_test', header, body, { now: now + 301 }), 'a replay after five minutes');
+  t.false(verifyTimestampedSignature('whsec_test', header.replace(/t=\d+/, `t=${now + 1}`), body, { now }), 'the timestamp is signed too');
+  for (const broken of ['', 'v1=abc', `t=${now}`, 'garbage', headers['X-FaceSmash-Signature']!]) t.false(verifyTimestampedSignature('whsec_test', broken, body, { now }), broken);
 });

@@ -1,7 +1,18 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
-import { verifySignature } from '../src/webhooks/signature.ts';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { verifyTimestampedSignature } from '../src/webhooks/signature.ts';
+
+/**
+ * The verification function of the FaceSmash docs (api-reference/webhooks), as a receiver
+ * writes it: HMAC-SHA256 hex of the payload it gets, compared in constant time.
+ */
+function facesmashDocsVerifyWebhook(payload: string, signature: string, secret: string): boolean {
+  const expected = createHmac('sha256', secret).update(payload).digest('hex');
+  if (Buffer.from(signature).length !== Buffer.from(expected).length) return false;
+  return timingSafeEqual(Buffer.from(signature), Buffer.from(expected));
+}
 import { atDistance, randomVector, seededRandom } from './support/faces.ts';
 import { client } from './support/http.ts';
 import { startService, type RunningService } from './support/service.ts';
@@ -77,9 +88,12 @@ test.serial('deliveries are signed, in order per user, at least once, and never 
     await until(() => hook.received.length >= expected.length);
     t.deepEqual(hook.received.map((r) => r.body.event), expected);
     for (const r of hook.received) {
-      const timestamp = Number(r.headers['x-facesmash-timestamp']);
-      t.true(verifySignature(secret, timestamp, r.raw, String(r.headers['x-facesmash-signature'])));
-      t.false(verifySignature('whsec_wrong', timestamp, r.raw, String(r.headers['x-facesmash-signature'])));
+      // The recommended, replay-safe scheme, and the FaceSmash docs' own verification code.
+      t.true(verifyTimestampedSignature(secret, String(r.headers['x-facesmash-signature-256']), r.raw));
+      t.false(verifyTimestampedSignature('whsec_wrong', String(r.headers['x-facesmash-signature-256']), r.raw));
+      t.regex(String(r.headers['x-facesmash-signature-256']), new RegExp(`^t=${r.headers['x-facesmash-timestamp']},v1=[0-9a-f]{64}$`));
+      t.true(facesmashDocsVerifyWebhook(JSON.stringify(JSON.parse(r.raw)), String(r.headers['x-facesmash-signature']), secret), 'the docs verify JSON.stringify(req.body)');
+      t.false(facesmashDocsVerifyWebhook(JSON.stringify(JSON.parse(r.raw)), String(r.headers['x-facesmash-signature']), 'whsec_wrong'));
       t.regex(r.body.id, /^evt_/);
       t.false('descriptor' in r.body.data, 'no descriptor in any payload');
       t.false(/\[(\s*-?[\d.e-]+\s*,){100,}/.test(r.raw), 'no long number array either');

@@ -153,7 +153,7 @@ const createdWebhook = z.object({
   events: webhookEvents,
   status: webhookStatus,
   createdAt: isoDate,
-  secret: z.string().regex(/^whsec_[A-Za-z0-9_-]+$/).meta({ description: 'Signs deliveries (HMAC-SHA256 of `<timestamp>.<raw body>`, in X-FaceSmash-Signature): shown this once.' }),
+  secret: z.string().regex(/^whsec_[A-Za-z0-9_-]+$/).meta({ description: 'Signs deliveries: X-FaceSmash-Signature is the hex HMAC-SHA256 of the raw body, X-FaceSmash-Signature-256 is `t=<timestamp>,v1=<hex HMAC-SHA256 of "<timestamp>.<raw body>">` (replay-safe). Shown this once.' }),
 });
 const webhookView = z.object({
   id: webhookIdSchema,

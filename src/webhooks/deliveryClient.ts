@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { codeOf } from '../errors/appError.ts';
 import { assertDeliverableUrl, guardedLookup, type Resolver } from './addressPolicy.ts';
 import type { WebhookBody } from './payload.ts';
-import { signPayload } from './signature.ts';
+import { signatureHeaders } from './signature.ts';
 
 export interface DeliverOptions {
   readonly url: string;
@@ -62,8 +62,7 @@ export async function deliver(options: DeliverOptions): Promise<DeliveryResult> 
       headers: {
         'Content-Type': 'application/json',
         'User-Agent': userAgent,
-        'X-FaceSmash-Timestamp': String(timestamp),
-        'X-FaceSmash-Signature': signPayload(options.secret, timestamp, rawBody),
+        ...signatureHeaders(options.secret, timestamp, rawBody),
       },
       signal: controller.signal,
       lookup: options.allowPrivate ? (options.resolve ? guardedLookup(policy) : undefined) : guardedLookup(policy),
