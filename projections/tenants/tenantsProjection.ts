@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { RecordedEvent } from '../../src/eventStore/eventStore.ts';
 import { tenantEventTypes, type TenantEvent } from '../../src/tenancy/tenantEvents.ts';
 import { assertNever } from '../../src/users/userDecider.ts';
@@ -7,7 +7,7 @@ import type { Projection } from '../projection.ts';
 /** Tenants with their plan and settings, and API keys (hash and display prefix only). */
 export const tenantsProjection: Projection = {
   name: 'tenants',
-  version: 1,
+  version: 2,
   handles: tenantEventTypes,
 
   async createTables(db: Kysely<any>) {
@@ -31,6 +31,7 @@ export const tenantsProjection: Projection = {
       .addColumn('expires_at', 'timestamptz')
       .addColumn('created_at', 'timestamptz', (c) => c.notNull())
       .addColumn('revoked_at', 'timestamptz')
+      .addColumn('allowed_origins', 'jsonb', (c) => c.notNull().defaultTo(sql`'[]'::jsonb`))
       .execute();
   },
 
@@ -63,12 +64,16 @@ export const tenantsProjection: Projection = {
               scopes: JSON.stringify(event.data.scopes),
               expires_at: event.data.expiresAt,
               created_at: at,
+              allowed_origins: JSON.stringify(event.data.allowedOrigins ?? []),
             })
             .onConflict((oc) => oc.column('key_id').doNothing())
             .execute();
           break;
         case 'ApiKeyRevoked':
           await db.updateTable('api_keys').set({ revoked_at: at }).where('key_id', '=', event.data.keyId).where('revoked_at', 'is', null).execute();
+          break;
+        case 'ApiKeyOriginsChanged':
+          await db.updateTable('api_keys').set({ allowed_origins: JSON.stringify(event.data.allowedOrigins) }).where('key_id', '=', event.data.keyId).execute();
           break;
         case 'WebhookRegistered':
         case 'WebhookRemoved':

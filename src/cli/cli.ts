@@ -13,7 +13,7 @@ import type { EventStore, RecordedEvent } from '../eventStore/eventStore.ts';
 import { userIdSchema } from '../http/v1/schemas.ts';
 import { z } from 'zod';
 import { codeOf } from '../errors/appError.ts';
-import { createTenantRequest, issueKeyRequest } from '../http/admin/adminRoutes.ts';
+import { createTenantRequest, issueKeyRequest, patchKeyRequest } from '../http/admin/adminRoutes.ts';
 import { parseInput } from '../http/validation.ts';
 import type { TenantService } from '../tenancy/tenantService.ts';
 
@@ -29,7 +29,10 @@ Commands:
                                      create a tenant; prints its first live and test keys, once
   tenants list                       tenants with plan and settings
   keys issue --tenant ID --mode live|test [--name NAME] [--scope SCOPE]... [--expires-at ISO-8601]
+             [--allowed-origin ORIGIN]...
                                      issue a key (default scopes: all the mode allows); printed once
+  keys origins KEY_ID [--allowed-origin ORIGIN]...
+                                     set the origins a browser may use the key from (none: no browser)
   keys list --tenant ID              a tenant's keys, without their secret part
   keys revoke KEY_ID                 revoke a key (rotation: issue a new key, then revoke the old)
   receipts verify [--tenant ID]      check each tenant's chain of erasure receipts; exit 1 if one
@@ -74,6 +77,7 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
         mode: { type: 'string' },
         scope: { type: 'string', multiple: true },
         'expires-at': { type: 'string' },
+        'allowed-origin': { type: 'string', multiple: true },
         user: { type: 'string' },
         at: { type: 'string' },
         out: { type: 'string' },
@@ -111,7 +115,7 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
       return 1;
     }
   }
-  const commands = ['status', 'rebuild', 'tenants create', 'tenants list', 'keys issue', 'keys list', 'keys revoke', 'receipts verify', 'audit replay', 'audit export', 'retention run'];
+  const commands = ['status', 'rebuild', 'tenants create', 'tenants list', 'keys issue', 'keys list', 'keys revoke', 'keys origins', 'receipts verify', 'audit replay', 'audit export', 'retention run'];
   if (!commands.includes(command)) {
     io.err(`unknown command: ${argv.join(' ')}\n\n${usage}\n`);
     return 2;
@@ -255,7 +259,7 @@ function exportLine(event: RecordedEvent): Record<string, unknown> {
 async function operate(
   tenants: TenantService,
   command: string,
-  values: { name?: string; plan?: string; tenant?: string; mode?: string; scope?: string[]; 'expires-at'?: string; json?: boolean },
+  values: { name?: string; plan?: string; tenant?: string; mode?: string; scope?: string[]; 'expires-at'?: string; 'allowed-origin'?: string[]; json?: boolean },
   positional: string | undefined,
   io: CliIo,
 ): Promise<number> {
@@ -282,18 +286,32 @@ async function operate(
         const tenantId = parseInput(z.uuid({ error: 'must be a tenant id' }), values.tenant, 'body', 'tenant');
         const input = parseInput(
           issueKeyRequest,
-          { mode: values.mode, ...(values.name !== undefined ? { name: values.name } : {}), ...(values.scope ? { scopes: values.scope } : {}), ...(values['expires-at'] !== undefined ? { expiresAt: values['expires-at'] } : {}) },
+          {
+            mode: values.mode,
+            ...(values.name !== undefined ? { name: values.name } : {}),
+            ...(values.scope ? { scopes: values.scope } : {}),
+            ...(values['expires-at'] !== undefined ? { expiresAt: values['expires-at'] } : {}),
+            ...(values['allowed-origin'] ? { allowedOrigins: values['allowed-origin'] } : {}),
+          },
           'body',
         );
         await tenants.getTenant(tenantId);
         const issued = await tenants.issueKey(tenantId, input, 'cli');
-        print(issued, `key ${issued.id} (${issued.mode}, ${issued.scopes.join(' ')}${issued.expiresAt ? `, expires ${issued.expiresAt}` : ''})\n${issued.key}\nThe key is shown this once; store it now.\n`);
+        const origins = issued.allowedOrigins.length > 0 ? `, origins ${issued.allowedOrigins.join(' ')}` : '';
+        print(issued, `key ${issued.id} (${issued.mode}, ${issued.scopes.join(' ')}${issued.expiresAt ? `, expires ${issued.expiresAt}` : ''}${origins})\n${issued.key}\nThe key is shown this once; store it now.\n`);
         return 0;
       }
       case 'keys list': {
         const tenantId = parseInput(z.uuid({ error: 'must be a tenant id' }), values.tenant, 'body', 'tenant');
         const keys = await tenants.listKeys(tenantId);
-        print(keys, table(['key', 'prefix', 'mode', 'status', 'scopes', 'expires', 'name'], keys.map((k) => [k.id, `${k.prefix}…`, k.mode, k.status, k.scopes.join(','), k.expiresAt ?? '-', k.name])));
+        print(keys, table(['key', 'prefix', 'mode', 'status', 'scopes', 'expires', 'origins', 'name'], keys.map((k) => [k.id, `${k.prefix}…`, k.mode, k.status, k.scopes.join(','), k.expiresAt ?? '-', k.allowedOrigins.join(',') || '-', k.name])));
+        return 0;
+      }
+      case 'keys origins': {
+        const keyId = parseInput(z.string().regex(/^key_[0-9a-f]{32}$/, 'must be a key id (key_…)'), positional, 'body', 'KEY_ID');
+        const { allowedOrigins } = parseInput(patchKeyRequest, { allowedOrigins: values['allowed-origin'] ?? [] }, 'body', 'allowed-origin');
+        const key = await tenants.changeKeyOrigins(keyId, allowedOrigins, 'cli');
+        print(key, key.allowedOrigins.length > 0 ? `${keyId} may be used from ${key.allowedOrigins.join(', ')}\n` : `${keyId} may be used from no browser origin\n`);
         return 0;
       }
       case 'keys revoke': {

@@ -13,6 +13,7 @@ import { createPostgresEventStore } from '../eventStore/postgres/postgresEventSt
 import { createHttpApp } from '../http/app.ts';
 import { createDrain, type Drain } from '../http/draining.ts';
 import { createReadConsistency } from '../http/readConsistency.ts';
+import { createCors } from '../http/cors.ts';
 import { docsRouter } from '../http/docsRouter.ts';
 import { devportalRouter } from '../http/sdk/devportalRoutes.ts';
 import { webhooksRouter } from '../http/v1/webhooksRoutes.ts';
@@ -251,9 +252,11 @@ export async function composeService(config: Config, logger: Logger, options: Co
 
     const consistency = createReadConsistency({ recent, headPosition: () => store.headPosition(), readModelsAt: (position) => (follower ? follower.waitFor(position, readYourWritesMs, projectionNames) : runner.catchUp().then(() => true)) });
     const drain = createDrain();
+    const cors = createCors({ originAllowed: (origin) => tenantReadModel.originAllowed(origin, clock()) });
     const app = createHttpApp({
       logger,
-      middleware: [drain.middleware, v1Guard(auth, limiter)],
+      cors: cors.middleware,
+      middleware: [drain.middleware, v1Guard(auth, limiter, cors)],
       routers: [
         healthRouter([
           { name: 'eventStore', check: async () => (await store.ping(), { ok: true, detail: { kind: store.kind } }) },
@@ -291,7 +294,17 @@ export async function composeService(config: Config, logger: Logger, options: Co
         devportalRouter({ resolveTenant, faces, readModel, cipher, blindIndex, erase: erasure.erase, consistency, directory }),
         docsRouter(),
         ...(config.adminToken !== undefined
-          ? [adminRouter({ adminToken: config.adminToken, tenants, monthUsage: (tenantId) => limiter.monthUsage(tenantId), onKeysChanged: () => auth.forget() })]
+          ? [
+              adminRouter({
+                adminToken: config.adminToken,
+                tenants,
+                monthUsage: (tenantId) => limiter.monthUsage(tenantId),
+                onKeysChanged: () => {
+                  auth.forget();
+                  cors.forget();
+                },
+              }),
+            ]
           : []),
       ],
     });

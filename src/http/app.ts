@@ -8,6 +8,8 @@ import { requestId } from './requestId.ts';
 
 export interface HttpAppOptions {
   readonly logger: Logger;
+  /** CORS: before the method check, so that preflights are answered (and every answer to an allowed origin carries its headers). */
+  readonly cors?: Koa.Middleware;
   /** Middleware that runs before every router (e.g. the /v1 key and rate-limit guard). */
   readonly middleware?: readonly Koa.Middleware[];
   readonly routers: readonly Router[];
@@ -22,6 +24,7 @@ export function createHttpApp(options: HttpAppOptions): Koa {
   app.use(accessLog(options.logger));
   app.use(errorHandler(options.logger));
   app.use(requestId());
+  if (options.cors) app.use(options.cors);
   app.use(allowedMethods(options.routers));
   for (const middleware of options.middleware ?? []) app.use(middleware);
   for (const router of options.routers) app.use(router.routes());

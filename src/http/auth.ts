@@ -52,6 +52,7 @@ export function createAuthenticator(deps: { readModel: TenantReadModel; hasher: 
         plan: row.mode === 'test' ? 'free' : tenant.plan,
         scopes: row.scopes,
         actorKeyId: row.keyId,
+        allowedOrigins: row.allowedOrigins,
       };
       if (cache.size > 10_000) cache.clear();
       cache.set(hash, { context, expiresAt: row.expiresAt, until: now.getTime() + ttl });

@@ -30,4 +30,6 @@ export interface TenantContext {
   readonly plan: Plan;
   readonly scopes: readonly Scope[];
   readonly actorKeyId?: string;
+  /** Origins a browser may use the key from (CORS); a request with another Origin is refused. */
+  readonly allowedOrigins?: readonly string[];
 }

@@ -25,6 +25,7 @@ export type TenantCommand =
   | { readonly type: 'CreateTenant'; readonly tenantId: string; readonly name: string; readonly plan: Plan; readonly settings: TenantSettings }
   | { readonly type: 'IssueKey'; readonly key: ApiKeyIssued['data'] }
   | { readonly type: 'RevokeKey'; readonly keyId: string }
+  | { readonly type: 'ChangeKeyOrigins'; readonly keyId: string; readonly allowedOrigins: readonly string[] }
   | { readonly type: 'ChangeSettings'; readonly plan: Plan; readonly settings: TenantSettings }
   | { readonly type: 'RegisterWebhook'; readonly webhook: WebhookRegistered['data'] }
   | { readonly type: 'RemoveWebhook'; readonly webhookId: string }
@@ -51,6 +52,11 @@ export function decideTenant(command: TenantCommand, state: TenantState): Tenant
       // Revoking twice changes nothing and says so by appending nothing.
       if (!state.keys.get(command.keyId)!.active) return [];
       return [{ type: 'ApiKeyRevoked', data: { keyId: command.keyId, tenantId: state.tenantId! } }];
+    case 'ChangeKeyOrigins':
+      requireTenant(state);
+      if (!state.keys.has(command.keyId)) throw new AppError('NOT_FOUND', 'key not found', { keyId: command.keyId });
+      if (!state.keys.get(command.keyId)!.active) throw new AppError('VALIDATION_ERROR', 'keyId: a revoked key takes no allowed origins', { field: 'keyId', keyId: command.keyId });
+      return [{ type: 'ApiKeyOriginsChanged', data: { keyId: command.keyId, tenantId: state.tenantId!, allowedOrigins: command.allowedOrigins } }];
     case 'ChangeSettings':
       requireTenant(state);
       return [{ type: 'TenantSettingsChanged', data: { tenantId: state.tenantId!, plan: command.plan, settings: command.settings } }];
@@ -78,6 +84,8 @@ export function evolveTenant(state: TenantState, event: TenantEvent): TenantStat
       return { ...state, keys: new Map(state.keys).set(event.data.keyId, { active: true }) };
     case 'ApiKeyRevoked':
       return { ...state, keys: new Map(state.keys).set(event.data.keyId, { active: false }) };
+    case 'ApiKeyOriginsChanged':
+      return state;
     case 'TenantSettingsChanged':
       return { ...state, plan: event.data.plan, settings: event.data.settings };
     case 'WebhookRegistered':

@@ -31,7 +31,15 @@ export interface ApiKeyIssued {
     readonly hash: string;
     readonly scopes: readonly Scope[];
     readonly expiresAt: string | null;
+    /** Exact origins (`https://app.example.com`) a browser may call with this key; absent in older events: none. */
+    readonly allowedOrigins?: readonly string[];
   };
+}
+
+/** The origins a key may be used from in a browser changed (the whole list, as it is now). */
+export interface ApiKeyOriginsChanged {
+  readonly type: 'ApiKeyOriginsChanged';
+  readonly data: { readonly keyId: string; readonly tenantId: string; readonly allowedOrigins: readonly string[] };
 }
 
 export interface ApiKeyRevoked {
@@ -69,6 +77,6 @@ export interface SignInLogsPruned {
   readonly data: { readonly tenantId: string; readonly mode: Mode; readonly before: string; readonly retentionDays: number };
 }
 
-export type TenantEvent = TenantCreated | ApiKeyIssued | ApiKeyRevoked | TenantSettingsChanged | WebhookRegistered | WebhookRemoved | SignInLogsPruned;
+export type TenantEvent = TenantCreated | ApiKeyIssued | ApiKeyRevoked | ApiKeyOriginsChanged | TenantSettingsChanged | WebhookRegistered | WebhookRemoved | SignInLogsPruned;
 
-export const tenantEventTypes = ['TenantCreated', 'ApiKeyIssued', 'ApiKeyRevoked', 'TenantSettingsChanged', 'WebhookRegistered', 'WebhookRemoved', 'SignInLogsPruned'] as const;
+export const tenantEventTypes = ['TenantCreated', 'ApiKeyIssued', 'ApiKeyRevoked', 'ApiKeyOriginsChanged', 'TenantSettingsChanged', 'WebhookRegistered', 'WebhookRemoved', 'SignInLogsPruned'] as const;

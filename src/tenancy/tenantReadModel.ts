@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { defaultTenantSettings, type TenantSettings } from './tenant.ts';
 import type { Mode, Plan, Scope } from './tenantEvents.ts';
 
@@ -21,6 +21,8 @@ export interface ApiKeyRow {
   readonly expiresAt: Date | null;
   readonly createdAt: Date;
   readonly revokedAt: Date | null;
+  /** Exact origins a browser may call with this key. */
+  readonly allowedOrigins: readonly string[];
 }
 
 /** Queries over the tenants projection. */
@@ -30,6 +32,8 @@ export interface TenantReadModel {
   findKeyByHash(hash: string): Promise<ApiKeyRow | undefined>;
   findKey(keyId: string): Promise<ApiKeyRow | undefined>;
   listKeys(tenantId: string): Promise<ApiKeyRow[]>;
+  /** True when some key, not revoked and not expired at `now`, allows this origin (a CORS preflight carries no key). */
+  originAllowed(origin: string, now: Date): Promise<boolean>;
 }
 
 const parse = <T>(value: unknown): T => (typeof value === 'string' ? (JSON.parse(value) as T) : (value as T));
@@ -57,6 +61,7 @@ function toKey(row: Record<string, any>): ApiKeyRow {
     expiresAt: row.expires_at === null ? null : new Date(row.expires_at),
     createdAt: new Date(row.created_at),
     revokedAt: row.revoked_at === null ? null : new Date(row.revoked_at),
+    allowedOrigins: parse<string[] | null>(row.allowed_origins) ?? [],
   };
 }
 
@@ -80,6 +85,17 @@ export function createTenantReadModel(database: Kysely<any>): TenantReadModel {
     },
     async listKeys(tenantId) {
       return (await db.selectFrom('api_keys').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').orderBy('key_id').execute()).map(toKey);
+    },
+    async originAllowed(origin, now) {
+      const row = await db
+        .selectFrom('api_keys')
+        .select('key_id')
+        .where(sql<boolean>`allowed_origins @> jsonb_build_array(${origin}::text)`)
+        .where('revoked_at', 'is', null)
+        .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+        .limit(1)
+        .executeTakeFirst();
+      return row !== undefined;
     },
   };
 }

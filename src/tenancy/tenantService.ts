@@ -20,6 +20,7 @@ export interface KeyView {
   readonly createdAt: string;
   readonly revokedAt: string | null;
   readonly status: 'active' | 'revoked' | 'expired';
+  readonly allowedOrigins: readonly string[];
 }
 
 /** A key just issued: its view and, this once, the full key. */
@@ -39,7 +40,9 @@ export interface TenantView {
 /** Operator actions on tenants and keys (CLI and /admin), as events on tenant streams. */
 export interface TenantService {
   createTenant(input: { name: string; plan?: Plan; settings?: Partial<TenantSettings> }, requestId: string): Promise<{ tenant: TenantView; keys: { live: IssuedKey; test: IssuedKey } }>;
-  issueKey(tenantId: string, input: { mode: Mode; name?: string; scopes?: readonly Scope[]; expiresAt?: string | null }, requestId: string): Promise<IssuedKey>;
+  issueKey(tenantId: string, input: { mode: Mode; name?: string; scopes?: readonly Scope[]; expiresAt?: string | null; allowedOrigins?: readonly string[] }, requestId: string): Promise<IssuedKey>;
+  /** Replaces a key's allowed origins (an event); answers the key as it is now. */
+  changeKeyOrigins(keyId: string, allowedOrigins: readonly string[], requestId: string): Promise<KeyView>;
   /** Revokes a key; revoking it again changes nothing and says so (`alreadyRevoked`). */
   revokeKey(keyId: string, requestId: string): Promise<{ revoked: true; id: string; alreadyRevoked: boolean; revokedAt: string }>;
   changeSettings(tenantId: string, input: { plan?: Plan; settings?: Partial<TenantSettings> }, requestId: string): Promise<TenantView>;
@@ -75,6 +78,7 @@ export function keyView(row: ApiKeyRow, now: Date): KeyView {
     createdAt: row.createdAt.toISOString(),
     revokedAt: row.revokedAt?.toISOString() ?? null,
     status,
+    allowedOrigins: row.allowedOrigins,
   };
 }
 
@@ -112,7 +116,7 @@ export function createTenantService(deps: TenantServiceDeps): TenantService {
     return { events, position: result.position };
   }
 
-  async function issueKey(tenantId: string, input: { mode: Mode; name?: string; scopes?: readonly Scope[]; expiresAt?: string | null }, requestId: string): Promise<IssuedKey> {
+  async function issueKey(tenantId: string, input: { mode: Mode; name?: string; scopes?: readonly Scope[]; expiresAt?: string | null; allowedOrigins?: readonly string[] }, requestId: string): Promise<IssuedKey> {
     const expiresAt = input.expiresAt ?? null;
     if (expiresAt !== null && Date.parse(expiresAt) <= clock().getTime()) {
       throw new AppError('VALIDATION_ERROR', 'expiresAt: must be in the future', { field: 'expiresAt' });
@@ -127,9 +131,10 @@ export function createTenantService(deps: TenantServiceDeps): TenantService {
       hash: hasher.hash(key),
       scopes: [...(input.scopes ?? scopesAllowed(input.mode))],
       expiresAt,
+      allowedOrigins: [...(input.allowedOrigins ?? [])],
     };
     await handle(tenantId, { type: 'IssueKey', key: issued }, requestId);
-    return { id: issued.keyId, key, prefix: issued.prefix, mode: issued.mode, name: issued.name, scopes: issued.scopes, expiresAt, createdAt: clock().toISOString() };
+    return { id: issued.keyId, key, prefix: issued.prefix, mode: issued.mode, name: issued.name, scopes: issued.scopes, expiresAt, createdAt: clock().toISOString(), allowedOrigins: issued.allowedOrigins };
   }
 
   async function getTenant(tenantId: string): Promise<TenantView> {
@@ -157,6 +162,13 @@ export function createTenantService(deps: TenantServiceDeps): TenantService {
       const alreadyRevoked = events.length === 0;
       const revokedAt = alreadyRevoked ? ((await readModel.findKey(keyId))?.revokedAt ?? clock()).toISOString() : clock().toISOString();
       return { revoked: true, id: keyId, alreadyRevoked, revokedAt };
+    },
+
+    async changeKeyOrigins(keyId, allowedOrigins, requestId) {
+      const key = await readModel.findKey(keyId);
+      if (!key) throw new AppError('NOT_FOUND', 'key not found', { keyId });
+      await handle(key.tenantId, { type: 'ChangeKeyOrigins', keyId, allowedOrigins: [...allowedOrigins] }, requestId);
+      return keyView((await readModel.findKey(keyId))!, clock());
     },
 
     async changeSettings(tenantId, input, requestId) {

@@ -4,6 +4,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import { AppError } from '../../errors/appError.ts';
 import { allScopes } from '../../tenancy/tenantEvents.ts';
+import { allowedOriginsSchema } from '../../tenancy/origins.ts';
 import type { TenantService } from '../../tenancy/tenantService.ts';
 import { respond } from '../envelope.ts';
 import { descriptorBodyLimit, readJsonBody } from '../jsonBody.ts';
@@ -28,7 +29,9 @@ export const issueKeyRequest = z.strictObject({
   name: z.string().trim().min(1).max(200).optional(),
   scopes: boundedArray(z.enum(allScopes, { error: `must be one of ${allScopes.join(', ')}` }), { min: 1, max: allScopes.length }).optional(),
   expiresAt: z.iso.datetime({ error: 'must be an ISO-8601 date-time' }).nullable().optional(),
+  allowedOrigins: allowedOriginsSchema.optional(),
 });
+export const patchKeyRequest = z.strictObject({ allowedOrigins: allowedOriginsSchema });
 
 export const tenantIdParam = z.uuid({ error: 'must be a tenant id (uuid)' });
 export const keyIdParam = z.string().regex(/^key_[0-9a-f]{32}$/, 'must be a key id (key_ and 32 hex characters)');
@@ -85,6 +88,13 @@ export function adminRouter(deps: AdminDeps): Router {
   router.get('/tenants/:id/keys', async (ctx) => {
     const tenantId = parseInput(tenantIdParam, ctx.params.id, 'path', 'id');
     respond(ctx, { keys: await deps.tenants.listKeys(tenantId) });
+  });
+  router.patch('/keys/:id', async (ctx) => {
+    const keyId = parseInput(keyIdParam, ctx.params.id, 'path', 'id');
+    const input = parseInput(patchKeyRequest, await body(ctx), 'body');
+    const key = await deps.tenants.changeKeyOrigins(keyId, input.allowedOrigins, requestId(ctx));
+    deps.onKeysChanged();
+    respond(ctx, key);
   });
   router.delete('/keys/:id', async (ctx) => {
     const keyId = parseInput(keyIdParam, ctx.params.id, 'path', 'id');

@@ -5,6 +5,7 @@ import type { Scope } from '../../tenancy/tenantEvents.ts';
 import { requireScope, type Authenticator } from '../auth.ts';
 import type { RateLimiter } from '../rateLimit.ts';
 import { sdkPathPrefix } from '../envelope.ts';
+import type { Cors } from '../cors.ts';
 
 /** Paths under /v1 that need no key (the public API description). */
 const publicPaths = new Set(['/v1/openapi.json']);
@@ -19,11 +20,13 @@ function setRateHeaders(ctx: Context, limit: number | null, remaining: number | 
  * Every /v1 request (and the SDK's /api/devportal routes): authenticate the key, count it against the tenant's plan, and put the
  * rate-limit headers on the response (errors included). Routes then check their scope.
  */
-export function v1Guard(auth: Authenticator, limiter: RateLimiter): Middleware {
+export function v1Guard(auth: Authenticator, limiter: RateLimiter, cors?: Pick<Cors, 'checkKey'>): Middleware {
   return async (ctx, next) => {
     const guarded = ctx.path.startsWith('/v1/') || ctx.path === '/v1' || ctx.path.startsWith(sdkPathPrefix);
     if (!guarded || publicPaths.has(ctx.path)) return next();
     const tenant = await auth.authenticate(ctx);
+    // A browser on an origin this key does not list: refused before it counts or does anything.
+    cors?.checkKey(ctx, tenant);
     ctx.state.tenant = tenant;
     try {
       const decision = await limiter.admit(tenant);
