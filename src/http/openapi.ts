@@ -4,7 +4,7 @@ import { errorStatus, type ErrorCode } from '../errors/appError.ts';
 import { maxWebhooks } from '../tenancy/tenantDecider.ts';
 import { allScopes, scopesAllowed, type Scope } from '../tenancy/tenantEvents.ts';
 import { webhookEventNames } from '../webhooks/payload.ts';
-import { createTenantRequest, issueKeyRequest, keyIdParam, patchTenantRequest, tenantIdParam } from './admin/adminRoutes.ts';
+import { createTenantRequest, issueKeyRequest, keyIdParam, patchKeyRequest, patchTenantRequest, tenantIdParam } from './admin/adminRoutes.ts';
 import { descriptorBodyLimit, imageBodyLimit } from './jsonBody.ts';
 import { planLimits } from './rateLimit.ts';
 import {
@@ -122,6 +122,7 @@ const keyFields = {
   scopes: z.array(z.enum(allScopes)),
   expiresAt: isoDate.nullable(),
   createdAt: isoDate,
+  allowedOrigins: z.array(z.string()).meta({ description: 'Exact origins a browser may call the API from with this key (CORS).' }),
 };
 const issuedKey = z
   .object({ ...keyFields, key: z.string().regex(/^fs_(live|test)_[A-Za-z0-9_-]{43}$/).meta({ description: 'The full key: shown this once, stored only as a hash.' }) })
@@ -283,6 +284,7 @@ const responseSchemas = {
   TenantWithUsage: tenantWithUsage,
   KeyListResponse: keyListResponse,
   RevokeKeyResponse: revokeKeyResponse,
+  PatchKeyRequest: patchKeyRequest,
   SdkError: sdkErrorSchema,
   SdkDuplicateFaceError: sdkDuplicateFaceSchema,
   SdkMatchResponse: sdkMatchResponse,
@@ -799,6 +801,14 @@ export function buildOpenApiDocument(): OpenApiDocument {
         }),
       },
       '/admin/keys/{id}': {
+        patch: admin({
+          operationId: 'adminChangeKeyOrigins',
+          summary: "Set the origins a browser may use an API key from",
+          description: 'Replaces the whole list (an ApiKeyOriginsChanged event). Preflights from an origin answer 204 while some active key allows it; a request whose Origin its own key does not list is 403.',
+          parameters: [pathParameter('id', keyIdSchema, 'A key id (`key_…`).')],
+          requestBody: jsonBody('PatchKeyRequest', 'The allowed origins, as they should be.'),
+          responses: { ...success(200, 'KeyView', 'The key as it is now.'), ...errors(...plainBodyErrors, 'NOT_FOUND', ...tenantWriteErrors) },
+        }),
         delete: admin({
           operationId: 'adminRevokeKey',
           summary: 'Revoke an API key',
