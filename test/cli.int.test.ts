@@ -111,8 +111,9 @@ test.serial('the server starts on the embedded default, answers, and stops clean
     const address = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no "listening" line in time:\n${log}`)), 60_000);
       const poll = setInterval(() => {
-        const match = /"address":"([^"]+)","msg":"listening"/.exec(log);
-        if (match) {
+        // The port answers at once; the service is composed behind it ("started").
+        const match = /"address":"([^"]+)"[^\n]*"msg":"listening"/.exec(log);
+        if (match && log.includes('"msg":"started"')) {
           clearInterval(poll);
           clearTimeout(timer);
           resolve(match[1]!);

@@ -56,7 +56,12 @@ for (const store of ['pglite', 'postgres'] as const) {
       running = await running.restart();
       api = client(running.baseUrl, { 'user-agent': 'restart-test/1.0', ...running.auth });
 
-      const ready = await api.get('/readyz');
+      // Ready once the face models have loaded (in the background) and the followers caught up.
+      let ready = await api.get('/readyz');
+      while (ready.status === 503 && ready.body.error.details.checks.every((check: { name: string; ok: boolean }) => check.ok || check.name === 'models')) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        ready = await api.get('/readyz');
+      }
       t.is(ready.status, 200, JSON.stringify(ready.body));
       const list = await api.get('/v1/users?perPage=100');
       t.is(list.body.data.totalItems, users - erased);

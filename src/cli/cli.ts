@@ -4,7 +4,7 @@ import { composeService } from '../composition/root.ts';
 import { createLogger } from '../logging/logger.ts';
 import { createProgressReporter } from '../../projections/progress.ts';
 import { rebuildProjections } from '../../projections/rebuild.ts';
-import { serve } from './serve.ts';
+import { runServe } from './serveCommand.ts';
 import { readChain, verifyChain } from '../compliance/receiptChain.ts';
 import { open } from 'node:fs/promises';
 import { userHistory } from '../compliance/history.ts';
@@ -106,15 +106,7 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
     throw error;
   }
 
-  if (command === 'serve') {
-    const logger = createLogger(config.logLevel);
-    try {
-      return await serve(config, logger);
-    } catch (error) {
-      logger.fatal({ err: error }, 'cannot start');
-      return 1;
-    }
-  }
+  if (command === 'serve') return runServe(env);
   const commands = ['status', 'rebuild', 'tenants create', 'tenants list', 'keys issue', 'keys list', 'keys revoke', 'keys origins', 'receipts verify', 'audit replay', 'audit export', 'retention run'];
   if (!commands.includes(command)) {
     io.err(`unknown command: ${argv.join(' ')}\n\n${usage}\n`);

@@ -1,9 +1,10 @@
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
-import { composeService } from '../composition/root.ts';
+import type { Service } from '../composition/root.ts';
 import { closeServer } from '../http/draining.ts';
 import { createHttpServer } from '../http/httpServer.ts';
+import { createAppSwitch, createStartingApp } from '../http/startingApp.ts';
 
 /** How long idle kept-alive sockets may stay after SIGTERM, so a request already on its way gets an answer, not a reset. */
 const idleGraceMs = 250;
@@ -11,41 +12,37 @@ const idleGraceMs = 250;
 const hardStopMs = 1000;
 
 /**
- * Runs the HTTP service until SIGTERM or SIGINT. Resolves with the exit code: 0 when every
- * connection and every part closed within SHUTDOWN_TIMEOUT_MS, 1 otherwise. The process ends
- * within SHUTDOWN_TIMEOUT_MS + 1 s in every case.
+ * Runs the HTTP service until SIGTERM or SIGINT. It listens at once: while the service starts,
+ * `/healthz` answers (the process runs) and `/readyz` and every other route answer 503 naming the
+ * phase; each phase's duration is logged. Resolves with the exit code: 0 when every connection
+ * and every part closed within SHUTDOWN_TIMEOUT_MS, 1 otherwise. The process ends within
+ * SHUTDOWN_TIMEOUT_MS + 1 s in every case.
  */
 export async function serve(config: Config, logger: Logger): Promise<number> {
-  const service = await composeService(config, logger, { startProjections: true }, (tenantId, keys) => {
-    // Shown once, on the first start of the embedded default, on stdout and never in a log line.
-    process.stdout.write(
-      [
-        '',
-        'First start: created the default tenant and its first API keys. They are shown this once; store them now.',
-        `  tenant    ${tenantId}`,
-        `  live key  ${keys.live.key}`,
-        `  test key  ${keys.test.key}`,
-        '',
-        '',
-      ].join('\n'),
-    );
-  });
-  const server: Server = createHttpServer(service.app, config.http).listen(config.port, config.host);
+  const startedAt = Date.now();
+  let phase = 'loading the code';
+  let phaseStartedAt = startedAt;
+  const phases: Record<string, number> = {};
+  const enter = (next: string) => {
+    const now = Date.now();
+    phases[phase] = now - phaseStartedAt;
+    logger.info({ phase: next, previous: phase, ms: now - phaseStartedAt }, 'start-up phase');
+    phase = next;
+    phaseStartedAt = now;
+  };
+  const app = createAppSwitch(createStartingApp(logger, { phase: () => phase, startedAt }));
+  const server: Server = createHttpServer(app, config.http).listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
-  }).catch(async (error: unknown) => {
-    await service.close();
-    throw error;
   });
   const address = server.address();
-  logger.info({ address: typeof address === 'object' && address ? `${address.address}:${address.port}` : address }, 'listening');
+  logger.info({ address: typeof address === 'object' && address ? `${address.address}:${address.port}` : address, ms: Date.now() - startedAt }, 'listening');
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
+  let service: Service | undefined;
+  let stopping: Promise<number> | undefined;
+  const stop = (signal: string): Promise<number> =>
+    (stopping ??= (async () => {
       const started = Date.now();
       const deadline = started + config.shutdownTimeoutMs;
       logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: no new connections; answering requests in flight');
@@ -56,16 +53,65 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
         process.exit(1);
       }, config.shutdownTimeoutMs + hardStopMs - 50);
       hardStop.unref();
-      service.drain.start();
+      service?.drain.start();
       const { forced } = await closeServer(server, { deadline, idleGraceMs });
       if (forced) logger.warn({ ms: Date.now() - started }, 'shutdown timeout reached: closed the remaining connections');
-      const closed = await Promise.race([service.close().then(() => true), new Promise<false>((done) => setTimeout(() => done(false), Math.max(0, deadline + hardStopMs - 200 - Date.now())).unref())]);
+      // A signal during start-up waits for the start to finish, then closes what it opened.
+      const closed = await Promise.race([
+        composing.then((composed) => composed?.close()).then(() => true),
+        new Promise<false>((done) => setTimeout(() => done(false), Math.max(0, deadline + hardStopMs - 200 - Date.now())).unref()),
+      ]);
       clearTimeout(hardStop);
       const code = forced || !closed ? 1 : 0;
       logger.info({ ms: Date.now() - started, code }, closed ? 'stopped' : 'stopped; some parts did not close in time');
-      resolve(code);
-    };
-    process.once('SIGTERM', () => void stop('SIGTERM'));
-    process.once('SIGINT', () => void stop('SIGINT'));
+      return code;
+    })());
+  const signalled = new Promise<number>((resolve) => {
+    process.once('SIGTERM', () => resolve(stop('SIGTERM')));
+    process.once('SIGINT', () => resolve(stop('SIGINT')));
   });
+
+  // The service's code is loaded only now, so that the port answers first.
+  enter('loading the service');
+  const composing: Promise<Service | undefined> = import('../composition/root.ts')
+    .then(({ composeService }) =>
+      composeService(
+        config,
+        logger,
+        { startProjections: true, onPhase: enter },
+        (tenantId, keys) => {
+          // Shown once, on the first start of the embedded default, on stdout and never in a log line.
+          process.stdout.write(
+            [
+              '',
+              'First start: created the default tenant and its first API keys. They are shown this once; store them now.',
+              `  tenant    ${tenantId}`,
+              `  live key  ${keys.live.key}`,
+              `  test key  ${keys.test.key}`,
+              '',
+              '',
+            ].join('\n'),
+          );
+        },
+      ),
+    )
+    .then(
+      (composed) => composed,
+      (error: unknown) => {
+        logger.fatal({ err: error }, 'cannot start');
+        return undefined;
+      },
+    );
+  const composed = await composing;
+  if (!composed) {
+    server.closeAllConnections();
+    server.close();
+    return 1;
+  }
+  service = composed;
+  if (stopping) return stopping;
+  enter('serving');
+  app.use(composed.app);
+  logger.info({ ms: Date.now() - startedAt, phases }, 'started');
+  return signalled;
 }

@@ -99,6 +99,8 @@ export interface ComposeOptions {
   readonly readYourWritesTimeoutMs?: number;
   /** The clock of every command (tests move it to exercise retention). */
   readonly clock?: () => Date;
+  /** Told each start-up phase as it begins (the server answers /readyz with it, and logs how long each took). */
+  readonly onPhase?: (phase: string) => void;
 }
 
 /** Called once, on the embedded default's first start, with the default tenant and its first keys. */
@@ -118,10 +120,13 @@ export async function composeService(config: Config, logger: Logger, options: Co
     closers.length = 0;
   };
   try {
+    const phase = options.onPhase ?? (() => {});
+    phase('opening the database');
     if (config.database.kind === 'pglite' && !config.database.dir.startsWith('memory://')) closers.push(await lockDataDir(config.dataDir));
     const database = await openDatabase(config.database.kind === 'postgres' ? { kind: 'postgres', url: config.database.url } : { kind: 'pglite', dir: config.database.dir });
     closers.push(() => database.close());
 
+    phase('migrating');
     const master = await resolveMasterKey(config.masterKey, config.dataDir);
     if (master.source === 'generated') {
       logger.warn({ file: master.file }, 'generated a new master key for the embedded database; back it up: without it no personal data can be read');
@@ -140,13 +145,26 @@ export async function composeService(config: Config, logger: Logger, options: Co
     closers.push(() => matcher.close());
     const detector = createDetector({ threads: config.detectThreads });
     closers.push(() => detector.close());
+    // Readiness of image analysis: the models load in the background; only image requests wait for them.
+    let models: { ok: boolean; detail: Record<string, unknown> } = { ok: !options.startProjections, detail: { loading: true } };
     if (options.startProjections) {
       // Loads the models in the background: the first image request then does not pay for it.
-      void detector.warmUp().then((loaded) => logger.info(loaded, 'face models loaded'), (error: unknown) => logger.error({ err: error }, 'face models failed to load'));
+      void detector.warmUp().then(
+        (loaded) => {
+          models = { ok: true, detail: { loadedInMs: loaded.ms } };
+          logger.info(loaded, 'face models loaded');
+        },
+        (error: unknown) => {
+          models = { ok: false, detail: { error: error instanceof Error ? error.message : String(error) } };
+          logger.error({ err: error }, 'face models failed to load');
+        },
+      );
     }
     const matcherFeed = createMatcherFeed({ db: database.db, matcher, cipher, keys: subjectKeys });
     if (options.startProjections) {
+      phase('preparing the read models');
       await runner.prepare();
+      phase('loading the matcher');
       const loaded = await matcherFeed.load();
       logger.info({ templates: loaded.templates, ms: loaded.ms }, 'matcher loaded');
     }
@@ -195,6 +213,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
       schedule: { delaysMs: config.webhookRetryDelaysMs },
     });
     if (options.startProjections) {
+      phase('starting the followers');
       await webhookRuntime.start();
       closers.push(() => webhookRuntime.stop());
       // One reader of the store for every consumer: the read models, the matcher, the webhooks.
@@ -262,6 +281,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
           { name: 'eventStore', check: async () => (await store.ping(), { ok: true, detail: { kind: store.kind } }) },
           { name: 'database', check: async () => (await database.db.selectNoFrom((eb) => eb.lit(1).as('one')).execute(), { ok: true, detail: { kind: database.kind, queries: database.queryStats().queries } }) },
           { name: 'matcher', check: async () => ({ ok: true, detail: { templates: matcher.size(), position: matcherFeed.position().toString() } }) },
+          { name: 'models', check: async () => models },
           {
             name: 'followers',
             check: async () => {

@@ -27,7 +27,7 @@ const lingerMs = 1000;
  * that never finished) with the JSON envelope instead of Node's bare status lines, on a connection
  * it then closes.
  */
-export function createHttpServer(app: Koa, settings: HttpServerSettings): Server {
+export function createHttpServer(app: Pick<Koa, 'callback'>, settings: HttpServerSettings): Server {
   const handle = app.callback();
   // The last request and response of each connection: the parser's error may concern bytes of a
   // request that was already answered (a 401 before its body came), and a second answer would corrupt it.

@@ -18,7 +18,7 @@ export interface ServiceProcess {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; ms: number }>;
 }
 
-/** Starts `facesmash serve` with this environment (PORT 0 on loopback) and waits until it listens. */
+/** Starts `facesmash serve` with this environment (PORT 0 on loopback) and waits until it serves. */
 export async function startServiceProcess(env: Record<string, string>): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [bin, 'serve'], {
     env: { ...process.env, DATABASE_URL: '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
@@ -66,6 +66,8 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
 
   const listening = await waitForLog(/^listening$/);
   const port = String(listening.address).split(':').at(-1);
+  // The port answers at once; the service behind it is composed after (the keys come then).
+  await waitForLog(/^started$/);
   const key = (label: string) => lines.map((line) => new RegExp(`^\\s+${label} key\\s+(fs_\\S+)`).exec(line)?.[1]).find((found) => found !== undefined);
   const live = key('live');
   const test = key('test');

@@ -1,0 +1,51 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { freePort } from './support/ports.ts';
+
+const bin = fileURLToPath(new URL('../src/cli/bin.mjs', import.meta.url));
+
+test.serial('the first start listens at once: /healthz answers within 2 s while /readyz is 503 naming the phase, until the service is ready', async (t) => {
+  // A new data dir: the embedded database is initialised during the start, which takes seconds.
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'fs-start-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const spawned = Date.now();
+  const child = spawn(process.execPath, [bin, 'serve'], { env: { ...process.env, DATABASE_URL: '', DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  try {
+    let health: Response | undefined;
+    while (!health) {
+      health = await fetch(`${base}/healthz`).catch(() => undefined);
+      if (!health) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    const firstAnswerMs = Date.now() - spawned;
+    t.is(health.status, 200);
+    const ready = await fetch(`${base}/readyz`);
+    t.is(ready.status, 503, 'not ready yet');
+    const body = (await ready.json()) as { error: { code: string; details: { checks: Array<{ name: string; ok: boolean; phase?: string }> } } };
+    t.is(body.error.code, 'SERVICE_UNAVAILABLE');
+    t.false(body.error.details.checks.every((check) => check.ok));
+    t.true(firstAnswerMs < 2000, `/healthz answered after ${firstAnswerMs} ms`);
+    const early = await fetch(`${base}/v1/users`);
+    t.is(early.status, 503, 'routes answer 503 while starting');
+    t.is(early.headers.get('retry-after'), '1');
+    // Then the service becomes ready: the models loaded, the read models and the matcher caught up.
+    for (;;) {
+      const again = await fetch(`${base}/readyz`);
+      if (again.status === 200) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const phases = log.split('\n').filter((line) => line.includes('"start-up phase"')).map((line) => JSON.parse(line).previous as string);
+    t.true(phases.includes('opening the database') && phases.includes('loading the matcher'), phases.join(', '));
+    t.regex(log, /"msg":"started"/);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+    await fs.rm(dataDir, { recursive: true, force: true });
+  }
+});
