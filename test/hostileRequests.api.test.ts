@@ -185,7 +185,7 @@ const paths: readonly { readonly path: string; readonly allow: readonly string[]
   { path: '/admin/tenants', allow: ['GET', 'POST'], caller: 'admin' },
   { path: '/admin/tenants/{tenant}', allow: ['GET', 'PATCH'], caller: 'admin' },
   { path: '/admin/tenants/{tenant}/keys', allow: ['GET', 'POST'], caller: 'admin' },
-  { path: '/admin/keys/{key}', allow: ['DELETE'], caller: 'admin' },
+  { path: '/admin/keys/{key}', allow: ['PATCH', 'DELETE'], caller: 'admin' },
   { path: '/api/devportal/match', allow: ['POST'], caller: 'sdk' },
   { path: '/api/devportal/register', allow: ['GET', 'POST', 'DELETE'], caller: 'sdk' },
   { path: '/api/devportal/users', allow: ['GET'], caller: 'sdk' },

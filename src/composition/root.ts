@@ -46,6 +46,9 @@ import { allProjections } from '../../projections/all.ts';
 import type { Projection } from '../../projections/projection.ts';
 import { createProjectionRunner, type ProjectionRunner } from '../../projections/runner.ts';
 import { createFollower, type Follower } from '../eventStore/follower.ts';
+import { createMetrics, type Metrics } from '../metrics/metrics.ts';
+import { instrumentMatcher, metricsMiddleware } from '../metrics/instrument.ts';
+import { metricsRouter } from '../http/metricsRouter.ts';
 import { createRecentWrites, type RecentWrites } from '../consistency/recentWrites.ts';
 import { createUserDirectory } from '../users/userDirectory.ts';
 import { snapshotLegacyStreams, type LegacyStreamsReport } from '../migrations/snapshotLegacyStreams.ts';
@@ -68,6 +71,8 @@ export interface Service {
   readonly follower: Follower | undefined;
   readonly matcher: Matcher;
   readonly detector: Detector;
+  /** What GET /metrics reports (one registry per service). */
+  readonly metrics: Metrics;
   readonly matcherFeed: MatcherFeed;
   readonly faces: FaceService;
   readonly readModel: UserReadModel;
@@ -135,15 +140,19 @@ export async function composeService(config: Config, logger: Logger, options: Co
     const cipher = createFieldCipher(subjectKeys);
     const blindIndex = createBlindIndex(master.key);
 
-    const store = config.eventStore.kind === 'kurrentdb' ? createKurrentDbEventStore({ connectionString: config.eventStore.url }) : await createPostgresEventStore(database);
+    const metrics = createMetrics();
+    metrics.sources.queries = () => database.queryStats();
+    const store = config.eventStore.kind === 'kurrentdb' ? createKurrentDbEventStore({ connectionString: config.eventStore.url }) : await createPostgresEventStore(database, { onAppendBatch: (units, seconds) => metrics.observeAppendBatch(units, seconds) });
     closers.push(() => store.close());
     await store.ping();
 
     const projections = allProjections();
     const runner = createProjectionRunner({ db: database.db, store, projections, logger, batchSize: config.projectionBatchSize });
-    const matcher = createMatcher({ threads: config.matcherThreads });
+    const matcher = instrumentMatcher(createMatcher({ threads: config.matcherThreads }), metrics);
+    metrics.sources.templates = () => matcher.size();
     closers.push(() => matcher.close());
-    const detector = createDetector({ threads: config.detectThreads });
+    const detector = createDetector({ threads: config.detectThreads, onAnalysed: (outcome, seconds) => metrics.observeDetection(outcome, seconds) });
+    metrics.sources.detectionQueue = () => detector.queueDepth();
     closers.push(() => detector.close());
     // Readiness of image analysis: the models load in the background; only image requests wait for them.
     let models: { ok: boolean; detail: Record<string, unknown> } = { ok: !options.startProjections, detail: { loading: true } };
@@ -211,6 +220,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
       logger,
       allowPrivate: config.webhookAllowPrivate,
       schedule: { delaysMs: config.webhookRetryDelaysMs },
+      onAttempt: (outcome) => metrics.countDelivery(outcome),
     });
     if (options.startProjections) {
       phase('starting the followers');
@@ -221,6 +231,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
       started.start();
       closers.push(() => started.stop());
       follower = started;
+      metrics.sources.followers = async () => (await started.status()).map((s) => ({ name: s.name, position: s.position, lag: s.lag }));
       // Writes the read models have applied need no read to wait for them any more.
       const settle = setInterval(() => {
         const applied = started.positions().filter((p) => projectionNames.includes(p.name));
@@ -275,6 +286,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
     const app = createHttpApp({
       logger,
       cors: cors.middleware,
+      metrics: metricsMiddleware(metrics),
       middleware: [drain.middleware, v1Guard(auth, limiter, cors)],
       routers: [
         healthRouter([
@@ -313,6 +325,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
         erasuresRouter({ resolveTenant, store }),
         devportalRouter({ resolveTenant, faces, readModel, cipher, blindIndex, erase: erasure.erase, consistency, directory }),
         docsRouter(),
+        metricsRouter(metrics, config.metricsToken),
         ...(config.adminToken !== undefined
           ? [
               adminRouter({
@@ -330,7 +343,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
     });
 
     logger.info({ database: database.kind, eventStore: store.kind, masterKey: master.source }, 'service composed');
-    return { config, logger, database, store, subjectKeys, cipher, blindIndex, projections, runner, follower, matcher, matcherFeed, faces, readModel, idempotency, tenants, auth, limiter, webhooks, webhookRuntime, applyRetention: runRetention, awaitPosition, recent, migrations, detector, app, drain, close };
+    return { config, logger, metrics, database, store, subjectKeys, cipher, blindIndex, projections, runner, follower, matcher, matcherFeed, faces, readModel, idempotency, tenants, auth, limiter, webhooks, webhookRuntime, applyRetention: runRetention, awaitPosition, recent, migrations, detector, app, drain, close };
   } catch (error) {
     await close();
     throw error;

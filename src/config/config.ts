@@ -27,6 +27,7 @@ export const configSchema = z
     KURRENTDB_URL: z.string().refine((value) => /^(kurrentdb|kdb|esdb|kurrent)(\+discover)?:\/\//.test(value), 'must be a kurrentdb:// (or esdb://) connection string').optional(),
     MASTER_KEY: masterKey.optional(),
     ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').regex(/^\S+$/, 'must not contain spaces').optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     MATCHER_THREADS: positiveInt(Math.max(1, os.availableParallelism())),
     DETECT_THREADS: positiveInt(1),
@@ -66,6 +67,8 @@ export interface Config {
   readonly eventStore: { readonly kind: 'kurrentdb'; readonly url: string } | { readonly kind: 'sql' };
   readonly masterKey: Buffer | undefined;
   readonly adminToken: string | undefined;
+  /** When set, GET /metrics wants it as a bearer token; when not, /metrics is open. */
+  readonly metricsToken: string | undefined;
   readonly logLevel: RawConfig['LOG_LEVEL'];
   readonly matcherThreads: number;
   readonly detectThreads: number;
@@ -118,6 +121,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     eventStore: Object.freeze(raw.KURRENTDB_URL !== undefined ? { kind: 'kurrentdb' as const, url: raw.KURRENTDB_URL } : { kind: 'sql' as const }),
     masterKey: raw.MASTER_KEY !== undefined ? Buffer.from(raw.MASTER_KEY, 'base64') : undefined,
     adminToken: raw.ADMIN_TOKEN,
+    metricsToken: raw.METRICS_TOKEN,
     logLevel: raw.LOG_LEVEL,
     matcherThreads: raw.MATCHER_THREADS,
     detectThreads: raw.DETECT_THREADS,

@@ -17,6 +17,8 @@ export interface Detector extends FaceExtractor {
   detect(image: string): Promise<{ faces: DetectedFace[]; width: number; height: number; trace: DetectTrace }>;
   /** Loads the models and runs every detector pass once in every thread (start-up), so no request pays for it. */
   warmUp(): Promise<{ ms: number; simd: boolean; threads: number }>;
+  /** Images waiting for a detection thread. */
+  queueDepth(): number;
   close(): Promise<void>;
 }
 
@@ -25,6 +27,11 @@ export interface DetectorOptions {
   /** Images waiting for a thread before requests get SERVICE_UNAVAILABLE. */
   readonly maxQueue?: number;
   readonly timeoutMs?: number;
+  /**
+   * Told of every image analysed (metrics): `ok`, `refused` (the image was unusable: no face, not
+   * an image) or `failed` (busy, timed out, the thread failed), with the seconds it took.
+   */
+  readonly onAnalysed?: (outcome: 'ok' | 'refused' | 'failed', seconds: number) => void;
 }
 
 /**
@@ -45,10 +52,14 @@ export function createDetector(options: DetectorOptions): Detector {
   async function run(image: string): Promise<Extract<DetectResult, { ok: true }>> {
     const bytes = decodeImageField(image);
     const signal = AbortSignal.timeout(timeoutMs);
+    const started = process.hrtime.bigint();
+    const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
     let result: DetectResult;
     try {
       result = (await pool.run({ image: bytes }, { name: 'detect', signal })) as DetectResult;
+      options.onAnalysed?.(result.ok ? 'ok' : 'refused', seconds());
     } catch (error) {
+      options.onAnalysed?.('failed', seconds());
       if (signal.aborted) throw new AppError('TIMEOUT', `image analysis took longer than ${timeoutMs} ms`, {}, { cause: error });
       if (/queue is at limit/i.test(String((error as Error)?.message))) throw new AppError('SERVICE_UNAVAILABLE', 'image analysis is busy; retry shortly', { retryAfterSeconds: 1 });
       throw error;
@@ -76,6 +87,7 @@ export function createDetector(options: DetectorOptions): Detector {
       const results = (await Promise.all(Array.from({ length: options.threads }, () => pool.run({}, { name: 'warmUp' })))) as Array<{ ms: number; simd: boolean; threads: number }>;
       return { ms: Math.max(...results.map((r) => r.ms)), simd: results.every((r) => r.simd), threads: results[0]!.threads };
     },
+    queueDepth: () => pool.queueSize,
     close: () => pool.destroy(),
   };
 }

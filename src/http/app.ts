@@ -8,6 +8,8 @@ import { requestId } from './requestId.ts';
 
 export interface HttpAppOptions {
   readonly logger: Logger;
+  /** Observes every request (outermost with the access log, so it sees the final status). */
+  readonly metrics?: Koa.Middleware;
   /** CORS: before the method check, so that preflights are answered (and every answer to an allowed origin carries its headers). */
   readonly cors?: Koa.Middleware;
   /** Middleware that runs before every router (e.g. the /v1 key and rate-limit guard). */
@@ -22,6 +24,7 @@ export function createHttpApp(options: HttpAppOptions): Koa {
   app.silent = true;
   // Outermost, so it logs the status the error middleware answered with.
   app.use(accessLog(options.logger));
+  if (options.metrics) app.use(options.metrics);
   app.use(errorHandler(options.logger));
   app.use(requestId());
   if (options.cors) app.use(options.cors);

@@ -16,6 +16,8 @@ export interface DeliveryWorkerDependencies {
   readonly resolve?: Resolver;
   /** Injected in tests; the HTTP client otherwise. */
   readonly deliver?: (options: DeliverOptions) => Promise<DeliveryResult>;
+  /** Told of every recorded attempt (metrics): delivered, failed (a retry is due) or failing (retries used up). */
+  readonly onAttempt?: (outcome: 'delivered' | 'failed' | 'failing') => void;
 }
 
 export interface DeliveryPassResult {
@@ -122,5 +124,6 @@ async function attempt(deps: DeliveryWorkerDependencies, delivery: Delivery, tim
         next: nextAttempt(delivery.attempts + 1, at, deps.schedule ?? defaultSchedule),
       };
   await deps.queue.recordAttempt(delivery.id, outcome);
+  deps.onAttempt?.(outcome.ok ? 'delivered' : outcome.next === 'failing' ? 'failing' : 'failed');
   return outcome;
 }

@@ -29,6 +29,8 @@ export interface WebhookRuntimeOptions {
   readonly deliveryPollMs?: number;
   /** Attempts running at once (each may wait up to 10 s for its receiver). */
   readonly maxInFlight?: number;
+  /** Told of every recorded delivery attempt (metrics). */
+  readonly onAttempt?: (outcome: 'delivered' | 'failed' | 'failing') => void;
 }
 
 /** A batch that plans no delivery writes the dispatcher's checkpoint at most this often. */
@@ -67,7 +69,7 @@ export function createWebhookRuntime(options: WebhookRuntimeOptions): WebhookRun
   async function deliveryLoop(): Promise<void> {
     const pollMs = options.deliveryPollMs ?? 1000;
     const pump = createDeliveryPump(
-      { queue, findWebhook: (id) => webhooks.secretOf(id), decrypt, allowPrivate: options.allowPrivate, schedule: options.schedule },
+      { queue, findWebhook: (id) => webhooks.secretOf(id), decrypt, allowPrivate: options.allowPrivate, schedule: options.schedule, ...(options.onAttempt ? { onAttempt: options.onAttempt } : {}) },
       { maxInFlight: options.maxInFlight ?? 32, signal: controller.signal, onSettled: kickDelivery },
     );
     while (!controller.signal.aborted) {

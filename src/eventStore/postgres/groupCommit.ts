@@ -15,6 +15,8 @@ interface Pending {
 export interface GroupCommitOptions {
   /** Called after a batch that stored events has committed. */
   readonly onCommitted?: () => void;
+  /** Called after every batch (committed or refused) with its size and round trip, for metrics. */
+  readonly onBatch?: (units: number, seconds: number) => void;
   /**
    * Batches in flight at once. One is best on PostgreSQL too (measured with bench/: overlapping
    * batches queue on the append lock and compete for the server's CPU, while one batch at a time
@@ -56,6 +58,7 @@ export function createGroupCommit(db: Kysely<any>, options: GroupCommitOptions):
         events: part.events.map((event) => ({ id: event.id, type: event.type, data: event.data === undefined ? null : event.data, metadata: event.metadata })),
       })),
     }));
+    const started = process.hrtime.bigint();
     let rows: Array<{ unit_index: number; part_index: number; outcome: string; next_revision: string | null; last_position: string | null; detail: string | null }>;
     try {
       ({ rows } = await sql<(typeof rows)[number]>`
@@ -64,6 +67,8 @@ export function createGroupCommit(db: Kysely<any>, options: GroupCommitOptions):
     } catch (error) {
       for (const pending of batch) pending.reject(error);
       return;
+    } finally {
+      options.onBatch?.(batch.length, Number(process.hrtime.bigint() - started) / 1e9);
     }
     const byUnit = new Map<number, PartOutcome[]>();
     for (const row of rows) {

@@ -36,6 +36,8 @@ interface EventRow {
 export interface PostgresEventStoreOptions {
   /** How often a subscriber re-reads when no notification arrives (the fallback for lost NOTIFYs). */
   readonly pollIntervalMs?: number;
+  /** Told of every group-commit batch: how many appends it carried and its round trip (metrics). */
+  readonly onAppendBatch?: (units: number, seconds: number) => void;
 }
 
 /**
@@ -183,6 +185,7 @@ export async function createPostgresEventStore(database: Database, options: Post
   const groupCommit = createGroupCommit(db, {
     maxInFlight: 1,
     maxUnits: 256,
+    ...(options.onAppendBatch ? { onBatch: options.onAppendBatch } : {}),
     onCommitted: () => {
       for (const listener of listeners) listener();
       notifyOthers();
