@@ -4,7 +4,8 @@ import { hasCode } from '../src/errors/appError.ts';
 import { errorBody, maxErrorBodyBytes } from '../src/http/envelope.ts';
 import { fieldName } from '../src/http/fieldName.ts';
 import { guardInput, maxInputDepth, maxObjectFields } from '../src/http/inputGuard.ts';
-import { buildOpenApiDocument, type JsonObject } from '../src/http/openapi.ts';
+import { openApiDocument } from '../src/http/routes/catalogue.ts';
+import type { JsonObject } from '../src/http/routes/openapiDocument.ts';
 import { boundedArray, maxListedIssues, parseInput } from '../src/http/validation.ts';
 
 const at = { requestId: 'req_00000000000000000000', timestamp: '2024-01-01T00:00:00.000Z' };
@@ -69,7 +70,7 @@ test('a bounded array refuses an over-long array before it validates a single it
 });
 
 test('every array a request accepts declares maxItems (bodies and query parameters of the OpenAPI document)', (t) => {
-  const document = buildOpenApiDocument();
+  const document = openApiDocument();
   const unbounded: string[] = [];
   const resolve = (node: JsonObject): JsonObject => {
     const ref = node.$ref;
@@ -121,10 +122,10 @@ test('field names are printable and short', (t) => {
 test('every error body stays small, whatever its message and details hold', (t) => {
   const huge = 'x'.repeat(1_000_000);
   const details = { field: huge, list: new Array(10_000).fill(huge), nested: { a: { b: { c: { d: { e: { f: huge } } } } } }, many: Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`k${i}`, huge])) };
-  for (const path of ['/v1/users', '/api/devportal/match']) {
-    const text = JSON.stringify(errorBody(path, 'VALIDATION_ERROR', huge, details, at));
+  for (const shape of ['envelope', 'sdk'] as const) {
+    const text = JSON.stringify(errorBody(shape, 'VALIDATION_ERROR', huge, details, at));
     t.true(Buffer.byteLength(text) < maxErrorBodyBytes, `${Buffer.byteLength(text)} bytes`);
   }
-  t.deepEqual(errorBody('/api/devportal/match', 'NOT_FOUND', 'no', { userId: 'usr_1' }, at), { success: false, error: 'no', code: 'NOT_FOUND', details: { userId: 'usr_1' }, requestId: at.requestId });
-  t.deepEqual(errorBody('/v1/users', 'NOT_FOUND', 'no', { at: new Date(0) }, at), { success: false, error: { code: 'NOT_FOUND', message: 'no', details: { at: '1970-01-01T00:00:00.000Z' } }, meta: at });
+  t.deepEqual(errorBody('sdk', 'NOT_FOUND', 'no', { userId: 'usr_1' }, at), { success: false, error: 'no', code: 'NOT_FOUND', details: { userId: 'usr_1' }, requestId: at.requestId });
+  t.deepEqual(errorBody('envelope', 'NOT_FOUND', 'no', { at: new Date(0) }, at), { success: false, error: { code: 'NOT_FOUND', message: 'no', details: { at: '1970-01-01T00:00:00.000Z' } }, meta: at });
 });

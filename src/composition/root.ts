@@ -11,23 +11,29 @@ import type { EventStore } from '../eventStore/eventStore.ts';
 import { createKurrentDbEventStore } from '../eventStore/kurrentdb/kurrentDbEventStore.ts';
 import { createPostgresEventStore } from '../eventStore/postgres/postgresEventStore.ts';
 import { createHttpApp } from '../http/app.ts';
+import { docsDeps, docsRoutes } from '../http/docsRoutes.ts';
+import { devportalRoutes } from '../http/sdk/devportalRoutes.ts';
+import { webhooksRoutes } from '../http/v1/webhooksRoutes.ts';
+import { erasuresRoutes } from '../http/v1/erasuresRoutes.ts';
+import { facesRoutes } from '../http/v1/facesRoutes.ts';
+import { usersRoutes } from '../http/v1/usersRoutes.ts';
+import { adminRoutes } from '../http/admin/adminRoutes.ts';
+import { keyGuard } from '../http/v1/guard.ts';
+import { requireScope } from '../http/auth.ts';
+import { bearerTokenCheck } from '../http/bearerToken.ts';
+import { AppError } from '../errors/appError.ts';
+import { serviceRoutes } from '../http/serviceRoutes.ts';
+import { mountGroup, type MountOptions } from '../http/routes/mount.ts';
+import { openApiDocument } from '../http/routes/catalogue.ts';
 import { createDrain, type Drain } from '../http/draining.ts';
 import { createReadConsistency } from '../http/readConsistency.ts';
 import { createCors } from '../http/cors.ts';
-import { docsRouter } from '../http/docsRouter.ts';
-import { devportalRouter } from '../http/sdk/devportalRoutes.ts';
-import { webhooksRouter } from '../http/v1/webhooksRoutes.ts';
-import { erasuresRouter } from '../http/v1/erasuresRoutes.ts';
 import { replayIdentify } from '../compliance/decisionReplay.ts';
 import { applyRetention, type RetentionReport } from '../compliance/retention.ts';
 import { createSqlDeliveryQueue } from '../webhooks/sqlDeliveryQueue.ts';
 import { createWebhookRuntime, type WebhookRuntime } from '../webhooks/webhookRuntime.ts';
 import { createWebhookService, type WebhookService } from '../webhooks/webhookService.ts';
-import { healthRouter } from '../http/health.ts';
 import { createIdempotencyStore, type IdempotencyStore } from '../http/idempotency.ts';
-import { facesRouter } from '../http/v1/facesRoutes.ts';
-import { usersRouter } from '../http/v1/usersRoutes.ts';
-import type { TenantResolver } from '../http/v1/commandRoute.ts';
 import { createFaceService, type FaceService } from '../faces/faceService.ts';
 import { randomIds } from '../ids/ids.ts';
 import { createMatcher, type Matcher } from '../matching/matcher.ts';
@@ -38,8 +44,6 @@ import { createTenantReadModel } from '../tenancy/tenantReadModel.ts';
 import { createTenantService, type IssuedKey, type TenantService } from '../tenancy/tenantService.ts';
 import { createAuthenticator, type Authenticator } from '../http/auth.ts';
 import { createRateLimiter, type RateLimiter } from '../http/rateLimit.ts';
-import { adminRouter } from '../http/admin/adminRoutes.ts';
-import { tenantOf, v1Guard } from '../http/v1/guard.ts';
 import { createErasure } from '../users/erasure.ts';
 import { createUserReadModel, type UserReadModel } from '../users/userReadModel.ts';
 import { allProjections } from '../../projections/all.ts';
@@ -48,7 +52,6 @@ import { createProjectionRunner, type ProjectionRunner } from '../../projections
 import { createFollower, type Follower } from '../eventStore/follower.ts';
 import { createMetrics, type Metrics } from '../metrics/metrics.ts';
 import { instrumentMatcher, metricsMiddleware } from '../metrics/instrument.ts';
-import { metricsRouter } from '../http/metricsRouter.ts';
 import { createRecentWrites, type RecentWrites } from '../consistency/recentWrites.ts';
 import { createUserDirectory } from '../users/userDirectory.ts';
 import { snapshotLegacyStreams, type LegacyStreamsReport } from '../migrations/snapshotLegacyStreams.ts';
@@ -106,6 +109,13 @@ export interface ComposeOptions {
   readonly clock?: () => Date;
   /** Told each start-up phase as it begins (the server answers /readyz with it, and logs how long each took). */
   readonly onPhase?: (phase: string) => void;
+  /**
+   * Checks every answer against its route declaration (schema of the body, declared error codes)
+   * and fails loudly on a mismatch: the test suite turns it on so every API test checks the document.
+   */
+  readonly checkResponses?: boolean;
+  /** When the process started (the liveness probe's uptime); now by default. */
+  readonly startedAt?: number;
 }
 
 /** Called once, on the embedded default's first start, with the default tenant and its first keys. */
@@ -209,7 +219,6 @@ export async function composeService(config: Config, logger: Logger, options: Co
     const auth = createAuthenticator({ readModel: tenantReadModel, hasher, clock });
     const limiter = await createRateLimiter(database.db, clock);
     closers.push(() => limiter.close());
-    const resolveTenant: TenantResolver = tenantOf;
     const deliveryQueue = await createSqlDeliveryQueue(database.db);
     const webhooks = createWebhookService({ db: database.db, tenants, queue: deliveryQueue, cipher, keys: subjectKeys, ids, allowPrivate: config.webhookAllowPrivate });
     const webhookRuntime = createWebhookRuntime({
@@ -283,64 +292,74 @@ export async function composeService(config: Config, logger: Logger, options: Co
     const consistency = createReadConsistency({ recent, headPosition: () => store.headPosition(), readModelsAt: (position) => (follower ? follower.waitFor(position, readYourWritesMs, projectionNames) : runner.catchUp().then(() => true)) });
     const drain = createDrain();
     const cors = createCors({ originAllowed: (origin) => tenantReadModel.originAllowed(origin, clock()) });
-    const app = createHttpApp({
-      logger,
-      cors: cors.middleware,
-      metrics: metricsMiddleware(metrics),
-      middleware: [drain.middleware, v1Guard(auth, limiter, cors)],
-      routers: [
-        healthRouter([
-          { name: 'eventStore', check: async () => (await store.ping(), { ok: true, detail: { kind: store.kind } }) },
-          { name: 'database', check: async () => (await database.db.selectNoFrom((eb) => eb.lit(1).as('one')).execute(), { ok: true, detail: { kind: database.kind, queries: database.queryStats().queries } }) },
-          { name: 'matcher', check: async () => ({ ok: true, detail: { templates: matcher.size(), position: matcherFeed.position().toString() } }) },
-          { name: 'models', check: async () => models },
-          {
-            name: 'followers',
-            check: async () => {
-              if (!follower) return { ok: false, detail: { reason: 'not following the event store' } };
-              const statuses = await follower.status();
-              const behind = statuses.filter((s) => s.lag > BigInt(config.readyMaxLag) || !s.running);
-              return {
-                ok: behind.length === 0,
-                detail: {
-                  maxLag: config.readyMaxLag,
-                  consumers: statuses.map((s) => ({ name: s.name, position: s.position.toString(), lag: s.lag.toString(), running: s.running, ...(s.lastError ? { lastError: s.lastError } : {}) })),
-                },
-              };
+    const adminCheck = config.adminToken !== undefined ? bearerTokenCheck(config.adminToken) : undefined;
+    const metricsCheck = config.metricsToken !== undefined ? bearerTokenCheck(config.metricsToken) : undefined;
+    const mount: MountOptions = {
+      guards: {
+        key: keyGuard(auth, limiter, cors),
+        requireScope,
+        ...(adminCheck
+          ? {
+              admin: (ctx) => {
+                if (!adminCheck(ctx)) throw new AppError('UNAUTHORIZED', 'the admin token is required');
+              },
+            }
+          : {}),
+        metrics: (ctx) => {
+          if (metricsCheck && !metricsCheck(ctx)) throw new AppError('UNAUTHORIZED', 'the metrics token is required (Authorization: Bearer <METRICS_TOKEN>)');
+        },
+      },
+      idempotency,
+      checkResponses: options.checkResponses ?? false,
+    };
+    const readiness = [
+      { name: 'eventStore', check: async () => (await store.ping(), { ok: true, detail: { kind: store.kind } }) },
+      { name: 'database', check: async () => (await database.db.selectNoFrom((eb) => eb.lit(1).as('one')).execute(), { ok: true, detail: { kind: database.kind, queries: database.queryStats().queries } }) },
+      { name: 'matcher', check: async () => ({ ok: true, detail: { templates: matcher.size(), position: matcherFeed.position().toString() } }) },
+      { name: 'models', check: async () => models },
+      {
+        name: 'followers',
+        check: async () => {
+          if (!follower) return { ok: false, detail: { reason: 'not following the event store' } };
+          const statuses = await follower.status();
+          const behind = statuses.filter((s) => s.lag > BigInt(config.readyMaxLag) || !s.running);
+          return {
+            ok: behind.length === 0,
+            detail: {
+              maxLag: config.readyMaxLag,
+              consumers: statuses.map((s) => ({ name: s.name, position: s.position.toString(), lag: s.lag.toString(), running: s.running, ...(s.lastError ? { lastError: s.lastError } : {}) })),
             },
-          },
-        ]),
-        facesRouter({
-          resolveTenant,
-          idempotency,
-          faces,
-          readModel,
-          cipher,
-          detector,
-          consistency,
-          replayIdentify: (tenant, at, query, maxResults) => replayIdentify({ store, cipher }, tenant, at, query, { maxResults }),
-        }),
-        usersRouter({ resolveTenant, readModel, cipher, blindIndex, erase: erasure.erase, store, consistency }),
-        webhooksRouter({ resolveTenant, idempotency, webhooks }),
-        erasuresRouter({ resolveTenant, store }),
-        devportalRouter({ resolveTenant, faces, readModel, cipher, blindIndex, erase: erasure.erase, consistency, directory }),
-        docsRouter(),
-        metricsRouter(metrics, config.metricsToken),
-        ...(config.adminToken !== undefined
-          ? [
-              adminRouter({
-                adminToken: config.adminToken,
+          };
+        },
+      },
+    ];
+    const routers = [
+      mountGroup(facesRoutes, { faces, readModel, cipher, detector, consistency, replayIdentify: (tenant, at, query, maxResults) => replayIdentify({ store, cipher }, tenant, at, query, { maxResults }) }, mount),
+      mountGroup(usersRoutes, { readModel, cipher, blindIndex, erase: erasure.erase, store, consistency }, mount),
+      mountGroup(erasuresRoutes, { store }, mount),
+      mountGroup(webhooksRoutes, { webhooks }, mount),
+      mountGroup(devportalRoutes, { faces, readModel, cipher, blindIndex, erase: erasure.erase, consistency, directory }, mount),
+      // Without ADMIN_TOKEN there is no /admin at all (404), rather than a door nobody can open.
+      ...(config.adminToken !== undefined
+        ? [
+            mountGroup(
+              adminRoutes,
+              {
                 tenants,
                 monthUsage: (tenantId) => limiter.monthUsage(tenantId),
                 onKeysChanged: () => {
                   auth.forget();
                   cors.forget();
                 },
-              }),
-            ]
-          : []),
-      ],
-    });
+              },
+              mount,
+            ),
+          ]
+        : []),
+      mountGroup(serviceRoutes, { checks: readiness, metrics, document: JSON.stringify(openApiDocument()), startedAt: options.startedAt ?? Date.now() }, mount),
+      mountGroup(docsRoutes, docsDeps(), mount),
+    ];
+    const app = createHttpApp({ logger, cors: cors.middleware, metrics: metricsMiddleware(metrics), middleware: [drain.middleware], routers });
 
     logger.info({ database: database.kind, eventStore: store.kind, masterKey: master.source }, 'service composed');
     return { config, logger, metrics, database, store, subjectKeys, cipher, blindIndex, projections, runner, follower, matcher, matcherFeed, faces, readModel, idempotency, tenants, auth, limiter, webhooks, webhookRuntime, applyRetention: runRetention, awaitPosition, recent, migrations, detector, app, drain, close };

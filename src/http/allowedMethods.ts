@@ -1,7 +1,8 @@
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { AppError } from '../errors/appError.ts';
-import { respond, sdkPathPrefix } from './envelope.ts';
+import { respond } from './envelope.ts';
+import { groupOf } from './routes/groups.ts';
 
 /**
  * Methods for every path a route serves, in one place and before any key is checked (what a path
@@ -19,7 +20,7 @@ export function allowedMethods(routers: readonly Router[]): Middleware {
     if (allow.length === 0) return next();
     if (ctx.method === 'OPTIONS') {
       ctx.set('Allow', allow.join(', '));
-      if (ctx.path.startsWith(sdkPathPrefix)) ctx.body = { success: true, allow };
+      if (groupOf(ctx.path).errorShape === 'sdk') ctx.body = { success: true, allow };
       else respond(ctx, { allow });
       return;
     }

@@ -1,7 +1,7 @@
 import type { Context, Middleware } from 'koa';
 import { AppError } from '../errors/appError.ts';
 import type { TenantContext } from '../tenancy/tenant.ts';
-import { sdkPathPrefix } from './envelope.ts';
+import { groupOf } from './routes/groups.ts';
 
 /** Headers a page may send: the key (either way), JSON, idempotency and read-after. */
 const allowedRequestHeaders = ['Authorization', 'X-API-Key', 'Content-Type', 'Idempotency-Key', 'X-Read-After'];
@@ -28,7 +28,7 @@ export interface Cors {
 }
 
 /**
- * CORS for browsers using keys with allowed origins, on `/v1/*` and `/api/devportal/*`. Requests
+ * CORS for browsers using keys with allowed origins, on the route groups open to browsers (/v1's and the SDK's). Requests
  * without an `Origin` (servers) and same-origin requests (the console) are not affected.
  *
  * - A preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) answers 204 with the
@@ -89,7 +89,7 @@ export function createCors(options: CorsOptions): Cors {
 
 /** The request's Origin when it is a cross-origin request to a CORS path; undefined otherwise. */
 function crossOrigin(ctx: Context): string | undefined {
-  if (!ctx.path.startsWith('/v1/') && !ctx.path.startsWith(sdkPathPrefix)) return undefined;
+  if (!groupOf(ctx.path).browserAccess) return undefined;
   const origin = ctx.get('Origin');
   if (origin === '') return undefined;
   // Same origin (a page this service serves, like the console): the browser's own rules apply.

@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type { ErrorCode } from '../errors/appError.ts';
 import { clipText } from './clientText.ts';
+import { groupOf, type ErrorShape } from './routes/groups.ts';
 
 export interface Meta {
   readonly requestId: string;
@@ -17,24 +18,24 @@ export function respond(ctx: Context, data: unknown, status = 200): void {
   ctx.body = { success: true, data, meta: meta(ctx) };
 }
 
-/** Routes the shipped FaceSmash SDK calls: it ignores the status and reads `error` as a string. */
-export const sdkPathPrefix = '/api/devportal/';
-
-/** Writes an error envelope (for the SDK's routes, its flat shape: `error` is the message). */
+/**
+ * Writes an error in the shape of the route group that owns the path: the envelope, or for the
+ * SDK's group its flat shape (the shipped SDK ignores the status and reads `error` as a string).
+ */
 export function respondError(ctx: Context, status: number, code: ErrorCode, message: string, details: Record<string, unknown> = {}): void {
   ctx.status = status;
-  ctx.body = errorBody(ctx.path, code, message, details, meta(ctx));
+  ctx.body = errorBody(groupOf(ctx.path).errorShape, code, message, details, meta(ctx));
 }
 
 /**
- * The body of an error answer on `path`: the envelope, or on the SDK's routes its flat shape.
+ * The body of an error answer in `shape`: the envelope, or the SDK's flat body.
  * Messages and details often repeat what the client sent, so both are bounded here, once for every
  * error: an error body stays under `maxErrorBodyBytes` whatever the request was.
  */
-export function errorBody(path: string, code: ErrorCode, message: string, details: Readonly<Record<string, unknown>>, at: Meta): Record<string, unknown> {
+export function errorBody(shape: ErrorShape, code: ErrorCode, message: string, details: Readonly<Record<string, unknown>>, at: Meta): Record<string, unknown> {
   const shown = clipText(message, maxMessageLength);
   const bounded = boundedDetails(details);
-  return path.startsWith(sdkPathPrefix)
+  return shape === 'sdk'
     ? { success: false, error: shown, code, details: bounded, requestId: at.requestId }
     : { success: false, error: { code, message: shown, details: bounded }, meta: at };
 }

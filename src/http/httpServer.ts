@@ -4,6 +4,7 @@ import type Koa from 'koa';
 import type { ErrorCode } from '../errors/appError.ts';
 import { statusOf } from '../errors/appError.ts';
 import { errorBody } from './envelope.ts';
+import { groupOf } from './routes/groups.ts';
 import { newRequestId } from './requestId.ts';
 
 /** The HTTP server's limits (config.ts: HTTP_*). */
@@ -136,7 +137,7 @@ function refusalOf(error: NodeJS.ErrnoException & { reason?: string }, settings:
 function errorResponse(target: string, code: ErrorCode, message: string, details: Record<string, unknown>): { status: number; text: string; requestId: string } {
   const requestId = newRequestId();
   const path = target.split('?', 1)[0] ?? '/';
-  const text = JSON.stringify(errorBody(path, code, message, details, { requestId, timestamp: new Date().toISOString() }));
+  const text = JSON.stringify(errorBody(groupOf(path).errorShape, code, message, details, { requestId, timestamp: new Date().toISOString() }));
   return { status: statusOf(code), text, requestId };
 }
 

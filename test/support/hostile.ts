@@ -1,7 +1,8 @@
 import net from 'node:net';
 import type { ExecutionContext } from 'ava';
 import { errorStatus, type ErrorCode } from '../../src/errors/appError.ts';
-import { maxErrorBodyBytes, sdkPathPrefix } from '../../src/http/envelope.ts';
+import { maxErrorBodyBytes } from '../../src/http/envelope.ts';
+import { groupOf } from '../../src/http/routes/groups.ts';
 import { randomVector, seededRandom } from './faces.ts';
 import { startService, type RunningService } from './service.ts';
 
@@ -104,7 +105,7 @@ export function assertRefusal(t: ExecutionContext, answer: RawAnswer, path: stri
   t.is(body.success, false);
   let code: unknown;
   let requestId: unknown;
-  if (path.startsWith(sdkPathPrefix)) {
+  if (groupOf(path).errorShape === 'sdk') {
     t.is(typeof body.error, 'string', "the SDK's flat shape: error is the message");
     t.true(typeof body.details === 'object' && body.details !== null);
     code = body.code;

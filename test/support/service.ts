@@ -57,7 +57,7 @@ export async function startService(
     ...(fresh ? { DATABASE_URL: fresh.url, MASTER_KEY: randomBytes(32).toString('base64') } : {}),
     ...env,
   });
-  const service = await composeService(config, options.logger ?? quietLogger(), { startProjections: options.startProjections ?? true, ...(options.clock ? { clock: options.clock } : {}) });
+  const service = await composeService(config, options.logger ?? quietLogger(), { startProjections: options.startProjections ?? true, checkResponses: true, ...(options.clock ? { clock: options.clock } : {}) });
   const tenant = options.startProjections === false ? undefined : await service.tenants.createTenant({ name: 'test tenant', plan: options.plan ?? 'enterprise' }, 'test-setup');
   const identity = { tenantId: tenant?.tenant.id ?? '', liveKey: tenant?.keys.live.key ?? '', testKey: tenant?.keys.test.key ?? '' };
   const cleanup = async () => {
@@ -88,14 +88,14 @@ async function serveOn(
     auth: setup.identity.liveKey ? { authorization: `Bearer ${setup.identity.liveKey}` } : {},
     async restart() {
       await close();
-      const next = await composeService(setup.config, quietLogger(), { startProjections: setup.options.startProjections ?? true, ...(setup.options.clock ? { clock: setup.options.clock } : {}) });
+      const next = await composeService(setup.config, quietLogger(), { startProjections: setup.options.startProjections ?? true, checkResponses: true, ...(setup.options.clock ? { clock: setup.options.clock } : {}) });
       return serveOn(next, setup);
     },
     async sibling() {
       if (setup.config.database.kind !== 'postgres') throw new Error('only PostgreSQL takes a second instance (the embedded database is one process per data dir)');
       const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'fs-svc-'));
       const config = Object.freeze({ ...setup.config, dataDir });
-      const next = await composeService(config, quietLogger(), { startProjections: setup.options.startProjections ?? true, ...(setup.options.clock ? { clock: setup.options.clock } : {}) });
+      const next = await composeService(config, quietLogger(), { startProjections: setup.options.startProjections ?? true, checkResponses: true, ...(setup.options.clock ? { clock: setup.options.clock } : {}) });
       return serveOn(next, { ...setup, config, dataDir, cleanup: () => fs.rm(dataDir, { recursive: true, force: true }) });
     },
     async stop() {

@@ -1,14 +1,13 @@
-import Router from '@koa/router';
-import type { Context } from 'koa';
 import { z } from 'zod';
-import { AppError } from '../../errors/appError.ts';
-import { allScopes } from '../../tenancy/tenantEvents.ts';
+import { allScopes, scopesAllowed } from '../../tenancy/tenantEvents.ts';
+import { defaultTenantSettings } from '../../tenancy/tenant.ts';
 import { allowedOriginsSchema } from '../../tenancy/origins.ts';
 import type { TenantService } from '../../tenancy/tenantService.ts';
-import { bearerTokenCheck } from '../bearerToken.ts';
-import { respond } from '../envelope.ts';
-import { descriptorBodyLimit, readJsonBody } from '../jsonBody.ts';
-import { boundedArray, parseInput } from '../validation.ts';
+import { route, routeGroup } from '../routes/declaration.ts';
+import { example } from '../routes/examples.ts';
+import { groups } from '../routes/groups.ts';
+import { plainBodyErrors, tenantWriteErrors } from '../routes/notes.ts';
+import { boundedArray } from '../validation.ts';
 
 const plan = z.enum(['free', 'pro', 'enterprise'], { error: 'must be free, pro or enterprise' });
 const settings = z
@@ -36,68 +35,224 @@ export const patchKeyRequest = z.strictObject({ allowedOrigins: allowedOriginsSc
 export const tenantIdParam = z.uuid({ error: 'must be a tenant id (uuid)' });
 export const keyIdParam = z.string().regex(/^key_[0-9a-f]{32}$/, 'must be a key id (key_ and 32 hex characters)');
 
+// Answers (tenancy/tenantService.ts: TenantView, IssuedKey, KeyView) inside the envelope.
+const isoDate = z.iso.datetime();
+const tenantSettings = settings.required().meta({ description: "The tenant's matching, template and retention settings (all present in answers)." });
+const tenantView = z.object({ id: tenantIdParam, name: z.string(), plan, settings: tenantSettings, createdAt: isoDate });
+const keyFields = {
+  id: keyIdParam,
+  prefix: z.string().meta({ description: 'The first 12 characters of the key, for people to recognise it; never enough to use it.' }),
+  mode: issueKeyRequest.shape.mode,
+  name: z.string(),
+  scopes: z.array(z.enum(allScopes)),
+  expiresAt: isoDate.nullable(),
+  createdAt: isoDate,
+  allowedOrigins: z.array(z.string()).meta({ description: 'Exact origins a browser may call the API from with this key (CORS).' }),
+};
+const issuedKey = z
+  .object({ ...keyFields, key: z.string().regex(/^fs_(live|test)_[A-Za-z0-9_-]{43}$/).meta({ description: 'The full key: shown this once, stored only as a hash.' }) })
+  .meta({ description: 'A new key, with its secret (shown once).' });
+const keyView = z.object({ ...keyFields, revokedAt: isoDate.nullable(), status: z.enum(['active', 'revoked', 'expired']) }).meta({ description: 'A key without its secret.' });
+const createTenantResponse = z.object({ tenant: tenantView, keys: z.object({ live: issuedKey, test: issuedKey }) });
+const tenantListResponse = z.object({ tenants: z.array(tenantView) });
+const tenantWithUsage = tenantView.extend({
+  usage: z.object({ live: z.number().int(), test: z.number().int(), month: z.string().regex(/^\d{4}-\d{2}$/) }).meta({ description: 'Requests counted this UTC month, per mode.' }),
+});
+const keyListResponse = z.object({ keys: z.array(keyView) });
+const revokeKeyResponse = z.object({
+  revoked: z.literal(true),
+  id: keyIdParam,
+  alreadyRevoked: z.boolean().meta({ description: 'True when the key was revoked before: nothing changed.' }),
+  revokedAt: isoDate.meta({ description: 'When the key was revoked (by this call or the earlier one).' }),
+});
+
 export interface AdminDeps {
-  readonly adminToken: string;
   readonly tenants: TenantService;
   readonly monthUsage: (tenantId: string) => Promise<unknown>;
   /** Called after a key or settings change, so cached keys on this instance are re-read. */
   readonly onKeysChanged: () => void;
 }
 
-/** `/admin`: operators manage tenants and keys, behind their own bearer token. */
-export function adminRouter(deps: AdminDeps): Router {
-  const router = new Router({ prefix: '/admin' });
-  const authorised = bearerTokenCheck(deps.adminToken);
+const tenantPath = z.strictObject({ id: tenantIdParam.meta({ description: 'A tenant id (uuid).' }) });
+const keyPath = z.strictObject({ id: keyIdParam.meta({ description: 'A key id (`key_…`).' }) });
+const testKeyScopes = scopesAllowed('test');
+const liveOnlyScopes = allScopes.filter((scope) => !testKeyScopes.includes(scope));
+const exampleTenant = { id: example.tenantId, name: 'Acme sign-in', plan: 'pro', settings: defaultTenantSettings, createdAt: example.earlier } as const;
+const exampleOrigins = ['https://app.example.com'];
+const exampleKeyFields = { prefix: example.liveKey.slice(0, 12), mode: 'live', name: 'live key', scopes: [...allScopes], expiresAt: null, createdAt: example.earlier, allowedOrigins: exampleOrigins } as const;
+const exampleKeyView = { id: example.keyId, ...exampleKeyFields, revokedAt: null, status: 'active' } as const;
 
-  router.use(async (ctx, next) => {
-    if (!authorised(ctx)) throw new AppError('UNAUTHORIZED', 'the admin token is required');
-    await next();
-  });
-
-  const body = async (ctx: Context) => (await readJsonBody(ctx, descriptorBodyLimit)).value;
-  const requestId = (ctx: Context) => String(ctx.state.requestId);
-
-  router.post('/tenants', async (ctx) => {
-    const input = parseInput(createTenantRequest, await body(ctx), 'body');
-    respond(ctx, await deps.tenants.createTenant(input, requestId(ctx)), 201);
-  });
-  router.get('/tenants', async (ctx) => {
-    respond(ctx, { tenants: await deps.tenants.listTenants() });
-  });
-  router.get('/tenants/:id', async (ctx) => {
-    const tenantId = parseInput(tenantIdParam, ctx.params.id, 'path', 'id');
-    const tenant = await deps.tenants.getTenant(tenantId);
-    respond(ctx, { ...tenant, usage: await deps.monthUsage(tenantId) });
-  });
-  router.patch('/tenants/:id', async (ctx) => {
-    const tenantId = parseInput(tenantIdParam, ctx.params.id, 'path', 'id');
-    const input = parseInput(patchTenantRequest, await body(ctx), 'body');
-    const tenant = await deps.tenants.changeSettings(tenantId, input, requestId(ctx));
-    deps.onKeysChanged();
-    respond(ctx, tenant);
-  });
-  router.post('/tenants/:id/keys', async (ctx) => {
-    const tenantId = parseInput(tenantIdParam, ctx.params.id, 'path', 'id');
-    const input = parseInput(issueKeyRequest, await body(ctx), 'body');
-    await deps.tenants.getTenant(tenantId);
-    respond(ctx, await deps.tenants.issueKey(tenantId, input, requestId(ctx)), 201);
-  });
-  router.get('/tenants/:id/keys', async (ctx) => {
-    const tenantId = parseInput(tenantIdParam, ctx.params.id, 'path', 'id');
-    respond(ctx, { keys: await deps.tenants.listKeys(tenantId) });
-  });
-  router.patch('/keys/:id', async (ctx) => {
-    const keyId = parseInput(keyIdParam, ctx.params.id, 'path', 'id');
-    const input = parseInput(patchKeyRequest, await body(ctx), 'body');
-    const key = await deps.tenants.changeKeyOrigins(keyId, input.allowedOrigins, requestId(ctx));
-    deps.onKeysChanged();
-    respond(ctx, key);
-  });
-  router.delete('/keys/:id', async (ctx) => {
-    const keyId = parseInput(keyIdParam, ctx.params.id, 'path', 'id');
-    const result = await deps.tenants.revokeKey(keyId, requestId(ctx));
-    deps.onKeysChanged();
-    respond(ctx, result);
-  });
-  return router;
-}
+/** `/admin`: operators manage tenants and keys, behind their own bearer token (ADMIN_TOKEN). */
+export const adminRoutes = routeGroup<AdminDeps>(groups.admin, [
+  route({
+    method: 'post',
+    path: '/admin/tenants',
+    operationId: 'adminCreateTenant',
+    summary: 'Create a tenant and its first keys',
+    description: 'The answer holds one live and one test key with all the scopes their mode allows: their full values are shown this once.',
+    tags: ['admin'],
+    auth: { kind: 'admin' },
+    body: { schema: createTenantRequest, name: 'CreateTenantRequest', description: 'A name; `plan` defaults to free, `settings` to the defaults.', limit: 'descriptor', example: { name: 'Acme sign-in', plan: 'pro', settings: { matchThreshold: 0.5 } } },
+    responses: [
+      {
+        status: 201,
+        description: 'The tenant and its first two keys.',
+        schema: createTenantResponse,
+        name: 'CreateTenantResponse',
+        example: {
+          tenant: { ...exampleTenant, settings: { ...defaultTenantSettings, matchThreshold: 0.5 } },
+          keys: {
+            live: { id: example.keyId, ...exampleKeyFields, allowedOrigins: [], key: example.liveKey },
+            test: { id: example.testKeyId, ...exampleKeyFields, prefix: example.testKey.slice(0, 12), mode: 'test', name: 'test key', scopes: [...testKeyScopes], allowedOrigins: [], key: example.testKey },
+          },
+        },
+      },
+    ],
+    errors: [...plainBodyErrors, 'INTERNAL_ERROR'],
+    async handle(deps, { body, requestId }) {
+      return { status: 201, data: await deps.tenants.createTenant(body, requestId) };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/admin/tenants',
+    operationId: 'adminListTenants',
+    summary: 'List tenants',
+    tags: ['admin'],
+    auth: { kind: 'admin' },
+    responses: [{ status: 200, description: 'Every tenant.', schema: tenantListResponse, name: 'TenantListResponse', example: { tenants: [exampleTenant] } }],
+    errors: ['INTERNAL_ERROR'],
+    async handle(deps) {
+      return { data: { tenants: await deps.tenants.listTenants() } };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/admin/tenants/{id}',
+    operationId: 'adminGetTenant',
+    summary: 'Get a tenant and its usage this month',
+    tags: ['admin'],
+    auth: { kind: 'admin' },
+    params: tenantPath,
+    responses: [
+      {
+        status: 200,
+        description: 'The tenant, with requests counted this UTC month per mode.',
+        schema: tenantWithUsage,
+        name: 'TenantWithUsage',
+        example: { ...exampleTenant, usage: { live: 48213, test: 377, month: '2026-11' } },
+      },
+    ],
+    errors: ['VALIDATION_ERROR', 'NOT_FOUND', 'INTERNAL_ERROR'],
+    async handle(deps, { params }) {
+      const tenant = await deps.tenants.getTenant(params.id);
+      return { data: { ...tenant, usage: await deps.monthUsage(params.id) } };
+    },
+  }),
+  route({
+    method: 'patch',
+    path: '/admin/tenants/{id}',
+    operationId: 'adminUpdateTenant',
+    summary: "Change a tenant's plan or settings",
+    description: 'Settings not sent keep their value. Keys cached by this instance are re-read at once; other instances see the change within seconds.',
+    tags: ['admin'],
+    auth: { kind: 'admin' },
+    params: tenantPath,
+    body: { schema: patchTenantRequest, name: 'PatchTenantRequest', description: '`plan` and/or some `settings`.', limit: 'descriptor', example: { plan: 'enterprise', settings: { logRetentionDays: 30 } } },
+    responses: [
+      { status: 200, description: 'The tenant as changed.', schema: tenantView, name: 'TenantView', example: { ...exampleTenant, plan: 'enterprise', settings: { ...defaultTenantSettings, logRetentionDays: 30 } } },
+    ],
+    errors: [...plainBodyErrors, 'NOT_FOUND', ...tenantWriteErrors],
+    async handle(deps, { params, body, requestId }) {
+      const tenant = await deps.tenants.changeSettings(params.id, body, requestId);
+      deps.onKeysChanged();
+      return { data: tenant };
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/admin/tenants/{id}/keys',
+    operationId: 'adminIssueKey',
+    summary: 'Issue an API key',
+    description: `\`scopes\` default to all the mode allows; test keys cannot hold ${liveOnlyScopes.map((scope) => `\`${scope}\``).join(' or ')} (400). \`expiresAt\`, if given, must be in the future. \`allowedOrigins\` lists the exact origins a browser may use the key from (CORS). The full key is shown this once.`,
+    tags: ['admin'],
+    auth: { kind: 'admin' },
+    params: tenantPath,
+    body: {
+      schema: issueKeyRequest,
+      name: 'IssueKeyRequest',
+      description: 'The mode, and optionally a name, scopes, an expiry and allowed origins.',
+      limit: 'descriptor',
+      example: { mode: 'live', name: 'web sign-in', scopes: ['faces:verify', 'faces:identify'], allowedOrigins: exampleOrigins },
+    },
+    responses: [
+      {
+        status: 201,
+        description: 'The key, with its secret.',
+        schema: issuedKey,
+        name: 'IssuedKey',
+        example: { id: example.keyId, ...exampleKeyFields, name: 'web sign-in', scopes: ['faces:verify', 'faces:identify'], key: example.liveKey },
+      },
+    ],
+    errors: [...plainBodyErrors, 'NOT_FOUND', ...tenantWriteErrors],
+    async handle(deps, { params, body, requestId }) {
+      await deps.tenants.getTenant(params.id);
+      const issued = await deps.tenants.issueKey(params.id, body, requestId);
+      deps.onKeysChanged();
+      return { status: 201, data: issued };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/admin/tenants/{id}/keys',
+    operationId: 'adminListKeys',
+    summary: "List a tenant's keys",
+    tags: ['admin'],
+    auth: { kind: 'admin' },
+    params: tenantPath,
+    responses: [{ status: 200, description: 'The keys, without their secret part.', schema: keyListResponse, name: 'KeyListResponse', example: { keys: [exampleKeyView] } }],
+    errors: ['VALIDATION_ERROR', 'NOT_FOUND', 'INTERNAL_ERROR'],
+    async handle(deps, { params }) {
+      return { data: { keys: await deps.tenants.listKeys(params.id) } };
+    },
+  }),
+  route({
+    method: 'patch',
+    path: '/admin/keys/{id}',
+    operationId: 'adminChangeKeyOrigins',
+    summary: 'Set the origins a browser may use an API key from',
+    description: 'Replaces the whole list (an ApiKeyOriginsChanged event). Preflights from an origin answer 204 while some active key allows it; a request whose Origin its own key does not list is 403.',
+    tags: ['admin'],
+    auth: { kind: 'admin' },
+    params: keyPath,
+    body: { schema: patchKeyRequest, name: 'PatchKeyRequest', description: 'The allowed origins, as they should be.', limit: 'descriptor', example: { allowedOrigins: [...exampleOrigins, 'https://staging.example.com'] } },
+    responses: [
+      { status: 200, description: 'The key as it is now.', schema: keyView, name: 'KeyView', example: { ...exampleKeyView, allowedOrigins: [...exampleOrigins, 'https://staging.example.com'] } },
+    ],
+    errors: [...plainBodyErrors, 'NOT_FOUND', ...tenantWriteErrors],
+    async handle(deps, { params, body, requestId }) {
+      const key = await deps.tenants.changeKeyOrigins(params.id, body.allowedOrigins, requestId);
+      deps.onKeysChanged();
+      return { data: key };
+    },
+  }),
+  route({
+    method: 'delete',
+    path: '/admin/keys/{id}',
+    operationId: 'adminRevokeKey',
+    summary: 'Revoke an API key',
+    description: 'The key is refused (401) at once on this instance; other instances see the revocation within seconds.',
+    tags: ['admin'],
+    auth: { kind: 'admin' },
+    params: keyPath,
+    responses: [
+      { status: 200, description: 'The key was revoked.', schema: revokeKeyResponse, name: 'RevokeKeyResponse', example: { revoked: true, id: example.keyId, alreadyRevoked: false, revokedAt: example.at } },
+    ],
+    errors: ['VALIDATION_ERROR', 'NOT_FOUND', ...tenantWriteErrors],
+    async handle(deps, { params, requestId }) {
+      const result = await deps.tenants.revokeKey(params.id, requestId);
+      deps.onKeysChanged();
+      return { data: result };
+    },
+  }),
+]);

@@ -1,14 +1,8 @@
-import type { Context, Middleware } from 'koa';
-import { AppError } from '../../errors/appError.ts';
+import type { Context } from 'koa';
 import type { TenantContext } from '../../tenancy/tenant.ts';
-import type { Scope } from '../../tenancy/tenantEvents.ts';
-import { requireScope, type Authenticator } from '../auth.ts';
+import type { Authenticator } from '../auth.ts';
 import type { RateLimiter } from '../rateLimit.ts';
-import { sdkPathPrefix } from '../envelope.ts';
 import type { Cors } from '../cors.ts';
-
-/** Paths under /v1 that need no key (the public API description). */
-const publicPaths = new Set(['/v1/openapi.json']);
 
 function setRateHeaders(ctx: Context, limit: number | null, remaining: number | null, reset: number): void {
   ctx.set('X-RateLimit-Limit', limit === null ? 'unlimited' : String(limit));
@@ -17,13 +11,12 @@ function setRateHeaders(ctx: Context, limit: number | null, remaining: number | 
 }
 
 /**
- * Every /v1 request (and the SDK's /api/devportal routes): authenticate the key, count it against the tenant's plan, and put the
- * rate-limit headers on the response (errors included). Routes then check their scope.
+ * What every route declared with a key runs first (/v1 and the SDK's routes): authenticate the
+ * key, refuse a browser origin the key does not list, count the request against the tenant's plan
+ * and put the rate-limit headers on the answer (errors included). The route then checks its scope.
  */
-export function v1Guard(auth: Authenticator, limiter: RateLimiter, cors?: Pick<Cors, 'checkKey'>): Middleware {
-  return async (ctx, next) => {
-    const guarded = ctx.path.startsWith('/v1/') || ctx.path === '/v1' || ctx.path.startsWith(sdkPathPrefix);
-    if (!guarded || publicPaths.has(ctx.path)) return next();
+export function keyGuard(auth: Authenticator, limiter: RateLimiter, cors?: Pick<Cors, 'checkKey'>): (ctx: Context) => Promise<TenantContext> {
+  return async (ctx) => {
     const tenant = await auth.authenticate(ctx);
     // A browser on an origin this key does not list: refused before it counts or does anything.
     cors?.checkKey(ctx, tenant);
@@ -36,14 +29,6 @@ export function v1Guard(auth: Authenticator, limiter: RateLimiter, cors?: Pick<C
       if (rate) setRateHeaders(ctx, rate.limit, rate.remaining, rate.reset);
       throw error;
     }
-    await next();
+    return tenant;
   };
-}
-
-/** The authenticated tenant of a /v1 request, after checking the route's scope. */
-export function tenantOf(ctx: Context, scope: Scope): TenantContext {
-  const tenant = ctx.state.tenant as TenantContext | undefined;
-  if (!tenant) throw new AppError('UNAUTHORIZED', 'an API key is required');
-  requireScope(tenant, scope);
-  return tenant;
 }

@@ -29,6 +29,12 @@ const faceInput = {
   image: imageSchema.optional(),
 };
 
+/**
+ * "Exactly one of descriptor or image" is a refinement, which JSON Schema conversion cannot see;
+ * it is restated as metadata, which the conversion copies into the document.
+ */
+const oneFaceJsonSchema = { oneOf: [{ required: ['descriptor'] }, { required: ['image'] }] };
+
 function oneFace<T extends { descriptor?: unknown; image?: unknown }>(value: T, ctx: z.RefinementCtx): void {
   if (value.descriptor === undefined && value.image === undefined) ctx.addIssue({ code: 'custom', path: ['descriptor'], message: 'descriptor or image is required' });
   if (value.descriptor !== undefined && value.image !== undefined) ctx.addIssue({ code: 'custom', path: ['image'], message: 'send either descriptor or image, not both' });
@@ -41,7 +47,8 @@ export const registerRequest = z
     qualityScore: unit('qualityScore').optional(),
     lightingConditions: z.strictObject({ brightness: z.number().min(0).max(255), contrast: z.number().min(0).max(255) }).optional(),
   })
-  .superRefine(oneFace);
+  .superRefine(oneFace)
+  .meta(oneFaceJsonSchema);
 
 const thresholdSchema = z.number().min(0.35, 'must be between 0.35 and 0.95').max(0.95, 'must be between 0.35 and 0.95');
 
@@ -52,7 +59,8 @@ export const verifyRequest = z
     lightingScore: unit('lightingScore').optional(),
     threshold: thresholdSchema.optional(),
   })
-  .superRefine(oneFace);
+  .superRefine(oneFace)
+  .meta(oneFaceJsonSchema);
 
 export const identifyRequest = z
   .strictObject({
@@ -66,7 +74,8 @@ export const identifyRequest = z
       .optional()
       .meta({ description: 'Decision replay: answer from the gallery as it was at this time. Records no sign-in.' }),
   })
-  .superRefine(oneFace);
+  .superRefine(oneFace)
+  .meta(oneFaceJsonSchema);
 
 const pageParam = z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be 1 or more').default(1);
 const perPageParam = z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be between 1 and 100').max(100, 'must be between 1 and 100').default(20);
