@@ -183,6 +183,17 @@ for (const store of ['pglite', 'postgres'] as const) {
       t.is(responses.filter((r) => r.status === 201).length, 1, JSON.stringify(responses.map((r) => [r.status, r.body.error?.code])));
       t.is(responses.filter((r) => r.status === 409 && r.body.error.code === 'DUPLICATE_FACE').length, 9);
     }
+    // The other instance checks a face once its matcher has reached the gallery's last claim: so a
+    // claim must come after the template it claims, or a matcher that reached the claim can still
+    // miss the face (this ordering was the cause of two accepted registrations of one face).
+    const events = await first.service.store.readAll({ after: 0n, maxCount: 10_000 });
+    const claims = events.filter((e) => e.type === 'FaceClaimed');
+    t.is(claims.length, 3);
+    for (const claim of claims) {
+      const templateId = (claim.data as { templateId: string }).templateId;
+      const added = events.find((e) => e.type === 'FaceTemplateAdded' && (e.data as { templateId: string }).templateId === templateId)!;
+      t.true(added.position < claim.position, `template ${templateId} is stored before its claim`);
+    }
   } finally {
     await second.stop();
     await first.stop();

@@ -92,7 +92,8 @@ export interface EventStore {
   appendToStream(streamName: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>;
   /**
    * Appends to several streams in one atomic step: every part is checked (expected revision,
-   * guards, closure) and either all are stored or none is. Results are in the order of the parts.
+   * guards, closure) and either all are stored or none is. Events are stored in the order of the
+   * parts (their positions increase with it), and results are in that order.
    * A part with no events only checks its expectations.
    */
   appendMulti(parts: readonly StreamAppend[]): Promise<AppendResult[]>;

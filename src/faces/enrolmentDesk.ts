@@ -206,7 +206,9 @@ export function createEnrolmentDesk(deps: EnrolmentDeskDeps): EnrolmentDesk {
       };
       let results;
       try {
-        results = await store.appendMulti([galleryPart, ...decided.accepted.flatMap(({ parts }) => parts)]);
+        // The gallery's claims go last, so a claim's position is the highest of its append: an
+        // instance whose matcher has reached a claim (galleryHead) holds every template before it.
+        results = await store.appendMulti([...decided.accepted.flatMap(({ parts }) => parts), galleryPart]);
       } catch (error) {
         if (hasCode(error, 'WRONG_EXPECTED_REVISION') && (error as AppError).details.streamName === galleryPart.streamName && attempt < 20) {
           gallery.head = undefined;
@@ -214,8 +216,9 @@ export function createEnrolmentDesk(deps: EnrolmentDeskDeps): EnrolmentDesk {
         }
         throw error;
       }
-      const position = results[0]!.position;
-      gallery.head = { revision: results[0]!.nextExpectedRevision, position, inMatcher: true };
+      const claimed = results.at(-1)!;
+      const position = claimed.position;
+      gallery.head = { revision: claimed.nextExpectedRevision, position, inMatcher: true };
       for (const { item, outcome } of decided.accepted) {
         const stored = { ...outcome, position };
         deps.onStored(gallery.key, stored, item.prepared.request.descriptor, position);

@@ -98,7 +98,7 @@ export const serviceRoutes = routeGroup<ServiceRouteDeps>(groups.service, [
         status: 200,
         description: 'The document itself (not an envelope).',
         contentType: 'application/json',
-        contentSchema: { type: 'object', required: ['openapi', 'info', 'paths'], properties: { openapi: { const: '3.1.0' } } },
+        contentSchema: { type: 'object', required: ['openapi', 'info', 'paths'], properties: { openapi: { const: '3.1.0' }, info: { type: 'object' }, paths: { type: 'object' }, components: { type: 'object' } } },
       },
     ],
     errors: ['INTERNAL_ERROR'],

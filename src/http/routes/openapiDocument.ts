@@ -30,7 +30,7 @@ export interface OpenApiOperation {
 
 export interface OpenApiDocument {
   readonly openapi: '3.1.0';
-  readonly info: { readonly title: string; readonly version: string; readonly description: string };
+  readonly info: { readonly title: string; readonly version: string; readonly license: { readonly name: string; readonly identifier: string }; readonly description: string };
   readonly servers: readonly { readonly url: string }[];
   readonly tags: readonly { readonly name: string; readonly description: string }[];
   readonly paths: Readonly<Record<string, Partial<Record<HttpMethod, OpenApiOperation>>>>;
@@ -153,9 +153,12 @@ const join = (...parts: Array<string | undefined>) => parts.filter((part) => par
 /** The error schema narrowed to some codes (and, optionally, to some `details`). */
 function errorContent(shape: ErrorShape, codes: readonly ErrorCode[], details?: JsonObject): JsonObject {
   const narrowed = { code: { enum: codes }, ...(details ? { details } : {}) };
+  // The envelope's narrowing names message and details too (as anything): validators that merge
+  // allOf branches (Redocly's) otherwise read the base's closed `error` object as refusing them.
+  const envelopeNarrowed = { message: {}, details: {}, ...narrowed };
   return {
     'application/json': {
-      schema: shape === 'envelope' ? { allOf: [schemaRef('Error'), { properties: { error: { properties: narrowed } } }] } : { allOf: [schemaRef('SdkError'), { properties: narrowed }] },
+      schema: shape === 'envelope' ? { allOf: [schemaRef('Error'), { properties: { error: { properties: envelopeNarrowed } } }] } : { allOf: [schemaRef('SdkError'), { properties: narrowed }] },
       example: errorExample(shape, codes[0]!),
     },
   };
@@ -283,6 +286,7 @@ export function buildOpenApiDocument(groups: readonly RouteGroup<never>[]): Open
     info: {
       title: 'FaceSmash API',
       version: readPackageVersion(),
+      license: { name: 'MIT', identifier: 'MIT' },
       description: join(
         'Event-sourced face recognition. /v1, /admin and the health probes answer the JSON envelope `{success, data | error, meta}`; every response carries an `X-Request-Id` header (equal to `meta.requestId`).',
         `Every /v1 and /api/devportal operation needs an API key (\`Authorization: Bearer fs_live_…\` or \`X-API-Key\`) that holds the scope the operation names (\`x-required-scope\`). Requests count against the tenant's plan per mode (${plans}; test keys always count as free); every answer past authentication carries \`X-RateLimit-Limit\`, \`X-RateLimit-Remaining\` and \`X-RateLimit-Reset\`.`,
