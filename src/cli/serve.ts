@@ -6,8 +6,6 @@ import { closeServer } from '../http/draining.ts';
 import { createHttpServer } from '../http/httpServer.ts';
 import { createAppSwitch, createStartingApp } from '../http/startingApp.ts';
 
-/** How long idle kept-alive sockets may stay after SIGTERM, so a request already on its way gets an answer, not a reset. */
-const idleGraceMs = 250;
 /** Past the shutdown timeout, what is left gets this long to close before the process exits anyway. */
 const hardStopMs = 1000;
 
@@ -54,7 +52,7 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
       }, config.shutdownTimeoutMs + hardStopMs - 50);
       hardStop.unref();
       service?.drain.start();
-      const { forced } = await closeServer(server, { deadline, idleGraceMs });
+      const { forced } = await closeServer(server, { deadline, idleGraceMs: config.shutdownIdleGraceMs });
       if (forced) logger.warn({ ms: Date.now() - started }, 'shutdown timeout reached: closed the remaining connections');
       // A signal during start-up waits for the start to finish, then closes what it opened.
       const closed = await Promise.race([

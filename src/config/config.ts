@@ -40,6 +40,7 @@ export const configSchema = z
     READY_MAX_LAG: z.coerce.number({ message: 'must be a number' }).int().min(0, 'must be 0 or more').default(1000),
     FOLLOWER_CYCLE_MS: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').max(1000, 'must be at most 1000').default(10),
     SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+    SHUTDOWN_IDLE_GRACE_MS: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').max(60_000, 'must be at most 60000').default(250),
     RETENTION_INTERVAL_MS: positiveInt(3_600_000),
     HTTP_HEADERS_TIMEOUT_MS: positiveInt(10_000),
     HTTP_REQUEST_TIMEOUT_MS: positiveInt(30_000),
@@ -80,6 +81,8 @@ export interface Config {
   /** Under load, the follower reads the store at most this often (events then come in batches). */
   readonly followerCycleMs: number;
   readonly shutdownTimeoutMs: number;
+  /** After SIGTERM, idle kept-alive connections stay this long (a request already on its way gets 503, not a reset). */
+  readonly shutdownIdleGraceMs: number;
   /** How often the retention job runs in the server. */
   readonly retentionIntervalMs: number;
   /** Limits of the HTTP server (http/httpServer.ts): how long a client may take to send a request, and its header size. */
@@ -131,6 +134,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     readyMaxLag: raw.READY_MAX_LAG,
     followerCycleMs: raw.FOLLOWER_CYCLE_MS,
     shutdownTimeoutMs: raw.SHUTDOWN_TIMEOUT_MS,
+    shutdownIdleGraceMs: raw.SHUTDOWN_IDLE_GRACE_MS,
     retentionIntervalMs: raw.RETENTION_INTERVAL_MS,
     http: Object.freeze({
       headersTimeoutMs: raw.HTTP_HEADERS_TIMEOUT_MS,

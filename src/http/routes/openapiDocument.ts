@@ -186,7 +186,7 @@ function errorResponses<Deps>(shape: ErrorShape, declared: RouteDeclaration<Deps
     guard(
       403,
       `FORBIDDEN: the key lacks the \`${auth.scope}\` scope (named in \`details.scope\`), or a browser's Origin is not one of the key's allowed origins (\`details.origin\`).`,
-      errorContent(shape, ['FORBIDDEN']),
+      errorContent(shape, ['FORBIDDEN'], { type: 'object', properties: { scope: { const: auth.scope }, origin: { type: 'string' } } }),
     );
     guard(429, "RATE_LIMITED (the plan's requests per minute) or QUOTA_EXCEEDED (its requests per month); retry after `Retry-After` seconds.", errorContent(shape, ['RATE_LIMITED', 'QUOTA_EXCEEDED']));
   } else if (auth.kind === 'admin') {
