@@ -50,7 +50,7 @@ async function run(tenants: TenantService, command: string, values: TenantComman
       return output.done(
         list,
         list.length === 0
-          ? `No tenants yet. Create one: ${createTenantHint}\n`
+          ? `No tenants yet. Create one with ${createTenantHint}\n`
           : table(['tenant', 'name', 'plan', 'created'], list.map((t) => [t.id, t.name, t.plan, t.createdAt])),
       );
     }
