@@ -33,7 +33,8 @@ async function environmentWithEvents(count: number): Promise<{ env: Record<strin
   await store.close();
   await database.close();
   return {
-    env: { DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...(fresh ? { DATABASE_URL: fresh.url, MASTER_KEY: randomBytes(32).toString('base64') } : {}) },
+    // A master key given, on the embedded database too: no command warns that it generated one.
+    env: { DATA_DIR: dataDir, LOG_LEVEL: 'warn', MASTER_KEY: randomBytes(32).toString('base64'), ...(fresh ? { DATABASE_URL: fresh.url } : {}) },
     async dispose() {
       await fresh?.drop();
       await fs.rm(dataDir, { recursive: true, force: true });
