@@ -80,6 +80,16 @@ test('bad arguments and bad configuration exit non-zero with a message', async (
   const unknown = captureIo();
   t.is(await runCli(['frobnicate'], { DATA_DIR: os.tmpdir() }, unknown), 2);
   t.regex(unknown.stderr(), /unknown command: frobnicate/);
+  // An option the command does not take, or an argument too many, is said rather than ignored.
+  const foreign = captureIo();
+  t.is(await runCli(['tenants', 'update', randomUUID(), '--name', 'x', '--mode', 'live'], { DATA_DIR: os.tmpdir() }, foreign), 2);
+  t.is(foreign.stderr(), 'tenants update does not take --name, --mode (it takes --plan, --setting, --tenant, --json)\n');
+  const extra = captureIo();
+  t.is(await runCli(['keys', 'revoke', `key_${'0'.repeat(32)}`, 'and-this', '--json'], { DATA_DIR: os.tmpdir() }, extra), 2);
+  t.deepEqual(JSON.parse(extra.stdout()).error, { code: 'VALIDATION_ERROR', message: 'keys revoke: unexpected argument "and-this" (it takes one KEY_ID)' });
+  const statusExtra = captureIo();
+  t.is(await runCli(['projections', 'status', 'now'], { DATA_DIR: os.tmpdir() }, statusExtra), 2);
+  t.is(statusExtra.stderr(), 'status: unexpected argument "now"\n');
   const badProjection = captureIo();
   const { env, dispose } = await environmentWithEvents(1);
   try {

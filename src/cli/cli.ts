@@ -65,7 +65,35 @@ const defaultIo: CliIo = {
 };
 
 const groups = new Set(['tenants', 'keys', 'receipts', 'audit', 'retention']);
-const commands = ['status', 'rebuild', 'tenants create', 'tenants list', 'tenants update', 'keys issue', 'keys list', 'keys revoke', 'keys origins', 'receipts verify', 'audit replay', 'audit export', 'retention run'];
+/** Each command, the options it takes (besides --json and --help) and whether it takes an id after its name. */
+const commands: Readonly<Record<string, { readonly options: readonly string[]; readonly id?: string }>> = {
+  status: { options: [] },
+  rebuild: { options: ['projection', 'batch-size'] },
+  'tenants create': { options: ['name', 'plan', 'setting'] },
+  'tenants list': { options: [] },
+  'tenants update': { options: ['plan', 'setting', 'tenant'], id: 'TENANT_ID' },
+  'keys issue': { options: ['tenant', 'mode', 'name', 'scope', 'expires-at', 'allowed-origin'] },
+  'keys list': { options: ['tenant'] },
+  'keys revoke': { options: [], id: 'KEY_ID' },
+  'keys origins': { options: ['allowed-origin'], id: 'KEY_ID' },
+  'receipts verify': { options: ['tenant'] },
+  'audit replay': { options: ['user', 'at'] },
+  'audit export': { options: ['tenant', 'out'] },
+  'retention run': { options: [] },
+};
+
+/** An option the command does not take, or an argument too many: said, instead of ignored. */
+function misuse(command: string, values: Readonly<Record<string, unknown>>, positionals: readonly string[]): string | undefined {
+  const spec = commands[command]!;
+  const given = Object.keys(values).filter((name) => values[name] !== undefined && name !== 'json' && name !== 'help');
+  const foreign = given.filter((name) => !spec.options.includes(name));
+  const takes = [...spec.options.map((name) => `--${name}`), '--json'].join(', ');
+  if (foreign.length > 0) return `${command} does not take ${foreign.map((name) => `--${name}`).join(', ')} (it takes ${takes})`;
+  const words = command === 'status' || command === 'rebuild' ? (positionals[0] === 'projections' ? 2 : 1) : 2;
+  const extra = positionals.slice(words + (spec.id ? 1 : 0));
+  if (extra.length > 0) return `${command}: unexpected argument ${JSON.stringify(extra[0])}${spec.id ? ` (it takes one ${spec.id})` : ''}`;
+  return undefined;
+}
 
 /** Runs one CLI command; resolves with the process exit code. */
 export async function runCli(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, io: CliIo = defaultIo): Promise<number> {
@@ -113,9 +141,11 @@ export async function runCli(argv: readonly string[], env: Readonly<Record<strin
   }
 
   if (command === 'serve') return runServe(env);
-  if (!commands.includes(command)) {
+  if (!Object.hasOwn(commands, command)) {
     return output.fail(new AppError('VALIDATION_ERROR', `unknown command: ${argv.join(' ')}`), `unknown command: ${argv.join(' ')}\n\n${usage}`, exitCode.usage);
   }
+  const wrong = misuse(command, parsed.values, parsed.positionals);
+  if (wrong !== undefined) return output.fail(new AppError('VALIDATION_ERROR', wrong), wrong, exitCode.usage);
 
   // One-shot commands log only warnings, on stderr, so their stdout stays readable.
   const logger = createLogger(config.logLevel === 'silent' ? 'silent' : 'warn', { write: (line: string) => io.err(line) });
