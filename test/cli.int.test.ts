@@ -33,7 +33,8 @@ async function environmentWithEvents(count: number): Promise<{ env: Record<strin
   await store.close();
   await database.close();
   return {
-    env: { DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...(fresh ? { DATABASE_URL: fresh.url, MASTER_KEY: randomBytes(32).toString('base64') } : {}) },
+    // A master key given, on the embedded database too: no command warns that it generated one.
+    env: { DATA_DIR: dataDir, LOG_LEVEL: 'warn', MASTER_KEY: randomBytes(32).toString('base64'), ...(fresh ? { DATABASE_URL: fresh.url } : {}) },
     async dispose() {
       await fresh?.drop();
       await fs.rm(dataDir, { recursive: true, force: true });
@@ -79,6 +80,16 @@ test('bad arguments and bad configuration exit non-zero with a message', async (
   const unknown = captureIo();
   t.is(await runCli(['frobnicate'], { DATA_DIR: os.tmpdir() }, unknown), 2);
   t.regex(unknown.stderr(), /unknown command: frobnicate/);
+  // An option the command does not take, or an argument too many, is said rather than ignored.
+  const foreign = captureIo();
+  t.is(await runCli(['tenants', 'update', randomUUID(), '--name', 'x', '--mode', 'live'], { DATA_DIR: os.tmpdir() }, foreign), 2);
+  t.is(foreign.stderr(), 'tenants update does not take --name, --mode (it takes --plan, --setting, --tenant, --json)\n');
+  const extra = captureIo();
+  t.is(await runCli(['keys', 'revoke', `key_${'0'.repeat(32)}`, 'and-this', '--json'], { DATA_DIR: os.tmpdir() }, extra), 2);
+  t.deepEqual(JSON.parse(extra.stdout()).error, { code: 'VALIDATION_ERROR', message: 'keys revoke: unexpected argument "and-this" (it takes one KEY_ID)' });
+  const statusExtra = captureIo();
+  t.is(await runCli(['projections', 'status', 'now'], { DATA_DIR: os.tmpdir() }, statusExtra), 2);
+  t.is(statusExtra.stderr(), 'status: unexpected argument "now"\n');
   const badProjection = captureIo();
   const { env, dispose } = await environmentWithEvents(1);
   try {
@@ -137,6 +148,12 @@ test.serial('the server starts on the embedded default, answers, and stops clean
     t.is(code, 0);
     t.regex(log, /"msg":"stopped"/);
     await t.throwsAsync(fs.stat(path.join(dataDir, 'facesmash.lock')), undefined, 'the lock is released');
+
+    // The default tenant is one to develop with: its live key is not rate limited.
+    t.regex(log, /tenant {4}[0-9a-f-]{36} \(enterprise plan/);
+    const list = captureIo();
+    t.is(await runCli(['tenants', 'list', '--json'], { DATA_DIR: dataDir, LOG_LEVEL: 'warn' }, list), 0, list.stderr());
+    t.like(JSON.parse(list.stdout()), [{ name: 'default', plan: 'enterprise' }]);
   } finally {
     proc.kill('SIGKILL');
     await fs.rm(dataDir, { recursive: true, force: true });
@@ -182,6 +199,234 @@ test.serial('rebuild --json prints one JSON document; revoking a revoked key say
     t.is(await runCli(['keys', 'revoke', keyId], env, second), 1);
     t.is(second.stdout(), '');
     t.regex(second.stderr(), new RegExp(`^${keyId} was already revoked at \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z; nothing changed\\n$`));
+  } finally {
+    await dispose();
+  }
+});
+
+/** Runs a command with --json: its exit code and the one JSON document it printed. */
+async function runJson(argv: readonly string[], env: Record<string, string | undefined>): Promise<{ code: number; json: any; stderr: string }> {
+  const io = captureIo();
+  const code = await runCli([...argv, '--json'], env, io);
+  let json: unknown;
+  try {
+    json = JSON.parse(io.stdout());
+  } catch {
+    throw new Error(`${argv.join(' ')} --json printed no single JSON document: ${JSON.stringify(io.stdout())} (stderr ${io.stderr()})`);
+  }
+  return { code, json, stderr: io.stderr() };
+}
+
+test.serial('on a new database every command says what it needs first', async (t) => {
+  const { env, dispose } = await environmentWithEvents(0);
+  try {
+    const tenantId = randomUUID();
+    const keyId = `key_${'0'.repeat(32)}`;
+    const needsTenant = [
+      ['keys', 'issue', '--tenant', tenantId, '--mode', 'live'],
+      ['keys', 'issue'],
+      ['keys', 'list', '--tenant', tenantId],
+      ['keys', 'origins', keyId, '--allowed-origin', 'https://app.example.com'],
+      ['keys', 'revoke', keyId],
+      ['tenants', 'update', tenantId, '--plan', 'pro'],
+      ['tenants', 'update'],
+      ['receipts', 'verify', '--tenant', tenantId],
+    ];
+    for (const argv of needsTenant) {
+      const io = captureIo();
+      t.is(await runCli(argv, env, io), 2, argv.join(' '));
+      t.is(io.stdout(), '', argv.join(' '));
+      t.is(io.stderr(), 'no tenants yet: create one with facesmash tenants create --name NAME [--plan free|pro|enterprise] (it prints the first live and test keys)\n', argv.join(' '));
+      const json = await runJson(argv, env);
+      t.is(json.code, 2);
+      t.is(json.json.error.code, 'NOT_FOUND');
+      t.regex(json.json.error.message, /^no tenants yet: create one with facesmash tenants create --name NAME/);
+    }
+
+    const receipts = captureIo();
+    t.is(await runCli(['receipts', 'verify'], env, receipts), 0);
+    t.regex(receipts.stdout(), /^No tenants yet, so no receipts to verify\. Create one with facesmash tenants create --name NAME/);
+    const retention = captureIo();
+    t.is(await runCli(['retention', 'run'], env, retention), 0);
+    t.regex(retention.stdout(), /^retention: 0 tenants, .*\(no tenants yet: create one with facesmash tenants create --name NAME/);
+    const exported = captureIo();
+    t.is(await runCli(['audit', 'export', '--tenant', tenantId], env, exported), 0);
+    t.is(exported.stdout(), '');
+    t.is(exported.stderr(), `no events of tenant ${tenantId}: facesmash tenants list shows the tenants\n`);
+    const replay = captureIo();
+    const userId = `usr_${'0'.repeat(32)}`;
+    t.is(await runCli(['audit', 'replay', '--user', userId], env, replay), 2);
+    t.is(replay.stderr(), `no user ${userId} in the event store (GET /v1/users lists a tenant's users)\n`);
+    const badUser = captureIo();
+    t.is(await runCli(['audit', 'replay', '--user', 'ada'], env, badUser), 2);
+    t.is(badUser.stderr(), '--user: must be a user id (usr_ and 32 hex characters)\n');
+    const missing = captureIo();
+    t.is(await runCli(['audit', 'replay'], env, missing), 2);
+    t.is(missing.stderr(), 'audit replay needs --user USER_ID\n');
+    const status = captureIo();
+    t.is(await runCli(['status'], env, status), 0, status.stderr());
+    for (const name of projectionNames) t.regex(status.stdout(), new RegExp(`^${name}\\s+\\d+\\s+0\\s+0\\s+0\\s`, 'm'));
+
+    // Nothing above wrote an event.
+    const after = await runJson(['status'], env);
+    t.true((after.json as Array<{ head: string }>).every((s) => s.head === '0'));
+  } finally {
+    await dispose();
+  }
+});
+
+test.serial('tenants update changes the plan and settings, validated by the admin API schema; bad input names the option and changes nothing', async (t) => {
+  const { env, dispose } = await environmentWithEvents(0);
+  try {
+    const created = await runJson(['tenants', 'create', '--name', 'acme', '--setting', 'maxTemplates=5'], env);
+    t.is(created.code, 0, created.stderr);
+    const tenantId = created.json.tenant.id as string;
+    t.is(created.json.tenant.plan, 'free');
+    t.is(created.json.tenant.settings.maxTemplates, 5);
+
+    const text = captureIo();
+    t.is(await runCli(['tenants', 'update', tenantId, '--plan', 'pro', '--setting', 'matchThreshold=0.5', '--setting', 'inactiveUserErasureMonths=12'], env, text), 0, text.stderr());
+    t.regex(text.stdout(), new RegExp(`^tenant ${tenantId} \\(acme\\) is on the pro plan$`, 'm'));
+    t.regex(text.stdout(), /^ {2}matchThreshold = 0\.5$/m);
+    t.regex(text.stdout(), /^ {2}inactiveUserErasureMonths = 12$/m);
+
+    const updated = await runJson(['tenants', 'update', tenantId, '--setting', 'inactiveUserErasureMonths=null', '--setting', 'logRetentionDays=30'], env);
+    t.is(updated.code, 0, updated.stderr);
+    t.like(updated.json, { id: tenantId, plan: 'pro', settings: { matchThreshold: 0.5, maxTemplates: 5, inactiveUserErasureMonths: null, logRetentionDays: 30 } });
+    const byOption = await runJson(['tenants', 'update', '--tenant', tenantId, '--plan', 'enterprise'], env);
+    t.is(byOption.code, 0, byOption.stderr);
+    t.is(byOption.json.plan, 'enterprise');
+
+    const listed = await runJson(['tenants', 'list'], env);
+    const before = listed.json;
+    t.like(before, [{ id: tenantId, plan: 'enterprise', settings: { matchThreshold: 0.5, logRetentionDays: 30 } }]);
+    const head = (await runJson(['status'], env)).json[0].head as string;
+
+    const other = randomUUID();
+    const bad: Array<[string[], RegExp]> = [
+      [['--setting', 'matchThreshold=2'], /^--setting matchThreshold: .*0\.95/],
+      [['--setting', 'matchThreshold=0.1'], /^--setting matchThreshold: .*0\.35/],
+      [['--setting', 'maxTemplates=2.5'], /^--setting maxTemplates: .*expected int/],
+      [['--setting', 'matchThreshold=abc'], /^--setting matchThreshold: .*expected number/],
+      [['--setting', 'matchThreshold=null'], /^--setting matchThreshold: .*expected number/],
+      [['--setting', 'matchThreshold='], /^--setting matchThreshold: .*expected number/],
+      [['--setting', 'frobnicate=1'], /^--setting frobnicate: unknown setting \(known: matchThreshold, duplicateThreshold, maxTemplates, minQuality, logRetentionDays, inactiveUserErasureMonths\)\n$/],
+      [['--setting', 'matchThreshold'], /^--setting matchThreshold: must be NAME=VALUE/],
+      [['--setting', '=1'], /^--setting =1: must be NAME=VALUE/],
+      [['--setting', 'maxTemplates=3', '--setting', 'maxTemplates=4'], /^--setting maxTemplates: given twice\n$/],
+      [['--setting', '__proto__=1'], /^--setting __proto__: unknown setting/],
+      [['--plan', 'gold'], /^--plan: must be free, pro or enterprise\n$/],
+      [['--plan', 'free', '--setting', 'minQuality=-1'], /^--setting minQuality: /],
+      [[], /^tenants update needs --plan free\|pro\|enterprise and\/or --setting NAME=VALUE/],
+    ];
+    for (const [index, [options, message]] of bad.entries()) {
+      const io = captureIo();
+      t.is(await runCli(['tenants', 'update', tenantId, ...options], env, io), 2, options.join(' '));
+      t.regex(io.stderr(), message, options.join(' '));
+      t.is(io.stdout(), '');
+      // Each command takes a second or two (it composes the service): --json for a few of them.
+      if (index % 4 !== 0) continue;
+      const json = await runJson(['tenants', 'update', tenantId, ...options], env);
+      t.is(json.json.error.code, 'VALIDATION_ERROR', options.join(' '));
+      t.is(`${json.json.error.message}\n`, io.stderr(), 'the JSON error carries the same message');
+    }
+    const notATenant = captureIo();
+    t.is(await runCli(['tenants', 'update', 'acme', '--plan', 'pro'], env, notATenant), 2);
+    t.is(notATenant.stderr(), 'TENANT_ID: must be a tenant id (a uuid, as facesmash tenants list shows it)\n');
+    const unknown = captureIo();
+    t.is(await runCli(['tenants', 'update', other, '--plan', 'pro'], env, unknown), 2);
+    t.is(unknown.stderr(), `no tenant ${other}: facesmash tenants list shows the tenants\n`);
+
+    t.deepEqual((await runJson(['tenants', 'list'], env)).json, before, 'no refused update changed the tenant');
+    t.is((await runJson(['status'], env)).json[0].head, head, 'no refused update appended an event');
+  } finally {
+    await dispose();
+  }
+});
+
+test.serial('keys issue takes --allowed-origin more than once; a bad origin names itself and issues nothing', async (t) => {
+  const { env, dispose } = await environmentWithEvents(0);
+  try {
+    const tenantId = (await runJson(['tenants', 'create', '--name', 'browser app'], env)).json.tenant.id as string;
+    const text = captureIo();
+    t.is(await runCli(['keys', 'issue', '--tenant', tenantId, '--mode', 'test', '--allowed-origin', 'https://app.example.com', '--allowed-origin', 'http://localhost:5173'], env, text), 0, text.stderr());
+    t.regex(text.stdout(), /^key key_[0-9a-f]{32} \(test, .*, origins https:\/\/app\.example\.com http:\/\/localhost:5173\)\nfs_test_\S+\nThe key is shown this once; store it now\.\n$/);
+    const issued = await runJson(['keys', 'issue', '--tenant', tenantId, '--mode', 'live', '--name', 'web', '--scope', 'faces:verify', '--allowed-origin', 'https://app.example.com'], env);
+    t.is(issued.code, 0, issued.stderr);
+    t.like(issued.json, { mode: 'live', name: 'web', scopes: ['faces:verify'], allowedOrigins: ['https://app.example.com'] });
+    t.regex(issued.json.key, /^fs_live_/);
+
+    const listed = await runJson(['keys', 'list', '--tenant', tenantId], env);
+    const web = (listed.json as Array<{ id: string; allowedOrigins: string[]; key?: string }>).find((key) => key.id === issued.json.id);
+    t.deepEqual(web?.allowedOrigins, ['https://app.example.com']);
+    t.false('key' in (web ?? {}), 'a listed key carries no secret');
+    const count = (listed.json as unknown[]).length;
+
+    const bad: Array<[string[], string]> = [
+      [['--allowed-origin', 'https://app.example.com', '--allowed-origin', 'https://app.example.com/login'], '--allowed-origin "https://app.example.com/login": must be an exact origin such as https://app.example.com (scheme, host and port only, lower-case)\n'],
+      [['--allowed-origin', 'https://*.example.com'], '--allowed-origin "https://*.example.com": must be an exact origin such as https://app.example.com (scheme, host and port only, lower-case)\n'],
+      [['--allowed-origin', 'https://a.example', '--allowed-origin', 'https://a.example'], '--allowed-origin: must not list an origin twice\n'],
+    ];
+    for (const [options, message] of bad) {
+      const io = captureIo();
+      t.is(await runCli(['keys', 'issue', '--tenant', tenantId, '--mode', 'test', ...options], env, io), 2, options.join(' '));
+      t.is(io.stderr(), message);
+    }
+    const noMode = captureIo();
+    t.is(await runCli(['keys', 'issue', '--tenant', tenantId], env, noMode), 2);
+    t.is(noMode.stderr(), 'keys issue needs --mode live|test\n');
+    const badMode = captureIo();
+    t.is(await runCli(['keys', 'issue', '--tenant', tenantId, '--mode', 'prod'], env, badMode), 2);
+    t.is(badMode.stderr(), '--mode: must be live or test\n');
+    const badScope = captureIo();
+    t.is(await runCli(['keys', 'issue', '--tenant', tenantId, '--mode', 'test', '--scope', 'users:delete'], env, badScope), 2);
+    const noTenant = captureIo();
+    t.is(await runCli(['keys', 'issue', '--mode', 'test'], env, noTenant), 2);
+    t.is(noTenant.stderr(), 'keys issue needs --tenant ID (facesmash tenants list shows the tenants)\n');
+    t.is(((await runJson(['keys', 'list', '--tenant', tenantId], env)).json as unknown[]).length, count, 'no refused command issued a key');
+  } finally {
+    await dispose();
+  }
+});
+
+test.serial('--json: every command prints exactly one JSON document, failures included', async (t) => {
+  const { env, dispose } = await environmentWithEvents(0);
+  try {
+    const created = await runJson(['tenants', 'create', '--name', 'json'], env);
+    const tenantId = created.json.tenant.id as string;
+    const keyId = created.json.keys.test.id as string;
+    const runs: Array<[string[], number]> = [
+      [['status'], 0],
+      [['projections', 'status'], 0],
+      [['rebuild', '--projection', 'usage'], 0],
+      [['tenants', 'list'], 0],
+      [['tenants', 'update', tenantId, '--plan', 'pro'], 0],
+      [['keys', 'issue', '--tenant', tenantId, '--mode', 'test'], 0],
+      [['keys', 'list', '--tenant', tenantId], 0],
+      [['keys', 'origins', keyId, '--allowed-origin', 'https://app.example.com'], 0],
+      [['keys', 'revoke', keyId], 0],
+      [['keys', 'revoke', keyId], 1],
+      [['receipts', 'verify'], 0],
+      [['retention', 'run'], 0],
+      [['keys', 'list', '--tenant', 'nope'], 2],
+      [['keys', 'revoke', `key_${'f'.repeat(32)}`], 2],
+      [['rebuild', '--batch-size', '0'], 2],
+      [['frobnicate'], 2],
+      [['tenants', 'list', '--bogus'], 2],
+    ];
+    for (const [argv, code] of runs) {
+      const run = await runJson(argv, env);
+      t.is(run.code, code, `${argv.join(' ')}: ${run.stderr}`);
+      if (code === 2) t.is(typeof run.json.error.message, 'string');
+    }
+    t.deepEqual((await runJson(['keys', 'revoke', `key_${'f'.repeat(32)}`], env)).json.error, { code: 'NOT_FOUND', message: `no key key_${'f'.repeat(32)}: facesmash keys list --tenant ID shows a tenant's keys`, details: { keyId: `key_${'f'.repeat(32)}` } });
+    const config = await runJson(['status'], { PORT: 'x' });
+    t.is(config.code, 78);
+    t.is(config.json.error.code, 'CONFIG_ERROR');
+    t.regex(config.json.error.message, /PORT: /);
+    const noMaster = await runJson(['tenants', 'list'], { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
+    t.is(noMaster.code, 78);
+    t.regex(noMaster.json.error.message, /MASTER_KEY/);
   } finally {
     await dispose();
   }

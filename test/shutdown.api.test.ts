@@ -33,7 +33,6 @@ test.serial('the embedded default restarts on a data dir that holds a face, and 
     const auth = { authorization: `Bearer ${first.firstKeys!.live}` };
     const face = randomVector(random);
     const registered = await client(first.baseUrl, auth).post('/v1/faces/register', { email: 'restart@example.com', descriptor: face });
-    // The default tenant is on the free plan: one request of its ten a minute.
     t.is(registered.status, 201, JSON.stringify(registered.body));
     const firstStop = await first.stop();
     t.is(firstStop.code, 0);

@@ -83,7 +83,7 @@ export async function serve(config: Config, logger: Logger): Promise<number> {
             [
               '',
               'First start: created the default tenant and its first API keys. They are shown this once; store them now.',
-              `  tenant    ${tenantId}`,
+              `  tenant    ${tenantId} (enterprise plan: the live key has no rate limit; the test key counts as free, 10 requests a minute)`,
               `  live key  ${keys.live.key}`,
               `  test key  ${keys.test.key}`,
               '',

@@ -194,8 +194,20 @@ export async function composeService(config: Config, logger: Logger, options: Co
     const projectionNames = [runner.consumer.name];
     /** Waits (bounded) until this instance's read models have applied `position`. */
     const awaitPosition = async (position: bigint) => {
-      // A one-shot CLI command has no live runner: it applies what it wrote before it reads.
-      if (!options.startProjections || !follower) return runner.catchUp();
+      // A one-shot CLI command has no live runner: it applies what it wrote before it reads. On
+      // PostgreSQL its own event may not be readable yet (readers stop below the oldest running
+      // transaction of the cluster, whoever holds it), so it catches up until it has passed it.
+      if (!options.startProjections || !follower) {
+        const deadline = Date.now() + readYourWritesMs;
+        for (;;) {
+          await runner.catchUp();
+          if (runner.consumer.position() >= position) return;
+          if (Date.now() >= deadline) break;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        logger.warn({ position: position.toString() }, 'read-your-writes wait timed out');
+        return;
+      }
       const done = await follower.waitFor(position, readYourWritesMs, projectionNames);
       if (!done) logger.warn({ position: position.toString() }, 'read-your-writes wait timed out');
     };
@@ -267,7 +279,9 @@ export async function composeService(config: Config, logger: Logger, options: Co
         })
       : Promise.resolve(undefined);
     if (options.startProjections && config.database.kind === 'pglite' && (await tenants.listTenants()).length === 0) {
-      const first = await tenants.createTenant({ name: 'default' }, 'startup');
+      // A tenant to develop with: enterprise, so its live key is never rate limited (its test key
+      // counts as free, as every test key does). `facesmash tenants update ID --plan free` tries the limits.
+      const first = await tenants.createTenant({ name: 'default', plan: 'enterprise' }, 'startup');
       firstStart?.(first.tenant.id, first.keys);
     }
     // Retention decides from the read models: first they catch up with everything stored so far.
