@@ -1,11 +1,10 @@
 import { DIMENSIONS, quantize, squaredNorm } from './distance.ts';
 import { wasm, WASM_PAGE, type WasmMemory } from './wasm.ts';
-import type { ScanSegment } from '../../workers/matcherKernel.ts';
+import { SLOT_BYTES, SLOT_CODES, type ScanSegment } from '../../workers/matcherKernel.ts';
 
 const ROW_BYTES = DIMENSIONS * 4;
 const CODE_BYTES = DIMENSIONS;
 const META_BYTES = 16;
-const SLOT_BYTES = 1024;
 /** Identify calls one shard can serve at once: each writes its query into a slot of its own. */
 export const QUERY_SLOTS = 128;
 const FIRST_ROWS = 1024;
@@ -52,8 +51,8 @@ export interface Shard {
   rowsView(): Float32Array;
   rowOffset(row: number): number;
   writeQuery(slot: number, query: SlotQuery): void;
-  /** A scan task's view of rows [from, to) against the query in `slot`. */
-  segment(slot: number, from: number, to: number): ScanSegment;
+  /** A scan task's view of rows [from, to); the task's queries name their slots. */
+  segment(from: number, to: number): ScanSegment;
   retire(): void;
   bytes(): number;
 }
@@ -144,11 +143,10 @@ export function createShard(capacity: number): Shard {
     writeQuery(slot, query) {
       const at = layout.queries + slot * SLOT_BYTES;
       floats.set(query.values.subarray(0, DIMENSIONS), at / 4);
-      shorts.set(query.codes.subarray(0, DIMENSIONS), (at + ROW_BYTES) / 2);
+      shorts.set(query.codes.subarray(0, DIMENSIONS), (at + SLOT_CODES) / 2);
     },
-    segment(slot, from, to) {
-      const query = layout.queries + slot * SLOT_BYTES;
-      return { memory, flags: layout.flags, meta: layout.meta, codes: layout.codes, rows: layout.rows, query, queryCodes: query + ROW_BYTES, from, to };
+    segment(from, to) {
+      return { memory, flags: layout.flags, meta: layout.meta, codes: layout.codes, rows: layout.rows, queries: layout.queries, from, to };
     },
     retire() {
       retired = true;
