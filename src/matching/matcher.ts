@@ -50,7 +50,19 @@ export interface Matcher {
   size(key?: GalleryKey): number;
   /** Bytes held by descriptor storage (for the bench and metrics). */
   memoryBytes(): number;
+  /** Counters of the pool's scans since the matcher was created (for the bench, metrics and tests). */
+  scanStats(): ScanStats;
   close(): Promise<void>;
+}
+
+export interface ScanStats {
+  /** Passes over a gallery on the pool. */
+  readonly scans: number;
+  /** Identify calls those passes answered (or dropped); / scans = mean batch size. */
+  readonly queries: number;
+  readonly largestBatch: number;
+  /** Worker threads created; stays at `threads` unless a worker died. */
+  readonly threadsStarted: number;
 }
 
 export interface MatcherOptions {
@@ -135,6 +147,8 @@ export function createMatcher(options: MatcherOptions): Matcher {
       minThreads: threads,
       maxThreads: threads,
       maxQueue,
+    }).on('workerCreate', () => {
+      stats.threadsStarted++;
     }));
   // Resolves once a thread has answered an empty task, i.e. has loaded the kernel.
   let poolReady: Promise<void> | undefined;
@@ -163,6 +177,7 @@ export function createMatcher(options: MatcherOptions): Matcher {
   const galleryOf = (key: GalleryKey) => galleries.get(nameOf(key));
 
   const lanes = new Map<string, Lane>();
+  const stats = { scans: 0, queries: 0, largestBatch: 0, threadsStarted: 0 };
   let waitingAsks = 0;
 
   async function scanInline(gallery: Gallery, prepared: PreparedQuery, ask: Pick<Ask, 'maxResults' | 'minSimilarity' | 'excludeUserId'>): Promise<{ matches: MatchCandidate[]; totalCompared: number }> {
@@ -212,6 +227,9 @@ export function createMatcher(options: MatcherOptions): Matcher {
     });
     lane.scanning = true;
     tasksInFlight += plans.length;
+    stats.scans++;
+    stats.queries += batch.length;
+    stats.largestBatch = Math.max(stats.largestBatch, batch.length);
     const run = async (): Promise<Array<PromiseSettledResult<ArrayBuffer>>> => {
       await readyPool();
       if (closed) throw new AppError('SERVICE_UNAVAILABLE', 'The matcher is closed');
@@ -357,6 +375,8 @@ export function createMatcher(options: MatcherOptions): Matcher {
       for (const gallery of galleries.values()) total += gallery.bytes();
       return total;
     },
+
+    scanStats: () => ({ ...stats }),
 
     async close() {
       if (closed) return;
