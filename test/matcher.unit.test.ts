@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { hasCode } from '../src/errors/appError.ts';
 import { loadKernel, unpackCandidates } from '../workers/matcherKernel.ts';
 import { quantize, squaredDistance, squaredNorm } from '../src/matching/distance.ts';
-import { createShard } from '../src/matching/shard.ts';
+import { createShard, tailNorm } from '../src/matching/shard.ts';
 import { createGallery } from '../src/matching/gallery.ts';
 import { createMatcher, type GalleryEntry, type GalleryKey, type IdentifyOptions, type MatchCandidate, type Matcher, type MatcherOptions } from '../src/matching/matcher.ts';
 
@@ -360,7 +360,8 @@ test('the kernel drops a cancelled query of a batch and still answers the others
     const codes = new Int16Array(D);
     const { scale, codeNorm, residual } = quantize(values, codes, 0);
     shard.writeQuery(slot, { values, codes });
-    return { slot, norm: squaredNorm(values), scale, codeNorm, residual, k: 3, bound: Number.POSITIVE_INFINITY };
+    const headNorm = Math.fround(scale * scale * codes.slice(0, 32).reduce((sum, c) => sum + c * c, 0));
+    return { slot, norm: squaredNorm(values), scale, codeNorm, residual, headNorm, tailNorm: tailNorm(codes, scale), k: 3, bound: Number.POSITIVE_INFINITY };
   });
   const segments = [shard.segment(0, shard.count)];
   const alone = unpackCandidates(kernel.scan({ kind: 'quantized', segments, queries: [queries[0]!] }))[0]!;

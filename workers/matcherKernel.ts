@@ -12,7 +12,9 @@ export interface ScanSegment {
   readonly memory: WasmMemory;
   readonly flags: number;
   readonly meta: number;
-  readonly codes: number;
+  readonly tailNorms: number;
+  readonly head: number;
+  readonly tail: number;
   readonly rows: number;
   /** The shard's query slots; a query of the task is at `queries + slot · SLOT_BYTES`. */
   readonly queries: number;
@@ -32,6 +34,9 @@ export interface ScanQuery {
   readonly scale: number;
   readonly codeNorm: number;
   readonly residual: number;
+  /** |q̂_h|², the squared norm of the codes' head times the scale, and |q̂_t|, the tail's norm (for 'quantized'). */
+  readonly headNorm: number;
+  readonly tailNorm: number;
   /** How many best rows to keep; rows tied with the k-th are kept too. */
   readonly k: number;
   /** Only rows with squared distance <= bound (may be Infinity). */
@@ -65,7 +70,10 @@ export interface Kernel {
 }
 
 interface KernelExports {
-  scanQuantized(from: number, to: number, flags: number, meta: number, codes: number, rows: number, query: number, queryCodes: number, scale: number, codeNorm: number, residual: number, bound: number): number;
+  scanQuantized(
+    from: number, to: number, flags: number, meta: number, tailNorms: number, head: number, tail: number, rows: number,
+    query: number, queryCodes: number, scale: number, codeNorm: number, residual: number, headNorm: number, tailNorm: number, bound: number,
+  ): number;
   scanFloat(from: number, to: number, flags: number, meta: number, rows: number, query: number, norm: number, bound: number): number;
 }
 
@@ -222,7 +230,7 @@ export async function loadKernel(): Promise<Kernel> {
             current.setSegment(index);
             bounds[q] =
               kind === 'quantized'
-                ? exports.scanQuantized(from, to, s.flags, s.meta, s.codes, s.rows, slot, slot + SLOT_CODES, query.scale, query.codeNorm, query.residual, bounds[q]!)
+                ? exports.scanQuantized(from, to, s.flags, s.meta, s.tailNorms, s.head, s.tail, s.rows, slot, slot + SLOT_CODES, query.scale, query.codeNorm, query.residual, query.headNorm, query.tailNorm, bounds[q]!)
                 : exports.scanFloat(from, to, s.flags, s.meta, s.rows, slot, query.norm, bounds[q]!);
           }
         }
@@ -251,12 +259,15 @@ export async function loadKernel(): Promise<Kernel> {
 // few scans over a scratch memory here keep that slow first call away from real requests.
 function warmUp(kernel: Kernel): void {
   const rows = 2048;
-  const layout = { flags: 0, meta: 2048, queries: 2048 + rows * 16, codes: 2048 + rows * 16 + 2 * SLOT_BYTES };
+  const tailNorms = 2048 + rows * 16;
+  const queries = tailNorms + rows * 4;
+  const head = queries + 2 * SLOT_BYTES;
+  const layout = { flags: 0, meta: 2048, tailNorms, queries, head, tail: head + rows * 32 };
   const memory = new wasm.Memory({ initial: 24, maximum: 24, shared: true });
-  const segment: ScanSegment = { ...layout, memory, rows: layout.codes + rows * 128, from: 0, to: rows };
+  const segment: ScanSegment = { ...layout, memory, rows: layout.tail + rows * 96, from: 0, to: rows };
   const floats = new Float32Array(memory.buffer, segment.rows, rows * 128);
   for (let i = 0; i < floats.length; i++) floats[i] = ((i * 7919) % 1000) / 8000;
-  const query = (slot: number): ScanQuery => ({ slot, norm: 1, scale: 0.01, codeNorm: 1, residual: 0, k: 4, bound: Number.POSITIVE_INFINITY });
+  const query = (slot: number): ScanQuery => ({ slot, norm: 1, scale: 0.01, codeNorm: 1, residual: 0, headNorm: 0.25, tailNorm: 0.8, k: 4, bound: Number.POSITIVE_INFINITY });
   for (const kind of ['quantized', 'float'] as const) {
     for (let i = 0; i < 30; i++) kernel.scan({ kind, segments: [segment], queries: i % 2 === 0 ? [query(0)] : [query(0), query(1)] });
   }

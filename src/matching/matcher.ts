@@ -4,7 +4,7 @@ import { AppError } from '../errors/appError.ts';
 import { loadKernel, unpackCandidates, type Candidates, type Kernel, type ScanKind, type ScanQuery, type ScanSegment, type ScanTask } from '../../workers/matcherKernel.ts';
 import { DIMENSIONS, quantize, similarityOf, squaredBoundOf, squaredDistance, squaredNorm } from './distance.ts';
 import { createGallery, type Gallery } from './gallery.ts';
-import { QUERY_SLOTS, type Shard, type SlotQuery } from './shard.ts';
+import { HEAD_DIMENSIONS, QUERY_SLOTS, tailNorm, type Shard, type SlotQuery } from './shard.ts';
 
 /** One tenant's gallery in one mode; galleries never see each other. */
 export interface GalleryKey {
@@ -392,13 +392,16 @@ export function createMatcher(options: MatcherOptions): Matcher {
 
 interface PreparedQuery {
   readonly slot: SlotQuery;
-  readonly scan: Pick<ScanQuery, 'norm' | 'scale' | 'codeNorm' | 'residual'>;
+  readonly scan: Pick<ScanQuery, 'norm' | 'scale' | 'codeNorm' | 'residual' | 'headNorm' | 'tailNorm'>;
 }
 
 function prepareQuery(values: Float32Array): PreparedQuery {
   const codes = new Int16Array(DIMENSIONS);
   const { scale, codeNorm, residual } = quantize(values, codes, 0);
-  return { slot: { values, codes }, scan: { norm: squaredNorm(values), scale, codeNorm, residual } };
+  let headSquares = 0;
+  for (let i = 0; i < HEAD_DIMENSIONS; i++) headSquares += codes[i]! * codes[i]!;
+  const headNorm = Math.fround(Math.fround(scale * scale) * headSquares);
+  return { slot: { values, codes }, scan: { norm: squaredNorm(values), scale, codeNorm, residual, headNorm, tailNorm: tailNorm(codes, scale) } };
 }
 
 /** The best template per user among a call's candidates from every task, best first, by the contract's rules. */
