@@ -215,6 +215,19 @@ test('verify compares against every live template of the user, best first', (t) 
   t.deepEqual(matcher.verify({ tenantId: 'no-such-tenant', mode: 'live' }, owner.userId, owner.descriptor), []);
 });
 
+test('addMany checks every entry before adding any, skips templates already there and answers like add', async (t) => {
+  const matcher = matcherFor('quantized scan, 2 threads');
+  const key = freshKey();
+  const { entries, near } = clustered(131, 60);
+  const bad = { templateId: 'bad', userId: 'u', descriptor: new Float32Array(D).fill(Number.NaN) };
+  t.true(throwsCode(() => matcher.addMany(key, [...entries.slice(0, 10), bad]), 'VALIDATION_ERROR'));
+  t.is(matcher.size(key), 0, 'nothing was added');
+  t.is(matcher.addMany(key, entries.slice(0, 20)), 20);
+  t.is(matcher.addMany(key, entries), entries.length - 20);
+  t.is(matcher.size(key), entries.length);
+  await expectReference(t, matcher, key, entries, [near(seededRandom(3)), entries[5]!.descriptor]);
+});
+
 test('a second add of the same templateId is ignored', async (t) => {
   const matcher = matcherFor('inline on the calling thread');
   const key = freshKey();

@@ -38,6 +38,8 @@ export interface IdentifyOptions {
 export interface Matcher {
   /** Idempotent per templateId: a second add of a live templateId is ignored. */
   add(key: GalleryKey, entry: GalleryEntry): void;
+  /** `add` for many entries of one gallery (the feed's load); every entry is checked before any is added. Returns how many were new. */
+  addMany(key: GalleryKey, entries: readonly GalleryEntry[]): number;
   /** Tombstones one template; false if it is not there. */
   removeTemplate(key: GalleryKey, templateId: string): boolean;
   /** Tombstones all of a user's templates and returns how many. */
@@ -321,6 +323,25 @@ export function createMatcher(options: MatcherOptions): Matcher {
         galleries.set(name, gallery);
       }
       if (gallery.add(entry.templateId, entry.userId, entry.descriptor) && !pool && !closed && gallery.size >= inlineRows) void readyPool().catch(() => undefined);
+    },
+
+    addMany(key, entries) {
+      for (const entry of entries) {
+        requireDescriptor(entry.descriptor, 'descriptor');
+        requireId(entry.templateId, 'templateId');
+        requireId(entry.userId, 'userId');
+      }
+      if (entries.length === 0) return 0;
+      const name = nameOf(key);
+      let gallery = galleries.get(name);
+      if (!gallery) {
+        gallery = createGallery({ rowsPerShard, compactFraction });
+        galleries.set(name, gallery);
+      }
+      let added = 0;
+      for (const entry of entries) if (gallery.add(entry.templateId, entry.userId, entry.descriptor)) added++;
+      if (added > 0 && !pool && !closed && gallery.size >= inlineRows) void readyPool().catch(() => undefined);
+      return added;
     },
 
     removeTemplate: (key, templateId) => galleryOf(key)?.removeTemplate(templateId) ?? false,

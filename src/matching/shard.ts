@@ -138,7 +138,11 @@ export function createShard(capacity: number): Shard {
       const quantized = quantize(descriptor, scratch, 0);
       codes.set(scratch.subarray(0, HEAD_DIMENSIONS), layout.head + row * HEAD_DIMENSIONS);
       codes.set(scratch.subarray(HEAD_DIMENSIONS), layout.tail + row * TAIL_DIMENSIONS);
-      floats.set([squaredNorm(descriptor), quantized.scale, quantized.codeNorm, quantized.residual], metaOffset(row));
+      const meta = metaOffset(row);
+      floats[meta] = squaredNorm(descriptor);
+      floats[meta + 1] = quantized.scale;
+      floats[meta + 2] = quantized.codeNorm;
+      floats[meta + 3] = quantized.residual;
       floats[layout.tailNorms / 4 + row] = tailNorm(scratch, quantized.scale);
       templateIds[row] = templateId;
       userIds[row] = userId;
