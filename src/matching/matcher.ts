@@ -256,7 +256,9 @@ export function createMatcher(options: MatcherOptions): Matcher {
           ask.settle(translateScanError(error));
         }
       });
+      // The slots freed here may be what another gallery's waiting calls lack.
       pump(name, lane);
+      for (const [other, waiting] of lanes) if (waiting !== lane && waiting.waiting.length > 0) pump(other, waiting);
     });
   }
 
