@@ -1,6 +1,8 @@
 import test, { type ExecutionContext } from 'ava';
 import { hasCode } from '../src/errors/appError.ts';
-import { squaredDistance } from '../src/matching/distance.ts';
+import { loadKernel, unpackCandidates } from '../workers/matcherKernel.ts';
+import { quantize, squaredDistance, squaredNorm } from '../src/matching/distance.ts';
+import { createShard, tailNorm } from '../src/matching/shard.ts';
 import { createGallery } from '../src/matching/gallery.ts';
 import { createMatcher, type GalleryEntry, type GalleryKey, type IdentifyOptions, type MatchCandidate, type Matcher, type MatcherOptions } from '../src/matching/matcher.ts';
 
@@ -213,6 +215,19 @@ test('verify compares against every live template of the user, best first', (t) 
   t.deepEqual(matcher.verify({ tenantId: 'no-such-tenant', mode: 'live' }, owner.userId, owner.descriptor), []);
 });
 
+test('addMany checks every entry before adding any, skips templates already there and answers like add', async (t) => {
+  const matcher = matcherFor('quantized scan, 2 threads');
+  const key = freshKey();
+  const { entries, near } = clustered(131, 60);
+  const bad = { templateId: 'bad', userId: 'u', descriptor: new Float32Array(D).fill(Number.NaN) };
+  t.true(throwsCode(() => matcher.addMany(key, [...entries.slice(0, 10), bad]), 'VALIDATION_ERROR'));
+  t.is(matcher.size(key), 0, 'nothing was added');
+  t.is(matcher.addMany(key, entries.slice(0, 20)), 20);
+  t.is(matcher.addMany(key, entries), entries.length - 20);
+  t.is(matcher.size(key), entries.length);
+  await expectReference(t, matcher, key, entries, [near(seededRandom(3)), entries[5]!.descriptor]);
+});
+
 test('a second add of the same templateId is ignored', async (t) => {
   const matcher = matcherFor('inline on the calling thread');
   const key = freshKey();
@@ -330,8 +345,48 @@ test('an aborted identify fails with TIMEOUT, on the pool and on the calling thr
   const pending = pool.identify(key, query, { maxResults: 1, minSimilarity: 0, signal: controller.signal });
   controller.abort();
   t.true(hasCode(await t.throwsAsync(pending), 'TIMEOUT'));
-  // The pool recovers from the abort.
+  // The pool recovers from the abort, and no worker was terminated for it.
   t.is((await pool.identify(key, query, { maxResults: 1, minSimilarity: 0 })).matches[0]?.templateId, entries[0]!.templateId);
+  t.is(pool.scanStats().threadsStarted, 2);
+});
+
+test('calls arriving while a scan runs are scanned together in one pass, each getting its own exact answer', async (t) => {
+  const matcher = createMatcher({ threads: 2, rowsPerShard: 64, inlineRows: 0 });
+  t.teardown(() => matcher.close());
+  const key = freshKey();
+  const { entries, near } = clustered(111, 150);
+  for (const entry of entries) matcher.add(key, entry);
+  const random = seededRandom(12);
+  const asks = Array.from({ length: 16 }, (_, i) => ({ query: i % 4 === 0 ? entries[i]!.descriptor : near(random), options: { ...optionSets[i % optionSets.length]!, ...(i % 3 === 0 ? { excludeUserId: entries[i]!.userId } : {}) } }));
+  const answers = await Promise.all(asks.map(({ query, options }) => matcher.identify(key, query, options)));
+  answers.forEach(({ matches }, i) => sameMatches(t, matches, bruteForce(entries, asks[i]!.query, asks[i]!.options, kernelOrderSquared), `ask ${i}`, 0));
+  // The first call found the gallery idle and was scanned alone; the 15 others waited for it.
+  t.deepEqual(matcher.scanStats(), { scans: 2, queries: 16, largestBatch: 15, threadsStarted: 2 });
+});
+
+test('the kernel drops a cancelled query of a batch and still answers the others', async (t) => {
+  const kernel = await loadKernel();
+  const shard = createShard(300);
+  const { entries } = clustered(121, 80);
+  for (const entry of entries.slice(0, 300)) shard.append(entry.templateId, entry.userId, entry.descriptor);
+  const queries = [entries[1]!.descriptor, entries[2]!.descriptor].map((values, slot) => {
+    const codes = new Int16Array(D);
+    const { scale, codeNorm, residual } = quantize(values, codes, 0);
+    shard.writeQuery(slot, { values, codes });
+    const headNorm = Math.fround(scale * scale * codes.slice(0, 32).reduce((sum, c) => sum + c * c, 0));
+    return { slot, norm: squaredNorm(values), scale, codeNorm, residual, headNorm, tailNorm: tailNorm(codes, scale), k: 3, bound: Number.POSITIVE_INFINITY };
+  });
+  const segments = [shard.segment(0, shard.count)];
+  const alone = unpackCandidates(kernel.scan({ kind: 'quantized', segments, queries: [queries[0]!] }))[0]!;
+  t.is(alone.row.length, 3);
+  const cancel = new Int32Array(new SharedArrayBuffer(8));
+  Atomics.store(cancel, 1, 1);
+  const [kept, dropped] = unpackCandidates(kernel.scan({ kind: 'quantized', segments, queries, cancel }));
+  t.deepEqual([...kept!.row], [...alone.row]);
+  t.deepEqual([...kept!.distance], [...alone.distance]);
+  t.is(dropped!.row.length, 0);
+  Atomics.store(cancel, 0, 1);
+  t.deepEqual(unpackCandidates(kernel.scan({ kind: 'quantized', segments, queries, cancel })).map((c) => c.row.length), [0, 0]);
 });
 
 test("a full queue answers SERVICE_UNAVAILABLE and close() stops the matcher", async (t) => {

@@ -2,16 +2,22 @@ import { readFile } from 'node:fs/promises';
 import wabt from 'wabt';
 import { wasm, type WasmMemory, type WasmModule } from '../src/matching/wasm.ts';
 
+/** Bytes of one query slot in a shard's memory: the query's 128 f32, then its 128 i16 codes. */
+export const SLOT_BYTES = 1024;
+/** Offset of the i16 codes within a slot. */
+export const SLOT_CODES = 512;
+
 /** Rows [from, to) of one shard, and where the kernel finds that shard's regions (byte offsets). */
 export interface ScanSegment {
   readonly memory: WasmMemory;
   readonly flags: number;
   readonly meta: number;
-  readonly codes: number;
+  readonly tailNorms: number;
+  readonly head: number;
+  readonly tail: number;
   readonly rows: number;
-  /** The query's slot: its f32 values, then its i16 codes. */
-  readonly query: number;
-  readonly queryCodes: number;
+  /** The shard's query slots; a query of the task is at `queries + slot · SLOT_BYTES`. */
+  readonly queries: number;
   readonly from: number;
   readonly to: number;
 }
@@ -19,28 +25,38 @@ export interface ScanSegment {
 /** Which candidate test the scan uses; both give the same, exact result (see matcherKernel.wat). */
 export type ScanKind = 'quantized' | 'float';
 
-/** The query's numbers that are not in the slot. */
+/** One query of a scan: its slot (the same in every shard of the task) and the numbers that are not in the slot. */
 export interface ScanQuery {
-  readonly kind: ScanKind;
+  readonly slot: number;
   /** |q|² as float32 (for 'float'). */
   readonly norm: number;
   /** Scale, |q̂|² and residual of the query's codes (for 'quantized'). */
   readonly scale: number;
   readonly codeNorm: number;
   readonly residual: number;
-}
-
-/** One scan: the rows of a few segments against one query; plain data, so it crosses threads. */
-export interface ScanTask {
-  readonly segments: readonly ScanSegment[];
-  readonly query: ScanQuery;
+  /** |q̂_h|², the squared norm of the codes' head times the scale, and |q̂_t|, the tail's norm (for 'quantized'). */
+  readonly headNorm: number;
+  readonly tailNorm: number;
   /** How many best rows to keep; rows tied with the k-th are kept too. */
   readonly k: number;
   /** Only rows with squared distance <= bound (may be Infinity). */
   readonly bound: number;
 }
 
-/** The candidates of one scan, unpacked: segment index, row in that segment's shard, squared distance. */
+/**
+ * One scan: the rows of a few segments against a batch of queries, read block by block so that
+ * each block of codes is fetched from memory once for all the queries; plain data, so it crosses
+ * threads. `cancel[i] !== 0` (set by the caller at any time) drops query i at the next block, and
+ * the task returns early once every query is dropped: a timed-out scan costs no worker.
+ */
+export interface ScanTask {
+  readonly kind: ScanKind;
+  readonly segments: readonly ScanSegment[];
+  readonly queries: readonly ScanQuery[];
+  readonly cancel?: Int32Array;
+}
+
+/** The candidates of one query of a scan, unpacked: segment index, row in that segment's shard, squared distance. */
 export interface Candidates {
   readonly segment: Int32Array;
   readonly row: Int32Array;
@@ -54,14 +70,29 @@ export interface Kernel {
 }
 
 interface KernelExports {
-  scanQuantized(from: number, to: number, flags: number, meta: number, codes: number, rows: number, query: number, queryCodes: number, scale: number, codeNorm: number, residual: number, bound: number): number;
+  scanQuantized(
+    from: number, to: number, flags: number, meta: number, tailNorms: number, head: number, tail: number, rows: number,
+    query: number, queryCodes: number, scale: number, codeNorm: number, residual: number, headNorm: number, tailNorm: number, bound: number,
+  ): number;
   scanFloat(from: number, to: number, flags: number, meta: number, rows: number, query: number, norm: number, bound: number): number;
 }
 
-/** Splits a buffer from `Kernel.scan` into its three columns. */
-export function unpackCandidates(buffer: ArrayBuffer): Candidates {
-  const n = buffer.byteLength / 12;
-  return { segment: new Int32Array(buffer, 0, n), row: new Int32Array(buffer, n * 4, n), distance: new Float32Array(buffer, n * 8, n) };
+/** Rows per block when a batch shares the scan: ~150 KiB of codes and norms, read from memory once and from the core's L2 by the other queries. */
+const BATCH_BLOCK = 1024;
+/** Rows per block for a lone query: blocks only bound how late a cancellation is seen. */
+const SINGLE_BLOCK = 8192;
+
+/** Splits a buffer from `Kernel.scan` into the candidates of each query of the task, in order. */
+export function unpackCandidates(buffer: ArrayBuffer): Candidates[] {
+  const header = new Int32Array(buffer, 0, 1 + new Int32Array(buffer, 0, 1)[0]!);
+  const out: Candidates[] = [];
+  let at = header.byteLength;
+  for (let q = 1; q < header.length; q++) {
+    const n = header[q]!;
+    out.push({ segment: new Int32Array(buffer, at, n), row: new Int32Array(buffer, at + n * 4, n), distance: new Float32Array(buffer, at + n * 8, n) });
+    at += n * 12;
+  }
+  return out;
 }
 
 /** Keeps the rows emitted by the kernel, pruned to the k best (with ties) whenever it doubles. */
@@ -92,10 +123,10 @@ function createCollector() {
   }
 
   return {
-    reset(task: ScanTask): void {
-      k = Math.max(1, task.k);
+    reset(query: ScanQuery): void {
+      k = Math.max(1, query.k);
       n = 0;
-      bound = task.bound;
+      bound = query.bound;
       nextPrune = 2 * k;
     },
     setSegment(index: number): void {
@@ -115,14 +146,16 @@ function createCollector() {
       if (n >= nextPrune) prune();
       return bound;
     },
-    finish(): ArrayBuffer {
+    /** Prunes to the k best (with ties) and returns how many are kept. */
+    finish(): number {
       if (n > k) prune();
-      const buffer = new ArrayBuffer(n * 12);
-      const out = unpackCandidates(buffer);
-      out.segment.set(segments.subarray(0, n));
-      out.row.set(rows.subarray(0, n));
-      out.distance.set(distances.subarray(0, n));
-      return buffer;
+      return n;
+    },
+    /** Writes the kept candidates as three columns at byte `at` of `buffer`. */
+    write(buffer: ArrayBuffer, at: number): void {
+      new Int32Array(buffer, at, n).set(segments.subarray(0, n));
+      new Int32Array(buffer, at + n * 4, n).set(rows.subarray(0, n));
+      new Float32Array(buffer, at + n * 8, n).set(distances.subarray(0, n));
     },
   };
 }
@@ -154,8 +187,9 @@ export function compileKernel(): Promise<WasmModule> {
 /** Compiles the kernel and warms it up, so that the first real scan already runs optimised code. */
 export async function loadKernel(): Promise<Kernel> {
   const module = await compileKernel();
-  const collector = createCollector();
-  const imports = { emit: (row: number, distance: number) => collector.emit(row, distance) };
+  const collectors: Array<ReturnType<typeof createCollector>> = [];
+  let current: ReturnType<typeof createCollector> | undefined;
+  const imports = { emit: (row: number, distance: number) => current!.emit(row, distance) };
   // A postMessage'd memory arrives as a new wrapper object every time, so in a worker this cache
   // only saves instantiations within a task (~4 µs each); on the main thread it always hits.
   const instances = new WeakMap<WasmMemory, KernelExports>();
@@ -169,18 +203,52 @@ export async function loadKernel(): Promise<Kernel> {
   };
   const kernel: Kernel = {
     scan(task) {
-      collector.reset(task);
-      const { query } = task;
-      let bound = task.bound;
-      task.segments.forEach((s, index) => {
-        collector.setSegment(index);
-        const exports = exportsOf(s.memory);
-        bound =
-          query.kind === 'quantized'
-            ? exports.scanQuantized(s.from, s.to, s.flags, s.meta, s.codes, s.rows, s.query, s.queryCodes, query.scale, query.codeNorm, query.residual, bound)
-            : exports.scanFloat(s.from, s.to, s.flags, s.meta, s.rows, s.query, query.norm, bound);
+      const { queries, cancel, kind } = task;
+      const count = queries.length;
+      while (collectors.length < count) collectors.push(createCollector());
+      const bounds = new Float64Array(count);
+      queries.forEach((query, q) => {
+        collectors[q]!.reset(query);
+        bounds[q] = query.bound;
       });
-      return collector.finish();
+      const block = count === 1 ? SINGLE_BLOCK : BATCH_BLOCK;
+      let open = count;
+      scanning: for (const [index, s] of task.segments.entries()) {
+        const exports = exportsOf(s.memory);
+        for (let from = s.from; from < s.to; from += block) {
+          const to = Math.min(s.to, from + block);
+          if (cancel) {
+            open = 0;
+            for (let q = 0; q < count; q++) if (Atomics.load(cancel, q) === 0) open++;
+            if (open === 0) break scanning;
+          }
+          for (let q = 0; q < count; q++) {
+            if (cancel && Atomics.load(cancel, q) !== 0) continue;
+            const query = queries[q]!;
+            const slot = s.queries + query.slot * SLOT_BYTES;
+            current = collectors[q]!;
+            current.setSegment(index);
+            bounds[q] =
+              kind === 'quantized'
+                ? exports.scanQuantized(from, to, s.flags, s.meta, s.tailNorms, s.head, s.tail, s.rows, slot, slot + SLOT_CODES, query.scale, query.codeNorm, query.residual, query.headNorm, query.tailNorm, bounds[q]!)
+                : exports.scanFloat(from, to, s.flags, s.meta, s.rows, slot, query.norm, bounds[q]!);
+          }
+        }
+      }
+      current = undefined;
+      // A dropped query's candidates are worthless to its caller, who has already been answered.
+      const kept = queries.map((_, q) => (cancel && Atomics.load(cancel, q) !== 0 ? 0 : collectors[q]!.finish()));
+      const headerBytes = 4 * (1 + count);
+      const buffer = new ArrayBuffer(headerBytes + 12 * kept.reduce((sum, n) => sum + n, 0));
+      const header = new Int32Array(buffer, 0, 1 + count);
+      header[0] = count;
+      let at = headerBytes;
+      kept.forEach((n, q) => {
+        header[1 + q] = n;
+        if (n > 0) collectors[q]!.write(buffer, at);
+        at += n * 12;
+      });
+      return buffer;
     },
   };
   warmUp(kernel);
@@ -191,12 +259,16 @@ export async function loadKernel(): Promise<Kernel> {
 // few scans over a scratch memory here keep that slow first call away from real requests.
 function warmUp(kernel: Kernel): void {
   const rows = 2048;
-  const layout = { flags: 0, meta: 2048, query: 2048 + rows * 16, codes: 2048 + rows * 16 + 1024 };
+  const tailNorms = 2048 + rows * 16;
+  const queries = tailNorms + rows * 4;
+  const head = queries + 2 * SLOT_BYTES;
+  const layout = { flags: 0, meta: 2048, tailNorms, queries, head, tail: head + rows * 32 };
   const memory = new wasm.Memory({ initial: 24, maximum: 24, shared: true });
-  const segment: ScanSegment = { ...layout, memory, rows: layout.codes + rows * 128, queryCodes: layout.query + 512, from: 0, to: rows };
+  const segment: ScanSegment = { ...layout, memory, rows: layout.tail + rows * 96, from: 0, to: rows };
   const floats = new Float32Array(memory.buffer, segment.rows, rows * 128);
   for (let i = 0; i < floats.length; i++) floats[i] = ((i * 7919) % 1000) / 8000;
+  const query = (slot: number): ScanQuery => ({ slot, norm: 1, scale: 0.01, codeNorm: 1, residual: 0, headNorm: 0.25, tailNorm: 0.8, k: 4, bound: Number.POSITIVE_INFINITY });
   for (const kind of ['quantized', 'float'] as const) {
-    for (let i = 0; i < 30; i++) kernel.scan({ segments: [segment], query: { kind, norm: 1, scale: 0.01, codeNorm: 1, residual: 0 }, k: 4, bound: Number.POSITIVE_INFINITY });
+    for (let i = 0; i < 30; i++) kernel.scan({ kind, segments: [segment], queries: i % 2 === 0 ? [query(0)] : [query(0), query(1)] });
   }
 }

@@ -1,10 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { AppError } from '../errors/appError.ts';
-import { loadKernel, unpackCandidates, type Kernel, type ScanKind, type ScanQuery, type ScanSegment, type ScanTask } from '../../workers/matcherKernel.ts';
+import { loadKernel, unpackCandidates, type Candidates, type Kernel, type ScanKind, type ScanQuery, type ScanSegment, type ScanTask } from '../../workers/matcherKernel.ts';
 import { DIMENSIONS, quantize, similarityOf, squaredBoundOf, squaredDistance, squaredNorm } from './distance.ts';
 import { createGallery, type Gallery } from './gallery.ts';
-import { QUERY_SLOTS, type Shard, type SlotQuery } from './shard.ts';
+import { HEAD_DIMENSIONS, QUERY_SLOTS, tailNorm, type Shard, type SlotQuery } from './shard.ts';
 
 /** One tenant's gallery in one mode; galleries never see each other. */
 export interface GalleryKey {
@@ -38,6 +38,8 @@ export interface IdentifyOptions {
 export interface Matcher {
   /** Idempotent per templateId: a second add of a live templateId is ignored. */
   add(key: GalleryKey, entry: GalleryEntry): void;
+  /** `add` for many entries of one gallery (the feed's load); every entry is checked before any is added. Returns how many were new. */
+  addMany(key: GalleryKey, entries: readonly GalleryEntry[]): number;
   /** Tombstones one template; false if it is not there. */
   removeTemplate(key: GalleryKey, templateId: string): boolean;
   /** Tombstones all of a user's templates and returns how many. */
@@ -50,7 +52,19 @@ export interface Matcher {
   size(key?: GalleryKey): number;
   /** Bytes held by descriptor storage (for the bench and metrics). */
   memoryBytes(): number;
+  /** Counters of the pool's scans since the matcher was created (for the bench, metrics and tests). */
+  scanStats(): ScanStats;
   close(): Promise<void>;
+}
+
+export interface ScanStats {
+  /** Passes over a gallery on the pool. */
+  readonly scans: number;
+  /** Identify calls those passes answered (or dropped); / scans = mean batch size. */
+  readonly queries: number;
+  readonly largestBatch: number;
+  /** Worker threads created; stays at `threads` unless a worker died. */
+  readonly threadsStarted: number;
 }
 
 export interface MatcherOptions {
@@ -58,8 +72,14 @@ export interface MatcherOptions {
   readonly threads: number;
   /** Rows of a full shard (one shared WebAssembly memory; a gallery's first shards are smaller); default 131072 = 64 MiB of f32. */
   readonly rowsPerShard?: number;
-  /** Scan tasks that may wait for a thread before identify answers SERVICE_UNAVAILABLE; default 64 per thread. */
+  /**
+   * Identify calls that may wait (for the scan of their gallery in flight, to join the next batch)
+   * before identify answers SERVICE_UNAVAILABLE; also the scan tasks of all galleries that may wait
+   * for a thread. Default 64 per thread.
+   */
   readonly maxQueue?: number;
+  /** Most identify calls of one gallery scanned together in one pass; default 32. */
+  readonly maxBatch?: number;
   /** An identify still scanning after this long fails with TIMEOUT; default 10 s. */
   readonly taskTimeoutMs?: number;
   /** Galleries with fewer rows are scanned on the calling thread, same kernel, same result; default 20000. */
@@ -76,7 +96,28 @@ const MAX_ROWS_PER_SHARD = 4_000_000;
 interface ScanPlan {
   /** The shard of each of the task's segments, to map candidate rows back to ids. */
   readonly shards: readonly Shard[];
-  readonly task: ScanTask;
+  readonly segments: readonly ScanSegment[];
+}
+
+/** An identify call on the pool, from its arrival to its answer. */
+interface Ask {
+  readonly prepared: PreparedQuery;
+  readonly maxResults: number;
+  readonly minSimilarity: number;
+  readonly excludeUserId: string | undefined;
+  /** Settles the call once (later calls do nothing) and releases its timer and listener. */
+  settle(outcome: { matches: MatchCandidate[]; totalCompared: number } | AppError): void;
+  readonly settled: () => boolean;
+  /** Starts the call's timeout: when its scan starts on a ready pool, so that neither the wait for a batch nor the threads' start counts. */
+  startClock(): void;
+  /** Set when the call is in a scan: marks the query dropped for the kernel. */
+  onDrop?: () => void;
+}
+
+/** The calls of one gallery: at most one batch scanning, the others waiting to form the next. */
+interface Lane {
+  scanning: boolean;
+  readonly waiting: Ask[];
 }
 
 /** Creates a matcher; its worker pool starts with the first gallery too large to scan inline. `close()` destroys it. */
@@ -88,12 +129,14 @@ export function createMatcher(options: MatcherOptions): Matcher {
   const inlineRows = options.inlineRows ?? 20_000;
   const compactFraction = options.compactFraction ?? 0.25;
   const scanKind = options.scan ?? 'quantized';
+  const maxBatch = options.maxBatch ?? 32;
   requireOption(Number.isInteger(threads) && threads >= 1, 'threads must be an integer >= 1', threads);
   requireOption(Number.isInteger(rowsPerShard) && rowsPerShard >= 1 && rowsPerShard <= MAX_ROWS_PER_SHARD, `rowsPerShard must be an integer in 1..${MAX_ROWS_PER_SHARD}`, rowsPerShard);
   requireOption(Number.isInteger(maxQueue) && maxQueue >= 0, 'maxQueue must be an integer >= 0', maxQueue);
   requireOption(taskTimeoutMs > 0, 'taskTimeoutMs must be > 0', taskTimeoutMs);
   requireOption(inlineRows >= 0, 'inlineRows must be >= 0', inlineRows);
   requireOption(compactFraction > 0 && compactFraction < 1, 'compactFraction must be in (0, 1)', compactFraction);
+  requireOption(Number.isInteger(maxBatch) && maxBatch >= 1 && maxBatch < QUERY_SLOTS, `maxBatch must be an integer in 1..${QUERY_SLOTS - 1}`, maxBatch);
   requireOption(scanKind === 'quantized' || scanKind === 'float', "scan must be 'quantized' or 'float'", scanKind);
 
   // Started when a gallery first grows past inlineRows, so that a service (or a test) with only
@@ -106,7 +149,22 @@ export function createMatcher(options: MatcherOptions): Matcher {
       minThreads: threads,
       maxThreads: threads,
       maxQueue,
+    }).on('workerCreate', () => {
+      stats.threadsStarted++;
     }));
+  // Resolves once a thread has answered an empty task, i.e. has loaded the kernel.
+  let poolReady: Promise<void> | undefined;
+  const readyPool = (): Promise<void> => {
+    const started = poolOf();
+    poolReady ??= Promise.all(Array.from({ length: threads }, () => started.run({ kind: scanKind, segments: [], queries: [] } satisfies ScanTask, { name: 'scan' }))).then(
+      () => undefined,
+      (error: unknown) => {
+        poolReady = undefined;
+        throw error;
+      },
+    );
+    return poolReady;
+  };
   const galleries = new Map<string, Gallery>();
   // Slot 0 belongs to inline scans, which run synchronously and so never overlap.
   const freeSlots = Array.from({ length: QUERY_SLOTS - 1 }, (_, i) => QUERY_SLOTS - 1 - i);
@@ -120,32 +178,139 @@ export function createMatcher(options: MatcherOptions): Matcher {
   const nameOf = (key: GalleryKey) => `${key.mode}:${key.tenantId}`;
   const galleryOf = (key: GalleryKey) => galleries.get(nameOf(key));
 
-  async function scanInline(shards: readonly Shard[], query: PreparedQuery, k: number, bound: number): Promise<Array<{ plan: ScanPlan; buffer: ArrayBuffer }>> {
+  const lanes = new Map<string, Lane>();
+  const stats = { scans: 0, queries: 0, largestBatch: 0, threadsStarted: 0 };
+  let waitingAsks = 0;
+
+  async function scanInline(gallery: Gallery, prepared: PreparedQuery, ask: Pick<Ask, 'maxResults' | 'minSimilarity' | 'excludeUserId'>): Promise<{ matches: MatchCandidate[]; totalCompared: number }> {
     const kernel = await (mainKernel ??= loadKernel());
-    const plans = planScans(shards, 1, 0, query, k, bound);
-    return plans.map((plan) => ({ plan, buffer: kernel.scan(plan.task) }));
+    // Taken after the await, so that the plan, k and the snapshot of shards agree.
+    const shards = [...gallery.shards()];
+    const query = scanQueryOf(gallery, prepared, ask, 0);
+    const plans = planScans(shards, 1, [{ slot: 0, prepared }]);
+    const results = plans.map((plan) => ({ plan, candidates: unpackCandidates(kernel.scan({ kind: scanKind, segments: plan.segments, queries: [query] }))[0]! }));
+    return { matches: merge(gallery, results, ask), totalCompared: gallery.size };
   }
 
-  async function scanInPool(shards: readonly Shard[], query: PreparedQuery, k: number, bound: number, callerSignal?: AbortSignal): Promise<Array<{ plan: ScanPlan; buffer: ArrayBuffer }>> {
-    const parts = Math.min(threads, shards.reduce((sum, shard) => sum + shard.count, 0));
-    if (tasksInFlight + parts > threads + maxQueue) throw new AppError('SERVICE_UNAVAILABLE', 'The matcher is saturated; retry later', { queued: tasksInFlight });
-    const slot = freeSlots.pop();
-    if (slot === undefined) throw new AppError('SERVICE_UNAVAILABLE', 'Too many identify calls in flight', { limit: QUERY_SLOTS - 1 });
-    tasksInFlight += parts;
-    try {
-      const plans = planScans(shards, parts, slot, query, k, bound);
-      const timeout = AbortSignal.timeout(taskTimeoutMs);
-      const signal = callerSignal ? AbortSignal.any([callerSignal, timeout]) : timeout;
-      // allSettled, not all: the slot must stay ours until no task of this call can still read it.
-      const settled = await Promise.allSettled(plans.map((plan) => poolOf().run(plan.task, { name: 'scan', signal }) as Promise<ArrayBuffer>));
-      return settled.map((result, i) => {
-        if (result.status === 'rejected') throw translateScanError(result.reason);
-        return { plan: plans[i]!, buffer: result.value };
-      });
-    } finally {
-      tasksInFlight -= parts;
-      freeSlots.push(slot);
+  /** Starts the next batch of a lane's waiting calls, if it has any and no batch is scanning. */
+  function pump(name: string, lane: Lane): void {
+    if (lane.scanning || closed) return;
+    const gallery = galleries.get(name)!;
+    while (lane.waiting.length > 0 && !lane.scanning) {
+      const batch = lane.waiting.splice(0, Math.min(maxBatch, freeSlots.length)).filter((ask) => !ask.settled());
+      waitingAsks -= batch.length;
+      if (batch.length === 0) {
+        if (freeSlots.length === 0) return;
+        continue;
+      }
+      scanBatch(name, lane, gallery, batch);
     }
+  }
+
+  /**
+   * One pass over the gallery for a batch of calls, split over the threads. Everything from the
+   * snapshot of shards to the queries' k is taken synchronously here, so that they agree.
+   */
+  function scanBatch(name: string, lane: Lane, gallery: Gallery, batch: Ask[]): void {
+    const shards = [...gallery.shards()];
+    const rows = shards.reduce((sum, shard) => sum + shard.count, 0);
+    const parts = Math.max(1, Math.min(threads, rows));
+    if (tasksInFlight + parts > threads + maxQueue) {
+      for (const ask of batch) ask.settle(new AppError('SERVICE_UNAVAILABLE', 'The matcher is saturated; retry later', { queued: tasksInFlight }));
+      return;
+    }
+    const totalCompared = gallery.size;
+    const slots = batch.map(() => freeSlots.pop()!);
+    const queries = batch.map((ask, i) => scanQueryOf(gallery, ask.prepared, ask, slots[i]!));
+    const plans = planScans(shards, parts, batch.map((ask, i) => ({ slot: slots[i]!, prepared: ask.prepared })));
+    const cancel = new Int32Array(new SharedArrayBuffer(4 * batch.length));
+    batch.forEach((ask, i) => {
+      ask.onDrop = () => Atomics.store(cancel, i, 1);
+    });
+    lane.scanning = true;
+    tasksInFlight += plans.length;
+    stats.scans++;
+    stats.queries += batch.length;
+    stats.largestBatch = Math.max(stats.largestBatch, batch.length);
+    const run = async (): Promise<Array<PromiseSettledResult<ArrayBuffer>>> => {
+      await readyPool();
+      if (closed) throw new AppError('SERVICE_UNAVAILABLE', 'The matcher is closed');
+      for (const ask of batch) ask.startClock();
+      const pool = poolOf();
+      // allSettled, not all: the slots must stay taken until no task of this batch can still read them.
+      return Promise.allSettled(plans.map((plan) => pool.run({ kind: scanKind, segments: plan.segments, queries, cancel } satisfies ScanTask, { name: 'scan' }) as Promise<ArrayBuffer>));
+    };
+    void run().catch((error: unknown): Array<PromiseSettledResult<ArrayBuffer>> => [{ status: 'rejected', reason: error }]).then((settled) => {
+      tasksInFlight -= plans.length;
+      freeSlots.push(...slots);
+      lane.scanning = false;
+      const failure = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+      const unpacked = failure ? [] : settled.map((result) => (result.status === 'fulfilled' ? unpackCandidates(result.value) : []));
+      batch.forEach((ask, i) => {
+        ask.onDrop = undefined;
+        if (ask.settled()) return;
+        if (failure) return ask.settle(translateScanError(failure.reason));
+        try {
+          ask.settle({ matches: merge(gallery, plans.map((plan, p) => ({ plan, candidates: unpacked[p]![i]! })), ask), totalCompared });
+        } catch (error) {
+          ask.settle(translateScanError(error));
+        }
+      });
+      // The slots freed here may be what another gallery's waiting calls lack.
+      pump(name, lane);
+      for (const [other, waiting] of lanes) if (waiting !== lane && waiting.waiting.length > 0) pump(other, waiting);
+    });
+  }
+
+  function askPool(name: string, prepared: PreparedQuery, options: IdentifyOptions): Promise<{ matches: MatchCandidate[]; totalCompared: number }> {
+    let lane = lanes.get(name);
+    if (!lane) {
+      lane = { scanning: false, waiting: [] };
+      lanes.set(name, lane);
+    }
+    if (lane.scanning && waitingAsks >= maxQueue) throw new AppError('SERVICE_UNAVAILABLE', 'The matcher is saturated; retry later', { queued: waitingAsks });
+    const { signal } = options;
+    return new Promise((resolve, reject) => {
+      let done = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const onAbort = () => drop(new AppError('TIMEOUT', 'Identify was aborted or timed out', {}, { cause: signal?.reason }));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const ask: Ask = {
+        prepared,
+        maxResults: options.maxResults,
+        minSimilarity: options.minSimilarity,
+        excludeUserId: options.excludeUserId,
+        settled: () => done,
+        startClock() {
+          if (!done) timer ??= setTimeout(() => drop(new AppError('TIMEOUT', 'Identify was aborted or timed out')), taskTimeoutMs);
+        },
+        settle(outcome) {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          if (outcome instanceof AppError) reject(outcome);
+          else resolve(outcome);
+        },
+      };
+      // Answered at once; a scan under way skips the query from its next block on.
+      function drop(error: AppError): void {
+        ask.onDrop?.();
+        ask.settle(error);
+      }
+      lane.waiting.push(ask);
+      waitingAsks++;
+      pump(name, lane);
+    });
+  }
+
+  /** The kernel's view of a call: its slot, its codes' numbers, k and the distance bound. */
+  function scanQueryOf(gallery: Gallery, prepared: PreparedQuery, ask: Pick<Ask, 'maxResults' | 'minSimilarity' | 'excludeUserId'>, slot: number): ScanQuery {
+    const excluding = ask.excludeUserId !== undefined && gallery.templatesOf(ask.excludeUserId).length > 0;
+    // Exact per-user ranking: every row better than the best row of any of the top users belongs
+    // to a better-ranked user (or the excluded one), each holding at most `perUser` rows.
+    const k = (ask.maxResults + (excluding ? 1 : 0)) * gallery.maxTemplatesPerUser;
+    return { slot, ...prepared.scan, k, bound: squaredBoundOf(ask.minSimilarity) };
   }
 
   return {
@@ -159,7 +324,26 @@ export function createMatcher(options: MatcherOptions): Matcher {
         gallery = createGallery({ rowsPerShard, compactFraction });
         galleries.set(name, gallery);
       }
-      if (gallery.add(entry.templateId, entry.userId, entry.descriptor) && !pool && !closed && gallery.size >= inlineRows) poolOf();
+      if (gallery.add(entry.templateId, entry.userId, entry.descriptor) && !pool && !closed && gallery.size >= inlineRows) void readyPool().catch(() => undefined);
+    },
+
+    addMany(key, entries) {
+      for (const entry of entries) {
+        requireDescriptor(entry.descriptor, 'descriptor');
+        requireId(entry.templateId, 'templateId');
+        requireId(entry.userId, 'userId');
+      }
+      if (entries.length === 0) return 0;
+      const name = nameOf(key);
+      let gallery = galleries.get(name);
+      if (!gallery) {
+        gallery = createGallery({ rowsPerShard, compactFraction });
+        galleries.set(name, gallery);
+      }
+      let added = 0;
+      for (const entry of entries) if (gallery.add(entry.templateId, entry.userId, entry.descriptor)) added++;
+      if (added > 0 && !pool && !closed && gallery.size >= inlineRows) void readyPool().catch(() => undefined);
+      return added;
     },
 
     removeTemplate: (key, templateId) => galleryOf(key)?.removeTemplate(templateId) ?? false,
@@ -177,48 +361,15 @@ export function createMatcher(options: MatcherOptions): Matcher {
         throw new AppError('VALIDATION_ERROR', 'minSimilarity must be a number in 0..1', { minSimilarity });
       }
       throwIfAborted(signal);
-      const gallery = galleryOf(key);
+      const name = nameOf(key);
+      const gallery = galleries.get(name);
       if (!gallery || gallery.size === 0) return { matches: [], totalCompared: 0 };
-
+      const prepared = prepareQuery(query);
       const inline = gallery.shards().reduce((rows, shard) => rows + shard.count, 0) < inlineRows;
-      if (inline) {
-        mainKernel ??= loadKernel();
-        await mainKernel;
-      }
-      // Taken after any await, so that the plan, k and the snapshot of shards agree.
-      const current = [...gallery.shards()];
-      const totalCompared = gallery.size;
-      const perUser = gallery.maxTemplatesPerUser;
-      const excluding = excludeUserId !== undefined && gallery.templatesOf(excludeUserId).length > 0;
-      // Exact per-user ranking: every row better than the best row of any of the top users belongs
-      // to a better-ranked user (or the excluded one), each holding at most `perUser` rows.
-      const k = (maxResults + (excluding ? 1 : 0)) * perUser;
-      const bound = squaredBoundOf(minSimilarity);
-      const prepared = prepareQuery(query, scanKind);
-      const results = inline ? await scanInline(current, prepared, k, bound) : await scanInPool(current, prepared, k, bound, signal);
+      if (!inline) return askPool(name, prepared, identifyOptions);
+      const answer = await scanInline(gallery, prepared, { maxResults, minSimilarity, excludeUserId });
       throwIfAborted(signal);
-
-      const best = new Map<string, { templateId: string; distance: number }>();
-      for (const { plan, buffer } of results) {
-        const candidates = unpackCandidates(buffer);
-        for (let i = 0; i < candidates.row.length; i++) {
-          const shard = plan.shards[candidates.segment[i]!]!;
-          const row = candidates.row[i]!;
-          const distance = candidates.distance[i]!;
-          const templateId = shard.templateIdAt(row);
-          // Removed while the scan ran: the kernel read the row before its tombstone.
-          if (templateId === undefined || !gallery.holds(shard, row, templateId)) continue;
-          const userId = shard.userIdAt(row)!;
-          if (userId === excludeUserId || similarityOf(distance) < minSimilarity) continue;
-          const seen = best.get(userId);
-          if (!seen || distance < seen.distance || (distance === seen.distance && templateId < seen.templateId)) best.set(userId, { templateId, distance });
-        }
-      }
-      const matches = [...best]
-        .sort(([userA, a], [userB, b]) => a.distance - b.distance || compareStrings(userA, userB))
-        .slice(0, maxResults)
-        .map(([userId, { templateId, distance }]) => ({ userId, templateId, similarity: similarityOf(distance) }));
-      return { matches, totalCompared };
+      return answer;
     },
 
     verify(key, userId, query) {
@@ -248,9 +399,15 @@ export function createMatcher(options: MatcherOptions): Matcher {
       return total;
     },
 
+    scanStats: () => ({ ...stats }),
+
     async close() {
       if (closed) return;
       closed = true;
+      for (const lane of lanes.values()) {
+        for (const ask of lane.waiting.splice(0)) ask.settle(new AppError('SERVICE_UNAVAILABLE', 'The matcher is closed'));
+      }
+      waitingAsks = 0;
       await pool?.destroy();
     },
   };
@@ -258,17 +415,43 @@ export function createMatcher(options: MatcherOptions): Matcher {
 
 interface PreparedQuery {
   readonly slot: SlotQuery;
-  readonly scan: ScanQuery;
+  readonly scan: Pick<ScanQuery, 'norm' | 'scale' | 'codeNorm' | 'residual' | 'headNorm' | 'tailNorm'>;
 }
 
-function prepareQuery(values: Float32Array, kind: ScanKind): PreparedQuery {
+function prepareQuery(values: Float32Array): PreparedQuery {
   const codes = new Int16Array(DIMENSIONS);
   const { scale, codeNorm, residual } = quantize(values, codes, 0);
-  return { slot: { values, codes }, scan: { kind, norm: squaredNorm(values), scale, codeNorm, residual } };
+  let headSquares = 0;
+  for (let i = 0; i < HEAD_DIMENSIONS; i++) headSquares += codes[i]! * codes[i]!;
+  const headNorm = Math.fround(Math.fround(scale * scale) * headSquares);
+  return { slot: { values, codes }, scan: { norm: squaredNorm(values), scale, codeNorm, residual, headNorm, tailNorm: tailNorm(codes, scale) } };
 }
 
-/** Splits the shards' rows into `parts` tasks of nearly equal row counts, each a list of segments. */
-function planScans(shards: readonly Shard[], parts: number, slot: number, query: PreparedQuery, k: number, bound: number): ScanPlan[] {
+/** The best template per user among a call's candidates from every task, best first, by the contract's rules. */
+function merge(gallery: Gallery, results: ReadonlyArray<{ plan: ScanPlan; candidates: Candidates }>, ask: Pick<Ask, 'maxResults' | 'minSimilarity' | 'excludeUserId'>): MatchCandidate[] {
+  const best = new Map<string, { templateId: string; distance: number }>();
+  for (const { plan, candidates } of results) {
+    for (let i = 0; i < candidates.row.length; i++) {
+      const shard = plan.shards[candidates.segment[i]!]!;
+      const row = candidates.row[i]!;
+      const distance = candidates.distance[i]!;
+      const templateId = shard.templateIdAt(row);
+      // Removed while the scan ran: the kernel read the row before its tombstone.
+      if (templateId === undefined || !gallery.holds(shard, row, templateId)) continue;
+      const userId = shard.userIdAt(row)!;
+      if (userId === ask.excludeUserId || similarityOf(distance) < ask.minSimilarity) continue;
+      const seen = best.get(userId);
+      if (!seen || distance < seen.distance || (distance === seen.distance && templateId < seen.templateId)) best.set(userId, { templateId, distance });
+    }
+  }
+  return [...best]
+    .sort(([userA, a], [userB, b]) => a.distance - b.distance || compareStrings(userA, userB))
+    .slice(0, ask.maxResults)
+    .map(([userId, { templateId, distance }]) => ({ userId, templateId, similarity: similarityOf(distance) }));
+}
+
+/** Writes the queries into every shard's slots, and splits the shards' rows into `parts` tasks of nearly equal row counts. */
+function planScans(shards: readonly Shard[], parts: number, queries: ReadonlyArray<{ slot: number; prepared: PreparedQuery }>): ScanPlan[] {
   const total = shards.reduce((sum, shard) => sum + shard.count, 0);
   const perPart = Math.max(1, Math.ceil(total / parts));
   const plans: ScanPlan[] = [];
@@ -276,18 +459,18 @@ function planScans(shards: readonly Shard[], parts: number, slot: number, query:
   let segments: ScanSegment[] = [];
   let room = perPart;
   const flush = () => {
-    if (segments.length > 0) plans.push({ shards: planShards, task: { segments, query: query.scan, k, bound } });
+    if (segments.length > 0) plans.push({ shards: planShards, segments });
     planShards = [];
     segments = [];
     room = perPart;
   };
   for (const shard of shards) {
     if (shard.count === 0) continue;
-    shard.writeQuery(slot, query.slot);
+    for (const { slot, prepared } of queries) shard.writeQuery(slot, prepared.slot);
     for (let from = 0; from < shard.count; ) {
       const to = Math.min(shard.count, from + room);
       planShards.push(shard);
-      segments.push(shard.segment(slot, from, to));
+      segments.push(shard.segment(from, to));
       room -= to - from;
       from = to;
       if (room === 0) flush();

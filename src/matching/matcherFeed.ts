@@ -5,7 +5,7 @@ import type { RecordedEvent } from '../eventStore/eventStore.ts';
 import type { Consumer } from '../eventStore/follower.ts';
 import { descriptorFromBytes } from '../faces/descriptor.ts';
 import { aad, type FaceTemplateAdded, type FaceTemplateRemoved, type UserErased } from '../users/userEvents.ts';
-import type { Matcher } from './matcher.ts';
+import type { GalleryEntry, Matcher } from './matcher.ts';
 
 export interface MatcherFeed {
   /** Loads every template from the read model; `consumer` then follows the event stream from that point. */
@@ -78,9 +78,8 @@ export function createMatcherFeed(options: MatcherFeedOptions): MatcherFeed {
     let loaded = 0;
     const checkpoint = await sql<{ position: string }>`select position::text as position from rm_users.checkpoint where id = 1`.execute(db);
     position = BigInt(checkpoint.rows[0]?.position ?? '0');
-    let after = '';
-    for (;;) {
-      const rows = await db
+    const page = (after: string) =>
+      db
         .withSchema('rm_users')
         .selectFrom('templates')
         .select(['template_id', 'user_id', 'tenant_id', 'mode', 'descriptor_sealed'])
@@ -88,12 +87,25 @@ export function createMatcherFeed(options: MatcherFeedOptions): MatcherFeed {
         .orderBy('template_id')
         .limit(pageSize)
         .execute();
-      if (rows.length === 0) break;
+    let rows = await page('');
+    while (rows.length > 0) {
+      // One query at a time: keys are read through the same database (and PGlite has one session).
       await keys.preload(rows.map((row) => row.user_id as string));
+      const byGallery = new Map<string, { key: { tenantId: string; mode: 'live' | 'test' }; entries: GalleryEntry[] }>();
       for (const row of rows) {
-        if (await addSealed({ templateId: row.template_id, userId: row.user_id, tenantId: row.tenant_id, mode: row.mode, sealed: row.descriptor_sealed })) loaded += 1;
+        const bytes = await cipher.decryptBytes(row.user_id, row.descriptor_sealed, aad.descriptor(row.template_id));
+        // A template of a user erased meanwhile is skipped, never an error.
+        if (isErased(bytes)) continue;
+        const name = `${row.mode}:${row.tenant_id}`;
+        let group = byGallery.get(name);
+        if (!group) {
+          group = { key: { tenantId: row.tenant_id, mode: row.mode as 'live' | 'test' }, entries: [] };
+          byGallery.set(name, group);
+        }
+        group.entries.push({ templateId: row.template_id, userId: row.user_id, descriptor: descriptorFromBytes(bytes) });
       }
-      after = rows.at(-1)!.template_id;
+      for (const { key, entries } of byGallery.values()) loaded += matcher.addMany(key, entries);
+      rows = rows.length === pageSize ? await page(rows.at(-1)!.template_id) : [];
     }
     return loaded;
   }

@@ -1,11 +1,12 @@
 import { DIMENSIONS, quantize, squaredNorm } from './distance.ts';
 import { wasm, WASM_PAGE, type WasmMemory } from './wasm.ts';
-import type { ScanSegment } from '../../workers/matcherKernel.ts';
+import { SLOT_BYTES, SLOT_CODES, type ScanSegment } from '../../workers/matcherKernel.ts';
 
 const ROW_BYTES = DIMENSIONS * 4;
-const CODE_BYTES = DIMENSIONS;
+/** Leading dimensions whose codes are stored apart: the scan reads them first and the rest only for rows they cannot rule out. */
+export const HEAD_DIMENSIONS = 32;
+const TAIL_DIMENSIONS = DIMENSIONS - HEAD_DIMENSIONS;
 const META_BYTES = 16;
-const SLOT_BYTES = 1024;
 /** Identify calls one shard can serve at once: each writes its query into a slot of its own. */
 export const QUERY_SLOTS = 128;
 const FIRST_ROWS = 1024;
@@ -16,10 +17,14 @@ export interface ShardLayout {
   readonly flags: number;
   /** Per row, four f32: |x|², scale, |x̂|², residual. */
   readonly meta: number;
+  /** Per row, one f32: |x̂_t|, the norm of the codes' tail (dimensions HEAD_DIMENSIONS..127) times the scale. */
+  readonly tailNorms: number;
   /** QUERY_SLOTS slots of 1 KiB: the f32 query, then its i16 codes. */
   readonly queries: number;
-  /** 128 int8 codes per row. */
-  readonly codes: number;
+  /** The first HEAD_DIMENSIONS int8 codes of each row. */
+  readonly head: number;
+  /** The other int8 codes of each row. */
+  readonly tail: number;
   /** 128 f32 per row; the only region that grows. */
   readonly rows: number;
 }
@@ -52,10 +57,17 @@ export interface Shard {
   rowsView(): Float32Array;
   rowOffset(row: number): number;
   writeQuery(slot: number, query: SlotQuery): void;
-  /** A scan task's view of rows [from, to) against the query in `slot`. */
-  segment(slot: number, from: number, to: number): ScanSegment;
+  /** A scan task's view of rows [from, to); the task's queries name their slots. */
+  segment(from: number, to: number): ScanSegment;
   retire(): void;
   bytes(): number;
+}
+
+/** scale · |codes[HEAD_DIMENSIONS..]| as float32: the kernel's bound allows for its rounding. */
+export function tailNorm(codes: ArrayLike<number>, scale: number): number {
+  let squares = 0;
+  for (let i = HEAD_DIMENSIONS; i < DIMENSIONS; i++) squares += codes[i]! * codes[i]!;
+  return Math.fround(scale * Math.sqrt(squares));
 }
 
 function align64(n: number): number {
@@ -65,10 +77,12 @@ function align64(n: number): number {
 /** The layout of a shard of `capacity` rows. */
 export function shardLayout(capacity: number): ShardLayout {
   const meta = align64(capacity);
-  const queries = meta + capacity * META_BYTES;
-  const codes = queries + QUERY_SLOTS * SLOT_BYTES;
-  const rows = align64(codes + capacity * CODE_BYTES);
-  return { flags: 0, meta, queries, codes, rows };
+  const tailNorms = meta + capacity * META_BYTES;
+  const queries = align64(tailNorms + capacity * 4);
+  const head = queries + QUERY_SLOTS * SLOT_BYTES;
+  const tail = head + capacity * HEAD_DIMENSIONS;
+  const rows = align64(tail + capacity * TAIL_DIMENSIONS);
+  return { flags: 0, meta, tailNorms, queries, head, tail, rows };
 }
 
 /** Creates an empty shard; its memory starts small and grows towards `capacity` rows. */
@@ -87,6 +101,7 @@ export function createShard(capacity: number): Shard {
   let dead = 0;
   let retired = false;
 
+  const scratch = new Int8Array(DIMENSIONS);
   const rowOffset = (row: number) => (layout.rows + row * ROW_BYTES) / 4;
   const metaOffset = (row: number) => (layout.meta + row * META_BYTES) / 4;
 
@@ -120,8 +135,15 @@ export function createShard(capacity: number): Shard {
       if (count === allocated) grow();
       const row = count;
       floats.set(descriptor.subarray(0, DIMENSIONS), rowOffset(row));
-      const quantized = quantize(descriptor, codes, layout.codes + row * CODE_BYTES);
-      floats.set([squaredNorm(descriptor), quantized.scale, quantized.codeNorm, quantized.residual], metaOffset(row));
+      const quantized = quantize(descriptor, scratch, 0);
+      codes.set(scratch.subarray(0, HEAD_DIMENSIONS), layout.head + row * HEAD_DIMENSIONS);
+      codes.set(scratch.subarray(HEAD_DIMENSIONS), layout.tail + row * TAIL_DIMENSIONS);
+      const meta = metaOffset(row);
+      floats[meta] = squaredNorm(descriptor);
+      floats[meta + 1] = quantized.scale;
+      floats[meta + 2] = quantized.codeNorm;
+      floats[meta + 3] = quantized.residual;
+      floats[layout.tailNorms / 4 + row] = tailNorm(scratch, quantized.scale);
       templateIds[row] = templateId;
       userIds[row] = userId;
       // Published last: a scan reads only rows below the count it was planned with.
@@ -133,7 +155,9 @@ export function createShard(capacity: number): Shard {
       bytes[layout.flags + row] = 1;
       floats.fill(0, rowOffset(row), rowOffset(row) + DIMENSIONS);
       floats.fill(0, metaOffset(row), metaOffset(row) + 4);
-      codes.fill(0, layout.codes + row * CODE_BYTES, layout.codes + (row + 1) * CODE_BYTES);
+      codes.fill(0, layout.head + row * HEAD_DIMENSIONS, layout.head + (row + 1) * HEAD_DIMENSIONS);
+      codes.fill(0, layout.tail + row * TAIL_DIMENSIONS, layout.tail + (row + 1) * TAIL_DIMENSIONS);
+      floats[layout.tailNorms / 4 + row] = 0;
       templateIds[row] = undefined;
       userIds[row] = undefined;
       dead++;
@@ -144,11 +168,10 @@ export function createShard(capacity: number): Shard {
     writeQuery(slot, query) {
       const at = layout.queries + slot * SLOT_BYTES;
       floats.set(query.values.subarray(0, DIMENSIONS), at / 4);
-      shorts.set(query.codes.subarray(0, DIMENSIONS), (at + ROW_BYTES) / 2);
+      shorts.set(query.codes.subarray(0, DIMENSIONS), (at + SLOT_CODES) / 2);
     },
-    segment(slot, from, to) {
-      const query = layout.queries + slot * SLOT_BYTES;
-      return { memory, flags: layout.flags, meta: layout.meta, codes: layout.codes, rows: layout.rows, query, queryCodes: query + ROW_BYTES, from, to };
+    segment(from, to) {
+      return { memory, flags: layout.flags, meta: layout.meta, tailNorms: layout.tailNorms, head: layout.head, tail: layout.tail, rows: layout.rows, queries: layout.queries, from, to };
     },
     retire() {
       retired = true;
