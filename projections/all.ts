@@ -1,3 +1,4 @@
+import { galleryStatsProjection } from './galleryStats/galleryStatsProjection.ts';
 import type { Projection } from './projection.ts';
 import { usageProjection } from './usage/usageProjection.ts';
 import { tenantsProjection } from './tenants/tenantsProjection.ts';
@@ -6,5 +7,5 @@ import { webhooksProjection } from './webhooks/webhooksProjection.ts';
 
 /** Every projection the service runs, in the order they are prepared. */
 export function allProjections(): readonly Projection[] {
-  return [usageProjection, usersProjection, tenantsProjection, webhooksProjection];
+  return [usageProjection, usersProjection, tenantsProjection, webhooksProjection, galleryStatsProjection];
 }

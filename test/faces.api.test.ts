@@ -61,8 +61,10 @@ test.serial('register refuses a face that belongs to another user, and appends n
   t.is(duplicate.body.error.code, 'DUPLICATE_FACE');
   t.is(duplicate.body.error.details.matchedUserId, first.body.data.userId);
   t.is(await head(), before);
-  // Just below the duplicate threshold (0.75) is a different person to the API.
-  const near = await api.post('/v1/faces/register', { email: 'sibling@example.com', descriptor: atDistance(face, 0.3, random) });
+  t.regex(duplicate.body.error.message, new RegExp(`user ${first.body.data.userId} \\(similarity 0\\.9`));
+  t.is(duplicate.body.error.details.duplicateThreshold, 0.45, 'by default the match threshold');
+  // Just below the duplicate threshold (the match threshold, 0.45) is a different person to the API.
+  const near = await api.post('/v1/faces/register', { email: 'sibling@example.com', descriptor: atDistance(face, 0.6, random) });
   t.is(near.status, 201);
 });
 
@@ -129,7 +131,16 @@ test.serial('verify of an unknown or malformed user id', async (t) => {
   t.is(malformed.body.error.details.field, 'userId');
 });
 
+/** A tenant's own duplicate threshold (null: the match threshold), as PATCH /admin/tenants/:id sets it. */
+async function setDuplicateThreshold(duplicateThreshold: number | null) {
+  await running.service.tenants.changeSettings(running.tenantId, { settings: { duplicateThreshold } }, 'test');
+  running.service.auth.forget();
+}
+
 test.serial('identify returns the best template of each user, best first, only at or over the threshold', async (t) => {
+  // This gallery holds different users closer than the match threshold on purpose.
+  await setDuplicateThreshold(0.75);
+  t.teardown(() => setDuplicateThreshold(null));
   const face = randomVector(random);
   const near = await api.post('/v1/faces/register', { email: 'near@example.com', descriptor: atDistance(face, 0.2, random) });
   await api.post('/v1/faces/register', { email: 'near@example.com', descriptor: atDistance(face, 0.45, random) });
@@ -139,7 +150,8 @@ test.serial('identify returns the best template of each user, best first, only a
 
   const one = await api.post('/v1/faces/identify', { descriptor: face });
   t.is(one.status, 200);
-  t.deepEqual(Object.keys(one.body.data).sort(), ['matches', 'processingTimeMs', 'totalCompared']);
+  t.deepEqual(Object.keys(one.body.data).sort(), ['adaptedThreshold', 'estimatedFalseIdentificationRate', 'matches', 'processingTimeMs', 'totalCompared']);
+  t.is(one.body.data.adaptedThreshold, 0.45);
   t.is(one.body.data.matches.length, 1);
   t.like(one.body.data.matches[0], { userId: near.body.data.userId, email: 'near@example.com', similarity: 0.8, templateId: near.body.data.templateId });
   t.is(one.body.data.totalCompared, running.service.matcher.size({ tenantId: running.tenantId, mode: 'live' }));

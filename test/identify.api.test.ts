@@ -28,6 +28,9 @@ test('identify over many users ranks exactly like a brute-force reference, also 
   const api = client(running.baseUrl, running.auth);
   const random = seededRandom(2026);
   try {
+    // A dense gallery on purpose (different users closer than the match threshold): its own duplicate threshold.
+    await running.service.tenants.changeSettings(running.tenantId, { settings: { duplicateThreshold: 0.75 } }, 'test');
+    running.service.auth.forget();
     const base = randomVector(random);
     const gallery: Gallery = { users: new Map() };
     // 60 users around one base face at distances 0.3-0.7, each with 1-3 templates close to their centre.

@@ -181,6 +181,31 @@ test.serial('register by image, then verify by another photo of the same face ma
   t.is(multiple.body.error.code, 'MULTIPLE_FACES');
 });
 
+test.serial('a second photo of the same person under a new email is refused as DUPLICATE_FACE, naming the user and the similarity', async (t) => {
+  // The test data set: a gallery of its own, so the faces registered by the tests above are not in it.
+  const api = client(running.baseUrl, { authorization: `Bearer ${running.testKey}` });
+  const group = await photo('sample4.jpg');
+  const faces = (await api.post('/v1/faces/detect', { image: dataUrl(group) })).body.data.faces as Face[];
+  const first = await cropFace(group, faces[0]!, 0.6);
+  // Another photo of that face: a wider crop, scaled down, 30 % brighter, JPEG again.
+  const second = await sharp(await cropFace(group, faces[0]!, 1.0, 260)).modulate({ brightness: 1.3 }).jpeg({ quality: 80 }).toBuffer();
+  const registered = await api.post('/v1/faces/register', { email: 'first.account@example.com', image: dataUrl(first) });
+  t.is(registered.status, 201, JSON.stringify(registered.body));
+  const again = await api.post('/v1/faces/register', { email: 'second.account@example.com', image: dataUrl(second) });
+  t.is(again.status, 409, JSON.stringify(again.body));
+  t.is(again.body.error.code, 'DUPLICATE_FACE');
+  const { matchedUserId, similarity, duplicateThreshold } = again.body.error.details;
+  t.is(matchedUserId, registered.body.data.userId);
+  // The default duplicate threshold is the match threshold: a face that would sign in as that user.
+  t.is(duplicateThreshold, 0.45);
+  t.true(similarity >= duplicateThreshold && similarity < 1, `similarity ${similarity}`);
+  t.regex(again.body.error.message, new RegExp(`${matchedUserId}.*similarity ${similarity.toFixed(4)}`));
+  // Nothing was stored for the second email, and a photo of someone else still registers.
+  t.is((await api.get('/v1/users?email=second.account%40example.com')).body.data.totalItems, 0);
+  const other = await api.post('/v1/faces/register', { email: 'someone.else@example.com', image: dataUrl(await cropFace(group, faces[1]!, 0.6)) });
+  t.is(other.status, 201, JSON.stringify(other.body));
+});
+
 test.serial('an image without a face answers detected:false, and NO_FACE_DETECTED where a face is needed', async (t) => {
   const blank = await sharp({ create: { width: 400, height: 300, channels: 3, background: { r: 120, g: 160, b: 200 } } }).png().toBuffer();
   const detected = await api.post('/v1/faces/detect', { image: dataUrl(blank, 'image/png') });

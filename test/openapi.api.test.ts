@@ -37,6 +37,7 @@ const documented: ReadonlyArray<[string, string]> = [
   ['patch', '/admin/tenants/{id}'],
   ['post', '/admin/tenants/{id}/keys'],
   ['get', '/admin/tenants/{id}/keys'],
+  ['get', '/admin/tenants/{id}/accuracy'],
   ['delete', '/admin/keys/{id}'],
   ['patch', '/admin/keys/{id}'],
   ['get', '/healthz'],
@@ -407,6 +408,8 @@ test('the admin answers are what the document says', async (t) => {
   const keys = await admin.get(`/admin/tenants/${id}/keys`);
   t.deepEqual(keys.body.data.keys.map((key: any) => key.status).sort(), ['active', 'active', 'revoked']);
   conforms(t, 'get', '/admin/tenants/{id}/keys', keys);
+  conforms(t, 'get', '/admin/tenants/{id}/accuracy', await admin.get(`/admin/tenants/${id}/accuracy?mode=test`));
+  conforms(t, 'get', '/admin/tenants/{id}/accuracy', await admin.get(`/admin/tenants/${fakeTenantId}/accuracy`));
   conforms(t, 'get', '/admin/tenants/{id}', await admin.get(`/admin/tenants/${fakeTenantId}`));
   conforms(t, 'post', '/admin/tenants/{id}/keys', await admin.post(`/admin/tenants/${id}/keys`, { mode: 'test', scopes: ['users:delete'] }));
   conforms(t, 'delete', '/admin/keys/{id}', await admin.delete('/admin/keys/nope'));

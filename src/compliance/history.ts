@@ -1,7 +1,7 @@
 import { AppError } from '../errors/appError.ts';
 import type { EventStore, RecordedEvent } from '../eventStore/eventStore.ts';
 import { monthsBetween, signInStream, tenantStream, userStream } from '../ids/streams.ts';
-import { defaultTenantSettings, type TenantContext, type TenantSettings } from '../tenancy/tenant.ts';
+import { defaultTenantSettings, duplicateThresholdOf, type TenantContext, type TenantSettings } from '../tenancy/tenant.ts';
 import type { TenantEvent } from '../tenancy/tenantEvents.ts';
 import { assertNever } from '../users/userDecider.ts';
 import type { UserEvent } from '../users/userEvents.ts';
@@ -147,7 +147,7 @@ export async function userHistory(store: EventStore, tenant: Pick<TenantContext,
       status,
       templates: [...templates.values()].map((template) => (erased ? { ...template, quality: null } : template)),
       counters,
-      thresholds: { matchThreshold: settings.matchThreshold, duplicateThreshold: settings.duplicateThreshold, maxTemplates: settings.maxTemplates },
+      thresholds: { matchThreshold: settings.matchThreshold, duplicateThreshold: duplicateThresholdOf(settings), maxTemplates: settings.maxTemplates },
     },
   };
 }

@@ -35,6 +35,8 @@ import { createWebhookRuntime, type WebhookRuntime } from '../webhooks/webhookRu
 import { createWebhookService, type WebhookService } from '../webhooks/webhookService.ts';
 import { createIdempotencyStore, type IdempotencyStore } from '../http/idempotency.ts';
 import { createFaceService, type FaceService } from '../faces/faceService.ts';
+import { falseMatchCalibration } from '../faces/falseMatchCalibration.ts';
+import { createGalleryAccuracy, createNearestOtherReadModel } from '../faces/galleryAccuracy.ts';
 import { randomIds } from '../ids/ids.ts';
 import { createMatcher, type Matcher } from '../matching/matcher.ts';
 import { createDetector, type Detector } from '../faces/detector.ts';
@@ -219,7 +221,8 @@ export async function composeService(config: Config, logger: Logger, options: Co
     const users = createUserRepository(store, ids, clock);
     const idempotency = await createIdempotencyStore(database.db, cipher, subjectKeys, ids, clock);
     const directory = createUserDirectory(readModel);
-    const faces = createFaceService({ store, users, readModel, directory, cipher, blindIndex, matcher, ids, clock, recent, matcherAt, matcherPosition: () => matcherFeed.position(), awaitPosition });
+    const accuracy = createGalleryAccuracy({ cells: createNearestOtherReadModel(database.db), users: (key) => matcher.users(key), calibration: falseMatchCalibration, clock: () => Date.now() });
+    const faces = createFaceService({ store, users, readModel, directory, cipher, blindIndex, matcher, ids, clock, recent, matcherAt, matcherPosition: () => matcherFeed.position(), awaitPosition, accuracy });
     const erasure = createErasure({ store, users, keys: subjectKeys, matcher, ids, clock, awaitPosition, purgeElsewhere: async (userId) => {
         directory.forget(userId);
         await idempotency.purgeSubject(userId);
@@ -360,6 +363,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
               adminRoutes,
               {
                 tenants,
+                accuracy,
                 monthUsage: (tenantId) => limiter.monthUsage(tenantId),
                 onKeysChanged: () => {
                   auth.forget();

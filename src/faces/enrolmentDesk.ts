@@ -24,6 +24,8 @@ export interface EnrolmentRequest {
   readonly lighting: FaceTemplateAdded['data']['lighting'];
   readonly source: 'descriptor' | 'image';
   readonly model: string;
+  /** A face at or over this similarity to another user is refused (tenancy/tenant.ts duplicateThresholdOf). */
+  readonly duplicateThreshold: number;
 }
 
 export interface EnrolmentOutcome {
@@ -236,18 +238,22 @@ export function createEnrolmentDesk(deps: EnrolmentDeskDeps): EnrolmentDesk {
     batch.forEach((item, index) => {
       const { prepared } = item;
       const { request } = prepared;
-      const threshold = request.context.tenant.settings.duplicateThreshold;
+      const threshold = request.duplicateThreshold;
       let nearest = checks[index]!;
+      // Every other user of the gallery was compared: the matcher's, less this user's own, and the
+      // new users before it in this batch (not in the matcher yet).
+      let comparedUsers = Math.max(0, matcher.users(gallery.key) - (prepared.existing ? 1 : 0));
       // The registrations before it in this batch are not in the matcher yet.
       for (const earlier of accepted) {
         if (earlier.userId === prepared.userId) continue;
+        if (earlier.outcome.created) comparedUsers++;
         const similarity = similarityOf(earlier.descriptor, request.descriptor);
         if (nearest === undefined || similarity > nearest.similarity) nearest = { userId: earlier.userId, similarity };
       }
       if (nearest !== undefined && nearest.similarity >= threshold) {
         refused.push({
           item,
-          error: new AppError('DUPLICATE_FACE', 'this face already belongs to another user', {
+          error: new AppError('DUPLICATE_FACE', `this face already belongs to user ${nearest.userId} (similarity ${(Math.round(nearest.similarity * 1e4) / 1e4).toFixed(4)}, at or over the duplicate threshold ${threshold})`, {
             matchedUserId: nearest.userId,
             similarity: Math.round(nearest.similarity * 1e4) / 1e4,
             duplicateThreshold: threshold,
@@ -265,6 +271,8 @@ export function createEnrolmentDesk(deps: EnrolmentDeskDeps): EnrolmentDesk {
         source: request.source,
         model: request.model,
         nearestOtherSimilarity,
+        comparedUsers,
+        duplicateThreshold: threshold,
       };
       let events: UserEvent[];
       try {
@@ -287,7 +295,7 @@ export function createEnrolmentDesk(deps: EnrolmentDeskDeps): EnrolmentDesk {
         item,
         userId: prepared.userId,
         descriptor: request.descriptor,
-        claim: { id: ids.uuid(), type: 'FaceClaimed', data: { userId: prepared.userId, templateId: prepared.templateId, nearestOtherSimilarity }, metadata },
+        claim: { id: ids.uuid(), type: 'FaceClaimed', data: { userId: prepared.userId, templateId: prepared.templateId, nearestOtherSimilarity, comparedUsers, duplicateThreshold: threshold }, metadata },
         parts,
         outcome: {
           userId: prepared.userId,
@@ -308,7 +316,7 @@ export function createEnrolmentDesk(deps: EnrolmentDeskDeps): EnrolmentDesk {
       const { matches } = await matcher.identify(key, prepared.request.descriptor, { maxResults: Math.min(50, exclude.size + 1), minSimilarity: 0 });
       const other = matches.find((match) => !exclude.has(match.userId));
       if (!other) return undefined;
-      if (other.similarity < prepared.request.context.tenant.settings.duplicateThreshold) return other;
+      if (other.similarity < prepared.request.duplicateThreshold) return other;
       if ((await users.load(other.userId)).state.status === 'active') return other;
       exclude.add(other.userId);
     }

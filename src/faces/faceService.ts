@@ -14,6 +14,8 @@ import type { UserRepository } from '../users/userRepository.ts';
 import { aad, signInSubject, type IdentifyMissed, type LightingConditions, type SignInAttempted } from '../users/userEvents.ts';
 import type { UserReadModel } from '../users/userReadModel.ts';
 import { createEnrolmentDesk } from './enrolmentDesk.ts';
+import { duplicateThresholdOf } from '../tenancy/tenant.ts';
+import type { GalleryAccuracy } from './galleryAccuracy.ts';
 import { adaptThreshold } from './threshold.ts';
 
 /** The face model every template's descriptor comes from (face-api.js faceRecognitionNet, 128-d). */
@@ -48,6 +50,8 @@ export interface VerifyInput {
   readonly descriptor: Float32Array;
   readonly lightingScore?: number;
   readonly threshold?: number;
+  /** Instead of `threshold`: the threshold whose calibrated false match rate meets this (never below matchThreshold). */
+  readonly targetFalseMatchRate?: number;
 }
 
 export interface VerifyResult {
@@ -56,6 +60,8 @@ export interface VerifyResult {
   readonly adaptedThreshold: number;
   readonly matchedTemplate: string | null;
   readonly user: { readonly id: string; readonly email: string };
+  /** With targetFalseMatchRate: the calibrated false match rate at the threshold used. */
+  readonly estimatedFalseMatchRate?: number;
   /** Global position of the sign-in attempt recorded. */
   readonly position: bigint;
 }
@@ -70,6 +76,8 @@ export interface IdentifyInput {
 export interface IdentifyResult {
   readonly matches: Array<{ userId: string; email: string; similarity: number; templateId: string }>;
   readonly adaptedThreshold: number;
+  /** Estimated chance that a stranger reaches adaptedThreshold with some user of this gallery (faces/falseIdentification.ts). */
+  readonly estimatedFalseIdentificationRate: number;
   /** Similarity of the closest user, matched or not (null for an empty gallery). */
   readonly bestSimilarity: number | null;
   readonly totalCompared: number;
@@ -95,6 +103,8 @@ export interface FaceServiceDeps {
   readonly matcherPosition: () => bigint;
   /** Resolves once this instance's read models have applied `position` (bounded). */
   readonly awaitPosition: (position: bigint) => Promise<void>;
+  /** Gallery-aware identify thresholds and verify's calibrated ones. */
+  readonly accuracy: GalleryAccuracy;
 }
 
 /** Register, verify, identify and template removal: the commands behind /v1/faces. */
@@ -149,6 +159,11 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
       });
     }
     const emailIndex = blindIndex.email(tenant.tenantId, tenant.mode, input.email);
+    // Unless the tenant sets its own, a face refused here is one identify would sign in as that user.
+    const duplicateThreshold =
+      tenant.settings.duplicateThreshold === null && tenant.settings.targetFalseIdentificationRate !== null
+        ? (await deps.accuracy.identifyThreshold(galleryKey(context), tenant.settings, tenant.settings.matchThreshold, false)).threshold
+        : duplicateThresholdOf(tenant.settings);
     const outcome = await emails.run(emailIndex, () =>
       desk.enrol({
         context,
@@ -160,6 +175,7 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
         lighting: input.lighting ?? null,
         source: input.source,
         model: input.model,
+        duplicateThreshold,
       }),
     );
     return {
@@ -233,7 +249,21 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
       const identity = await identityOf(context, input.userId);
       const email = identity ? await emailOf(identity) : null;
       if (!identity || email === null) throw new AppError('NOT_FOUND', 'user not found', { userId: input.userId });
-      const adaptedThreshold = adaptThreshold(input.threshold ?? context.tenant.settings.matchThreshold, input.lightingScore);
+      const { settings } = context.tenant;
+      let adaptedThreshold = adaptThreshold(input.threshold ?? settings.matchThreshold, input.lightingScore);
+      let estimatedFalseMatchRate: number | undefined;
+      if (input.targetFalseMatchRate !== undefined) {
+        if (input.targetFalseMatchRate < deps.accuracy.minFalseMatchRate) {
+          throw new AppError('VALIDATION_ERROR', `targetFalseMatchRate: the calibration resolves rates down to ${deps.accuracy.minFalseMatchRate.toExponential(2)} (one false match in ${deps.accuracy.calibration.impostorPairs} impostor pairs)`, {
+            field: 'targetFalseMatchRate',
+            minimum: deps.accuracy.minFalseMatchRate,
+          });
+        }
+        // Lighting may raise the floor, never lower it below the tenant's threshold.
+        const calibrated = deps.accuracy.verifyThreshold(input.targetFalseMatchRate, Math.max(adaptedThreshold, settings.matchThreshold));
+        adaptedThreshold = calibrated.threshold;
+        estimatedFalseMatchRate = calibrated.estimatedFalseMatchRate;
+      }
       const best = matcher.verify(galleryKey(context), input.userId, input.descriptor)[0];
       const similarity = best ? round(best.similarity) : 0;
       const isMatch = best !== undefined && best.similarity >= adaptedThreshold;
@@ -247,13 +277,14 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
       });
       // Erased while this verify ran: the attempt was refused, and the answer names no one.
       if (position === undefined) throw new AppError('NOT_FOUND', 'user not found', { userId: input.userId });
-      return { isMatch, similarity, adaptedThreshold, matchedTemplate: best?.templateId ?? null, user: { id: input.userId, email }, position };
+      return { isMatch, similarity, adaptedThreshold, matchedTemplate: best?.templateId ?? null, user: { id: input.userId, email }, ...(estimatedFalseMatchRate !== undefined ? { estimatedFalseMatchRate } : {}), position };
     },
 
     async identify(context, input) {
       const started = process.hrtime.bigint();
-      const adaptedThreshold = adaptThreshold(input.threshold ?? context.tenant.settings.matchThreshold, input.lightingScore);
       const key = galleryKey(context);
+      const chosen = await deps.accuracy.identifyThreshold(key, context.tenant.settings, adaptThreshold(input.threshold ?? context.tenant.settings.matchThreshold, input.lightingScore), input.threshold !== undefined);
+      const adaptedThreshold = chosen.threshold;
       const totalCompared = matcher.size(key);
       // Ask without the threshold so a miss still knows how close the best candidate came.
       const { matches: candidates } = await matcher.identify(key, input.descriptor, { maxResults: input.maxResults, minSimilarity: 0 });
@@ -292,6 +323,7 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
       return {
         matches,
         adaptedThreshold,
+        estimatedFalseIdentificationRate: chosen.estimatedFalseIdentificationRate,
         bestSimilarity: candidates[0] ? round(candidates[0].similarity) : null,
         totalCompared,
         processingTimeMs: Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10,

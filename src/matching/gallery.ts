@@ -18,6 +18,8 @@ export interface Gallery {
   removeUser(userId: string): number;
   /** Live templates. */
   readonly size: number;
+  /** Users with at least one live template. */
+  readonly userCount: number;
   /** The largest number of live templates one user has. */
   readonly maxTemplatesPerUser: number;
   /** The current shards; a scan keeps the array it was given even if a compaction swaps one. */
@@ -132,6 +134,9 @@ export function createGallery(options: GalleryOptions): Gallery {
     },
     get size() {
       return live;
+    },
+    get userCount() {
+      return users.size;
     },
     get maxTemplatesPerUser() {
       return maxPerUser;

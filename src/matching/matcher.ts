@@ -50,6 +50,8 @@ export interface Matcher {
   verify(key: GalleryKey, userId: string, query: Float32Array): MatchCandidate[];
   /** Live (not removed) template count of a gallery, or of all galleries. */
   size(key?: GalleryKey): number;
+  /** Users with a live template in a gallery (what identify compares a face with). */
+  users(key: GalleryKey): number;
   /** Bytes held by descriptor storage (for the bench and metrics). */
   memoryBytes(): number;
   /** Counters of the pool's scans since the matcher was created (for the bench, metrics and tests). */
@@ -384,6 +386,10 @@ export function createMatcher(options: MatcherOptions): Matcher {
         })
         .sort((a, b) => a.distance - b.distance || compareStrings(a.templateId, b.templateId))
         .map(({ templateId, distance }) => ({ userId, templateId, similarity: similarityOf(distance) }));
+    },
+
+    users(key) {
+      return galleryOf(key)?.userCount ?? 0;
     },
 
     size(key) {

@@ -38,6 +38,10 @@ export interface FaceTemplateAdded {
      * the first face): a non-personal number, the gallery's empirical impostor distribution.
      */
     readonly nearestOtherSimilarity?: number | null;
+    /** Other users the face was compared with (absent in older events). */
+    readonly comparedUsers?: number;
+    /** The duplicate threshold of that check: nearestOtherSimilarity is below it (absent in older events). */
+    readonly duplicateThreshold?: number;
   };
 }
 
@@ -98,7 +102,15 @@ export type EmailReservationEvent = EmailReserved | EmailReleased;
 /** Gallery stream: a template joined a tenant and mode's gallery after its duplicate check (no personal data). */
 export interface FaceClaimed {
   readonly type: 'FaceClaimed';
-  readonly data: { readonly userId: string; readonly templateId: string; readonly nearestOtherSimilarity: number | null };
+  readonly data: {
+    readonly userId: string;
+    readonly templateId: string;
+    readonly nearestOtherSimilarity: number | null;
+    /** Other users the face was compared with; with the threshold, what the gallery-stats projection records (absent in older events). */
+    readonly comparedUsers?: number;
+    /** The duplicate threshold of the check: nearestOtherSimilarity is below it (absent in older events). */
+    readonly duplicateThreshold?: number;
+  };
 }
 
 /** An identify that found no candidate (no personal data), in the tenant and mode's stream of the day. */

@@ -3,6 +3,8 @@ import { allScopes, scopesAllowed } from '../../tenancy/tenantEvents.ts';
 import { defaultTenantSettings } from '../../tenancy/tenant.ts';
 import { allowedOriginsSchema } from '../../tenancy/origins.ts';
 import type { TenantService } from '../../tenancy/tenantService.ts';
+import type { GalleryAccuracy } from '../../faces/galleryAccuracy.ts';
+import { falseIdentificationRate } from '../../faces/falseIdentification.ts';
 import { route, routeGroup } from '../routes/declaration.ts';
 import { example } from '../routes/examples.ts';
 import { groups } from '../routes/groups.ts';
@@ -13,7 +15,18 @@ const plan = z.enum(['free', 'pro', 'enterprise'], { error: 'must be free, pro o
 const settings = z
   .strictObject({
     matchThreshold: z.number().min(0.35).max(0.95),
-    duplicateThreshold: z.number().min(0.5).max(0.99),
+    duplicateThreshold: z
+      .number()
+      .min(0.35)
+      .max(0.99)
+      .nullable()
+      .meta({ description: 'Register refuses a face this close to another user. Null (default): the threshold identify signs faces in at (matchThreshold, or the gallery-aware one).' }),
+    targetFalseIdentificationRate: z
+      .number()
+      .min(1e-6)
+      .max(0.5)
+      .nullable()
+      .meta({ description: "Identify's target chance that a stranger is taken for some user. Null (default): identify uses matchThreshold; a rate: the lowest threshold, never below matchThreshold, whose estimate at the gallery's size meets it." }),
     maxTemplates: z.number().int().min(1).max(100),
     minQuality: z.number().min(0).max(1),
     logRetentionDays: z.number().int().min(1).max(3650),
@@ -66,8 +79,36 @@ const revokeKeyResponse = z.object({
   revokedAt: isoDate.meta({ description: 'When the key was revoked (by this call or the earlier one).' }),
 });
 
+const accuracyQuery = z.strictObject({ mode: z.enum(['live', 'test'], { error: 'must be live or test' }).default('live').meta({ description: 'The data set (default live).' }) });
+const accuracyResponse = z
+  .object({
+    tenantId: tenantIdParam,
+    mode: z.enum(['live', 'test']),
+    gallerySize: z.number().int().meta({ description: 'Users with a template in this data set (this instance\'s matcher): what identify compares a face with.' }),
+    matchThreshold: z.number(),
+    targetFalseIdentificationRate: z.number().nullable(),
+    effectiveThreshold: z.number().meta({ description: 'The threshold identify uses now (no request threshold, no lighting adaptation).' }),
+    estimatedFalseIdentificationRate: z.number().meta({ description: 'Estimated chance that a stranger reaches effectiveThreshold with some user: 1 − (1 − p)^gallerySize.' }),
+    targetMet: z.boolean().meta({ description: 'False when even the highest threshold (0.95) does not meet the target (then 0.95 is used).' }),
+    duplicateThreshold: z.number().meta({ description: 'The similarity at which register refuses a face as another user\'s now.' }),
+    fit: z
+      .object({
+        source: z.enum(['gallery', 'calibration']).meta({ description: '`gallery`: fitted on this gallery\'s registrations; `calibration`: too few of them, the bench curve as is.' }),
+        scale: z.number().meta({ description: 'Factor on the calibration curve that best explains the gallery\'s registrations.' }),
+        observations: z.number().int().meta({ description: 'Registrations on record with the similarity of their nearest other user.' }),
+        expectedTailDraws: z.number(),
+      })
+      .meta({ description: 'How the per-comparison false match curve of this gallery was estimated.' }),
+    curve: z
+      .array(z.object({ threshold: z.number(), falseMatchRate: z.number(), falseIdentificationRate: z.number() }))
+      .meta({ description: 'Per threshold: the estimated false match rate of one comparison and the false identification rate at the current gallery size.' }),
+    calibration: z.object({ impostorPairs: z.number().int(), minFalseMatchRate: z.number().meta({ description: 'The smallest rate verify\'s targetFalseMatchRate may ask for.' }) }),
+  })
+  .meta({ description: "A tenant's matching accuracy in one data set: gallery size, the estimated curve and the threshold identify uses." });
+
 export interface AdminDeps {
   readonly tenants: TenantService;
+  readonly accuracy: GalleryAccuracy;
   readonly monthUsage: (tenantId: string) => Promise<unknown>;
   /** Called after a key or settings change, so cached keys on this instance are re-read. */
   readonly onKeysChanged: () => void;
@@ -167,6 +208,73 @@ export const adminRoutes = routeGroup<AdminDeps>(groups.admin, [
       const tenant = await deps.tenants.changeSettings(params.id, body, requestId);
       deps.onKeysChanged();
       return { data: tenant };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/admin/tenants/{id}/accuracy',
+    operationId: 'adminGetTenantAccuracy',
+    summary: "A tenant's matching accuracy: gallery size, false identification curve, effective threshold",
+    description:
+      'Each registration records how close the nearest other user came (a number, nothing personal); from those, per data set, the per-comparison false match curve of this gallery is fitted to the shape measured by `npm run bench:accuracy`. The false identification rate of a stranger at N users is 1 − (1 − p)^N. With `targetFalseIdentificationRate`, identify uses the lowest threshold, never below matchThreshold, whose estimate meets it.',
+    tags: ['admin'],
+    auth: { kind: 'admin' },
+    params: tenantPath,
+    query: accuracyQuery,
+    responses: [
+      {
+        status: 200,
+        description: 'The curve, the gallery size and the threshold identify uses now.',
+        schema: accuracyResponse,
+        name: 'TenantAccuracy',
+        example: {
+          tenantId: example.tenantId,
+          mode: 'live',
+          gallerySize: 12840,
+          matchThreshold: 0.45,
+          targetFalseIdentificationRate: 0.001,
+          effectiveThreshold: 0.62,
+          estimatedFalseIdentificationRate: 0.00094,
+          targetMet: true,
+          duplicateThreshold: 0.62,
+          fit: { source: 'gallery', scale: 0.41, observations: 12839, expectedTailDraws: 3120.5 },
+          curve: [
+            { threshold: 0.45, falseMatchRate: 0.00026, falseIdentificationRate: 0.9654 },
+            { threshold: 0.55, falseMatchRate: 0.0000421, falseIdentificationRate: 0.4178 },
+            { threshold: 0.65, falseMatchRate: 0.0000041, falseIdentificationRate: 0.0513 },
+          ],
+          calibration: { impostorPairs: 12403, minFalseMatchRate: 0.0000806 },
+        },
+      },
+    ],
+    errors: ['VALIDATION_ERROR', 'NOT_FOUND', 'INTERNAL_ERROR'],
+    async handle(deps, { params, query }) {
+      const tenant = await deps.tenants.getTenant(params.id);
+      const key = { tenantId: tenant.id, mode: query.mode };
+      const { settings } = tenant;
+      const [fit, chosen] = await Promise.all([deps.accuracy.fit(key), deps.accuracy.identifyThreshold(key, settings, settings.matchThreshold, false)]);
+      const curve = [];
+      for (let bin = 70; bin <= 190; bin += 10) {
+        const threshold = bin / 200;
+        const falseMatchRate = fit.rate(threshold);
+        curve.push({ threshold, falseMatchRate, falseIdentificationRate: falseIdentificationRate(falseMatchRate, chosen.gallerySize) });
+      }
+      return {
+        data: {
+          tenantId: tenant.id,
+          mode: query.mode,
+          gallerySize: chosen.gallerySize,
+          matchThreshold: settings.matchThreshold,
+          targetFalseIdentificationRate: settings.targetFalseIdentificationRate,
+          effectiveThreshold: chosen.threshold,
+          estimatedFalseIdentificationRate: chosen.estimatedFalseIdentificationRate,
+          targetMet: chosen.targetMet,
+          duplicateThreshold: settings.duplicateThreshold ?? chosen.threshold,
+          fit: { source: fit.source, scale: fit.scale, observations: fit.observations, expectedTailDraws: fit.expectedTailDraws },
+          curve,
+          calibration: { impostorPairs: deps.accuracy.calibration.impostorPairs, minFalseMatchRate: deps.accuracy.minFalseMatchRate },
+        },
+      };
     },
   }),
   route({

@@ -122,6 +122,7 @@ export const facesRoutes = routeGroup<FacesRouteDeps>(groups.faces, [
         descriptor,
         ...(lightingScore !== undefined ? { lightingScore } : {}),
         ...(body.threshold !== undefined ? { threshold: body.threshold } : {}),
+        ...(body.targetFalseMatchRate !== undefined ? { targetFalseMatchRate: body.targetFalseMatchRate } : {}),
       });
       const { position, ...data } = result;
       return { status: 200, data, subjects: [body.userId], position };
@@ -144,7 +145,13 @@ export const facesRoutes = routeGroup<FacesRouteDeps>(groups.faces, [
         schema: identifyResponse,
         name: 'IdentifyResponse',
         headers: ['Idempotent-Replayed', 'X-Position'],
-        example: { matches: [{ userId: example.userId, email: example.email, similarity: 0.8731, templateId: example.templateId }], totalCompared: 12840, processingTimeMs: 3.4 },
+        example: {
+          matches: [{ userId: example.userId, email: example.email, similarity: 0.8731, templateId: example.templateId }],
+          totalCompared: 12840,
+          processingTimeMs: 3.4,
+          adaptedThreshold: 0.62,
+          estimatedFalseIdentificationRate: 0.00094,
+        },
       },
     ],
     errors: [...faceBodyErrors, 'IDEMPOTENCY_CONFLICT', ...commandErrors],
@@ -177,7 +184,13 @@ export const facesRoutes = routeGroup<FacesRouteDeps>(groups.faces, [
       });
       return {
         status: 200,
-        data: { matches: result.matches, totalCompared: result.totalCompared, processingTimeMs: result.processingTimeMs },
+        data: {
+          matches: result.matches,
+          totalCompared: result.totalCompared,
+          processingTimeMs: result.processingTimeMs,
+          adaptedThreshold: result.adaptedThreshold,
+          estimatedFalseIdentificationRate: result.estimatedFalseIdentificationRate,
+        },
         subjects: result.matches.map((match) => match.userId),
         position: result.position,
       };

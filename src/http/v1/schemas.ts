@@ -58,8 +58,17 @@ export const verifyRequest = z
     ...faceInput,
     lightingScore: unit('lightingScore').optional(),
     threshold: thresholdSchema.optional(),
+    targetFalseMatchRate: z
+      .number({ error: 'must be a number' })
+      .gt(0, 'must be between 0 and 0.1')
+      .max(0.1, 'must be between 0 and 0.1')
+      .optional()
+      .meta({ description: "Instead of `threshold`: the lowest threshold whose false match rate, as calibrated by the accuracy bench, is at most this (never below the tenant's matchThreshold). Rates below what the calibration resolves are refused." }),
   })
   .superRefine(oneFace)
+  .superRefine((value, ctx) => {
+    if (value.threshold !== undefined && value.targetFalseMatchRate !== undefined) ctx.addIssue({ code: 'custom', path: ['targetFalseMatchRate'], message: 'send either threshold or targetFalseMatchRate, not both' });
+  })
   .meta(oneFaceJsonSchema);
 
 export const identifyRequest = z
@@ -104,6 +113,7 @@ export const verifyResponse = z.object({
   adaptedThreshold: z.number(),
   matchedTemplate: templateIdSchema.nullable(),
   user: z.object({ id: userIdSchema, email: z.string() }),
+  estimatedFalseMatchRate: z.number().optional().meta({ description: 'With targetFalseMatchRate: the calibrated false match rate at adaptedThreshold.' }),
 });
 export const identifyResponse = z.object({
   matches: z.array(
@@ -116,6 +126,11 @@ export const identifyResponse = z.object({
   ),
   totalCompared: z.number().int(),
   processingTimeMs: z.number(),
+  adaptedThreshold: z.number().optional().meta({ description: "The threshold used: the request's or the tenant's (lighting-adapted), or with the tenant's targetFalseIdentificationRate the gallery-aware one." }),
+  estimatedFalseIdentificationRate: z
+    .number()
+    .optional()
+    .meta({ description: 'Estimated chance that a stranger reaches adaptedThreshold with some user of this gallery, at its current size (see GET /admin/tenants/{id}/accuracy).' }),
   at: isoDate.optional().meta({ description: 'Present when the answer is a replay of the gallery at that time.' }),
 });
 export const detectRequest = z.strictObject({ image: imageSchema });
