@@ -194,16 +194,21 @@ maybe("audit: the user's history is a timeline, and the date picker shows the st
   const types = await page.locator('ol.timeline li strong').allTextContents();
   t.true(types.includes('UserEnrolled'));
   t.is(types.filter((type) => type === 'SignInAttempted').length, 6);
-  // The moment of the first event: one template then.
-  const first = await page.locator('ol.timeline li time').first().getAttribute('datetime');
-  const at = new Date(Date.parse(first!) + 500).toISOString().slice(0, 19);
-  await page.fill('[data-testid=at-picker]', at);
+  // The picker has whole seconds: the first whole second after the first event. What the state
+  // then holds is read off the timeline itself (the events at or before that second).
+  const events = await page.evaluate(() => [...(globalThis as any).document.querySelectorAll('ol.timeline li')].map((li: any) => ({ at: li.querySelector('time').getAttribute('datetime'), type: li.querySelector('strong').textContent })));
+  const at = new Date(Math.floor(Date.parse(events[0]!.at) / 1000) * 1000 + 1000);
+  const before = events.filter((event) => Date.parse(event.at) <= at.getTime());
+  await page.fill('[data-testid=at-picker]', at.toISOString().slice(0, 19));
   await page.click('button:has-text("Show state at this time")');
   await page.waitForSelector('[data-testid=state-at]');
   const state = (await page.textContent('[data-testid=state-at]'))!;
   t.regex(state, /active/);
-  t.regex(state, /1 template\(s\)/);
-  t.regex(state, /Sign-ins 0/);
+  t.true(state.includes(`${before.filter((event) => event.type === 'FaceTemplateAdded').length} template(s)`), state);
+  t.true(state.includes(`Sign-ins ${before.filter((event) => event.type === 'SignInAttempted').length} `), state);
+  t.true(before.length < events.length, 'the chosen time is before the latest events');
+  // With `at`, the timeline is the history up to that time.
+  t.is(await page.locator('ol.timeline li').count(), before.length);
   await shot('audit');
 });
 

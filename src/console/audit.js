@@ -93,7 +93,7 @@ async function historySection(userId, slot, at) {
       data.events.map((event) =>
         h(
           'li',
-          { class: at && event.occurredAt > at ? 'later' : undefined },
+          {},
           h('time', { datetime: event.occurredAt }, formatDate(event.occurredAt)),
           h('strong', {}, event.type),
           h('span', {}, describe(event)),

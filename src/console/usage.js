@@ -35,7 +35,7 @@ export async function usagePage() {
       h('div', {}, h('span', {}, 'Live limits'), h('strong', {}, `${limitText(limits.live?.perMinute ?? null, 'min')} · ${limitText(limits.live?.perMonth ?? null, 'month')}`)),
       h('div', {}, h('span', {}, 'Test limits (always free)'), h('strong', {}, `${limitText(limits.test.perMinute, 'min')} · ${limitText(limits.test.perMonth, 'month')}`)),
     ),
-    timeChart({ title: 'Requests per day (UTC), last 30 days', x: dayX, series: daySeries, testId: 'usage-days-chart' }),
-    timeChart({ title: 'Requests per minute, last hour', x: minuteX, series: minuteSeries, testId: 'usage-minutes-chart' }),
+    timeChart({ title: 'Requests per day (UTC), last 30 days', x: dayX, series: daySeries, testId: 'usage-days-chart', bucket: 86_400 }),
+    timeChart({ title: 'Requests per minute, last hour', x: minuteX, series: minuteSeries, testId: 'usage-minutes-chart', bucket: 60 }),
   );
 }

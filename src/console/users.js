@@ -1,6 +1,6 @@
 // Users: exact email search, a paginated list, and a user's page (templates, sign-ins, erasure).
 import { call, collect } from './api.js';
-import { timeChart, seconds } from './charts.js';
+import { timeChart, seconds, daysBetween } from './charts.js';
 import { h, show, table, formatDate, percent, number, withProgress, confirmTyped, toast, errorBox, loading, badge } from './ui.js';
 
 export async function usersPage() {
@@ -59,7 +59,12 @@ function signInCharts(logs) {
     entry[log.success ? 'success' : 'failure'] += 1;
     byDay.set(day, entry);
   }
-  const days = [...byDay.keys()].sort();
+  // Every day from the first attempt shown (at least two weeks back) to today, zero where none.
+  const today = new Date().toISOString().slice(0, 10);
+  const firstSeen = [...byDay.keys()].sort()[0] ?? today;
+  const twoWeeksAgo = new Date(Date.now() - 13 * 86_400_000).toISOString().slice(0, 10);
+  const days = daysBetween(firstSeen < twoWeeksAgo ? firstSeen : twoWeeksAgo, today);
+  for (const day of days) if (!byDay.has(day)) byDay.set(day, { success: 0, failure: 0 });
   const chronological = [...logs].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   return h(
     'div',
@@ -72,6 +77,7 @@ function signInCharts(logs) {
         { label: 'failures', values: days.map((day) => byDay.get(day).failure), bars: true, color: '#dc2626' },
       ],
       testId: 'signin-days-chart',
+      bucket: 86_400,
     }),
     timeChart({
       title: 'Similarity of each attempt',
