@@ -194,6 +194,7 @@ maybe("audit: the user's history is a timeline, and the date picker shows the st
   const types = await page.locator('ol.timeline li strong').allTextContents();
   t.true(types.includes('UserEnrolled'));
   t.is(types.filter((type) => type === 'SignInAttempted').length, 6);
+  await shot('audit');
   // The picker has whole seconds: the first whole second after the first event. What the state
   // then holds is read off the timeline itself (the events at or before that second).
   const events = await page.evaluate(() => [...(globalThis as any).document.querySelectorAll('ol.timeline li')].map((li: any) => ({ at: li.querySelector('time').getAttribute('datetime'), type: li.querySelector('strong').textContent })));
@@ -209,7 +210,7 @@ maybe("audit: the user's history is a timeline, and the date picker shows the st
   t.true(before.length < events.length, 'the chosen time is before the latest events');
   // With `at`, the timeline is the history up to that time.
   t.is(await page.locator('ol.timeline li').count(), before.length);
-  await shot('audit');
+  await shot('audit-at');
 });
 
 maybe('erasure: the confirmation names the email, the receipt is shown and the chain verifies', async (t) => {

@@ -36,17 +36,15 @@ function draw(canvas, image, faces) {
     const box = [x * scale, y * scale, width * scale, height * scale];
     context.strokeStyle = index === 0 ? '#22c55e' : '#f59e0b';
     context.strokeRect(...box);
-    const lines = [
-      `#${index + 1} confidence ${number(face.confidence, 3)}`,
-      `quality ${number(face.quality.overallScore, 2)} · light ${number(face.quality.lightingScore, 2)} · sharp ${number(face.quality.sharpness, 2)}`,
-      `yaw ${number(face.quality.headPose.yaw, 1)}° pitch ${number(face.quality.headPose.pitch, 1)}° roll ${number(face.quality.headPose.roll, 1)}°`,
-    ];
+    // A short label per face (the table below has every number), kept inside the canvas.
+    const lines = [`#${index + 1} · confidence ${number(face.confidence, 2)}`, `quality ${number(face.quality.overallScore, 2)} · yaw ${number(face.quality.headPose.yaw, 0)}°`];
     const textWidth = Math.max(...lines.map((line) => context.measureText(line).width)) + 10;
-    const top = box[1] + box[3] + 4 + lines.length * 18 > canvas.height ? Math.max(0, box[1] - lines.length * 18 - 4) : box[1] + box[3] + 4;
+    const left = Math.max(0, Math.min(box[0], canvas.width - textWidth));
+    const top = box[1] + box[3] + 4 + lines.length * 18 > canvas.height ? Math.max(0, box[1] - lines.length * 18 - 8) : box[1] + box[3] + 4;
     context.fillStyle = 'rgba(15, 23, 42, 0.78)';
-    context.fillRect(box[0], top, textWidth, lines.length * 18 + 4);
+    context.fillRect(left, top, textWidth, lines.length * 18 + 4);
     context.fillStyle = '#fff';
-    lines.forEach((line, row) => context.fillText(line, box[0] + 5, top + 16 + row * 18));
+    lines.forEach((line, row) => context.fillText(line, left + 5, top + 16 + row * 18));
   });
 }
 

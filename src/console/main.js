@@ -65,6 +65,7 @@ async function route() {
   const current = session();
   if (!current) return renderSignIn();
   renderHeader(current);
+  document.getElementById('toast').hidden = true;
   const [name, ...rest] = location.hash.replace(/^#\/?/, '').split('?')[0].split('/').filter(Boolean).map(decodeURIComponent);
   const fallback = current.kind === 'admin' ? 'tenants' : 'users';
   const page = pages.find((candidate) => candidate.path === (name || fallback));

@@ -51,7 +51,7 @@ export async function usersPage() {
 }
 
 /** Successes and failures per UTC day, and similarity over time, from the sign-in logs. */
-function signInCharts(logs) {
+function signInCharts(logs, threshold) {
   const byDay = new Map();
   for (const log of logs) {
     const day = log.createdAt.slice(0, 10);
@@ -82,7 +82,10 @@ function signInCharts(logs) {
     timeChart({
       title: 'Similarity of each attempt',
       x: chronological.map((log) => Date.parse(log.createdAt) / 1000),
-      series: [{ label: 'similarity', values: chronological.map((log) => log.confidence), color: '#2563eb' }],
+      series: [
+        { label: 'similarity', values: chronological.map((log) => log.confidence), color: '#2563eb' },
+        { label: `match threshold ${threshold}`, values: chronological.map(() => threshold), color: '#dc2626', dash: [6, 4], points: false },
+      ],
       yRange: [0, 1],
       testId: 'signin-similarity-chart',
     }),
@@ -162,7 +165,7 @@ export async function userPage(userId) {
   collect(`/v1/users/${user.id}/logs`, 'logs', {
     onProgress: (done, total) => chartsSlot.replaceChildren(loading(`Reading sign-in history: ${done} of ${total}`)),
   }).then(
-    ({ items, totalItems }) => chartsSlot.replaceChildren(items.length === 0 ? h('p', {}, 'No sign-in attempts yet.') : signInCharts(items), items.length < totalItems ? h('p', { class: 'small' }, `Charts show the newest ${items.length} of ${totalItems} attempts.`) : ''),
+    ({ items, totalItems }) => chartsSlot.replaceChildren(items.length === 0 ? h('p', {}, 'No sign-in attempts yet.') : signInCharts(items, user.confidenceThreshold), items.length < totalItems ? h('p', { class: 'small' }, `Charts show the newest ${items.length} of ${totalItems} attempts.`) : ''),
     (error) => chartsSlot.replaceChildren(errorBox(error)),
   );
   await logsTable(user.id, 1, logsSlot);
