@@ -290,6 +290,7 @@ maybe('a test key signs in to its own data set: its users only, never another te
     await settled('[data-testid=users-table]', keyPage);
     t.deepEqual(await keyPage.locator('[data-testid=users-table] tbody tr td:first-child').allTextContents(), ['tess@console.test']);
     t.deepEqual(await keyPage.locator('#nav a').allTextContents(), ['Users', 'Audit', 'Webhooks', 'Detect']);
+    await shot('test-key-users', keyPage);
     await keyPage.fill('[data-testid=email-search]', 'olga@other.test');
     await keyPage.press('[data-testid=email-search]', 'Enter');
     await keyPage.waitForFunction(() => (globalThis as any).document.querySelector('[data-testid=users-table] td.empty')?.textContent?.includes('No user has the email olga@other.test'));
@@ -301,7 +302,7 @@ maybe('a test key signs in to its own data set: its users only, never another te
     await keyPage.waitForSelector('#page p.error');
     t.regex((await keyPage.textContent('#page p.error'))!, /lacks the webhooks:manage scope \(FORBIDDEN, 403\)/);
     t.false(keyPage.url().includes(running.testKey));
-    await shot('test-key-users', keyPage);
+    await shot('test-key-forbidden', keyPage);
   } finally {
     await context.close();
   }
