@@ -44,7 +44,9 @@ const documented: ReadonlyArray<[string, string]> = [
   ['get', '/metrics'],
   ['get', '/readyz'],
 ];
-const publicPaths = ['/healthz', '/readyz', '/v1/openapi.json', '/docs'];
+const publicPaths = ['/healthz', '/readyz', '/v1/openapi.json'];
+/** Public HTML pages (the reference and the console): open, like the probes, but not JSON. */
+const pagePaths = ['/docs', '/console'];
 const rateHeaders = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'];
 
 const fakeIds: Record<string, string> = { id: `usr_${'0'.repeat(32)}` };
@@ -203,7 +205,7 @@ test('every route of the contract is documented with an operationId, tags and a 
     t.false(ids.has(operation.operationId), `${where}: operationId is unique`);
     ids.add(operation.operationId);
     t.is(typeof operation.summary, 'string', where);
-    t.true(operation.tags.length > 0 && operation.tags.every((tag: string) => ['faces', 'users', 'webhooks', 'sdk', 'admin', 'health', 'docs'].includes(tag)), where);
+    t.true(operation.tags.length > 0 && operation.tags.every((tag: string) => ['faces', 'users', 'webhooks', 'sdk', 'admin', 'health', 'docs', 'console'].includes(tag)), where);
     t.true(operation.tags.every((tag: string) => doc.tags.some((declared: any) => declared.name === tag)), `${where}: its tags are declared`);
     const statuses = Object.keys(operation.responses);
     t.true(statuses.some((status) => /^2\d\d$/.test(status)), `${where} has a 2xx response`);
@@ -276,12 +278,12 @@ test('every declared operation answers as a route (no 405, no "no route")', asyn
   }
 });
 
-test('nothing is mounted outside the declarations: every route the app has is in the document (besides the docs UI)', (t) => {
+test('nothing is mounted outside the declarations: every route the app has is in the document (besides the docs UI, the console\'s assets and the redirect at /)', (t) => {
   const routes = new Set<string>();
   for (const middleware of running.service.app.middleware as Array<{ router?: { stack: Array<{ path: string | RegExp; methods: string[] }> } }>) {
     for (const layer of middleware.router?.stack ?? []) {
       const path = String(layer.path).replace(/:(\w+)/g, '{$1}').replace(/(.)\/$/, '$1');
-      if (path.startsWith('/docs')) continue;
+      if (path.startsWith('/docs') || path.startsWith('/console/assets') || path === '/') continue;
       for (const method of layer.methods) if (method !== 'HEAD') routes.add(`${method.toLowerCase()} ${path}`);
     }
   }
@@ -307,7 +309,7 @@ test('security: API keys with a named scope on /v1 and the SDK routes, the admin
       t.deepEqual(operation.security, [{ metricsToken: [] }, {}], `${where} takes the metrics token when one is configured`);
       continue;
     }
-    if (publicPaths.includes(path)) {
+    if (publicPaths.includes(path) || pagePaths.includes(path)) {
       open.push(path);
       t.deepEqual(operation.security, [], `${where} is public`);
       t.is(operation['x-required-scope'], undefined, where);
@@ -336,7 +338,7 @@ test('security: API keys with a named scope on /v1 and the SDK routes, the admin
       for (const header of rateHeaders) t.is(Boolean(response.headers[header]), status !== '401', `${where} ${status} ${header}`);
     }
   }
-  t.deepEqual(open.sort(), [...publicPaths].sort());
+  t.deepEqual(open.sort(), [...publicPaths, ...pagePaths].sort());
   const scopeOf = (method: string, path: string) => doc.paths[path][method]['x-required-scope'];
   t.is(scopeOf('post', '/v1/faces/register'), 'faces:register');
   t.is(scopeOf('delete', '/v1/faces/templates/{id}'), 'faces:register');
@@ -377,11 +379,8 @@ test('the app enforces the declared security: 401 without a key, 403 naming the 
       conforms(t, method, path, refused);
     }
   }
+  for (const path of pagePaths) t.is((await fetch(`${running.baseUrl}${path}`)).status, 200, `${path} needs nothing`);
   for (const path of publicPaths) {
-    if (path === '/docs') {
-      t.is((await fetch(`${running.baseUrl}/docs`)).status, 200, '/docs needs nothing');
-      continue;
-    }
     const response = await anonymous.get(path);
     t.not(response.status, 401, `${path} needs nothing`);
     conforms(t, 'get', path, response);

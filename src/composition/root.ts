@@ -12,6 +12,7 @@ import { createKurrentDbEventStore } from '../eventStore/kurrentdb/kurrentDbEven
 import { createPostgresEventStore } from '../eventStore/postgres/postgresEventStore.ts';
 import { createHttpApp } from '../http/app.ts';
 import { docsDeps, docsRoutes } from '../http/docsRoutes.ts';
+import { consoleDeps, consoleRoutes, rootRoutes } from '../http/consoleRoutes.ts';
 import { devportalRoutes } from '../http/sdk/devportalRoutes.ts';
 import { webhooksRoutes } from '../http/v1/webhooksRoutes.ts';
 import { erasuresRoutes } from '../http/v1/erasuresRoutes.ts';
@@ -19,6 +20,7 @@ import { facesRoutes } from '../http/v1/facesRoutes.ts';
 import { usersRoutes } from '../http/v1/usersRoutes.ts';
 import { adminRoutes } from '../http/admin/adminRoutes.ts';
 import { keyGuard } from '../http/v1/guard.ts';
+import { createOperatorAccess } from '../http/v1/operatorAccess.ts';
 import { requireScope } from '../http/auth.ts';
 import { bearerTokenCheck } from '../http/bearerToken.ts';
 import { AppError } from '../errors/appError.ts';
@@ -313,7 +315,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
     const metricsCheck = config.metricsToken !== undefined ? bearerTokenCheck(config.metricsToken) : undefined;
     const mount: MountOptions = {
       guards: {
-        key: keyGuard(auth, limiter, cors),
+        key: keyGuard(auth, limiter, cors, createOperatorAccess({ ...(adminCheck ? { isAdmin: adminCheck } : {}), readModel: tenantReadModel })),
         requireScope,
         ...(adminCheck
           ? {
@@ -365,6 +367,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
                 tenants,
                 accuracy,
                 monthUsage: (tenantId) => limiter.monthUsage(tenantId),
+                usageHistory: (tenantId, days) => limiter.history(tenantId, days),
                 onKeysChanged: () => {
                   auth.forget();
                   cors.forget();
@@ -376,6 +379,8 @@ export async function composeService(config: Config, logger: Logger, options: Co
         : []),
       mountGroup(serviceRoutes, { checks: readiness, metrics, document: JSON.stringify(openApiDocument()), startedAt: options.startedAt ?? Date.now() }, mount),
       mountGroup(docsRoutes, docsDeps(), mount),
+      mountGroup(consoleRoutes, consoleDeps(), mount),
+      mountGroup(rootRoutes, undefined, mount),
     ];
     const app = createHttpApp({ logger, cors: cors.middleware, metrics: metricsMiddleware(metrics), middleware: [drain.middleware], routers });
 

@@ -10,6 +10,7 @@ import { example } from '../routes/examples.ts';
 import { groups } from '../routes/groups.ts';
 import { plainBodyErrors, tenantWriteErrors } from '../routes/notes.ts';
 import { boundedArray } from '../validation.ts';
+import { planLimits, type UsageHistory } from '../rateLimit.ts';
 
 const plan = z.enum(['free', 'pro', 'enterprise'], { error: 'must be free, pro or enterprise' });
 const settings = z
@@ -106,10 +107,26 @@ const accuracyResponse = z
   })
   .meta({ description: "A tenant's matching accuracy in one data set: gallery size, the estimated curve and the threshold identify uses." });
 
+const usageCount = z.object({ period: z.string(), live: z.number().int().min(0), test: z.number().int().min(0) });
+const planLimit = z.object({ perMinute: z.number().int(), perMonth: z.number().int() }).nullable().meta({ description: 'Requests per minute and per month; null when unlimited.' });
+const usageQuery = z.strictObject({
+  days: z.coerce.number({ error: 'must be a whole number from 1 to 400' }).int('must be a whole number from 1 to 400').min(1, 'must be a whole number from 1 to 400').max(400, 'must be a whole number from 1 to 400').default(30).meta({ description: 'How many UTC days, today included (default 30).' }),
+});
+const usageResponse = z.object({
+  tenantId: tenantIdParam,
+  plan,
+  limits: z.object({ live: planLimit, test: planLimit }).meta({ description: "The plan's limits per mode (test keys always count as free)." }),
+  month: z.object({ live: z.number().int(), test: z.number().int(), month: z.string().regex(/^\d{4}-\d{2}$/) }),
+  days: z.array(usageCount.extend({ period: z.string().regex(/^\d{4}-\d{2}-\d{2}$/) })).meta({ description: 'Requests per UTC day, oldest first, zero-filled.' }),
+  minutes: z.array(usageCount.extend({ period: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/) })).meta({ description: 'Requests per minute over the last hour, oldest first, zero-filled.' }),
+});
+
 export interface AdminDeps {
   readonly tenants: TenantService;
   readonly accuracy: GalleryAccuracy;
-  readonly monthUsage: (tenantId: string) => Promise<unknown>;
+  readonly monthUsage: (tenantId: string) => Promise<{ live: number; test: number; month: string }>;
+  /** Requests per day (the last `days`) and per minute (the last hour), per mode. */
+  readonly usageHistory: (tenantId: string, days: number) => Promise<UsageHistory>;
   /** Called after a key or settings change, so cached keys on this instance are re-read. */
   readonly onKeysChanged: () => void;
 }
@@ -188,6 +205,45 @@ export const adminRoutes = routeGroup<AdminDeps>(groups.admin, [
     async handle(deps, { params }) {
       const tenant = await deps.tenants.getTenant(params.id);
       return { data: { ...tenant, usage: await deps.monthUsage(params.id) } };
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/admin/tenants/{id}/usage',
+    operationId: 'adminTenantUsage',
+    summary: "A tenant's requests per day and per minute, with its plan's limits",
+    description: 'What the rate limiter counted, per mode: each UTC day of the range and each minute of the last hour (zero where nothing was counted), this month\'s total, and the limits they count against.',
+    tags: ['admin'],
+    auth: { kind: 'admin' },
+    params: tenantPath,
+    query: usageQuery,
+    responses: [
+      {
+        status: 200,
+        description: 'The counts and the limits.',
+        schema: usageResponse,
+        name: 'TenantUsage',
+        example: {
+          tenantId: example.tenantId,
+          plan: 'pro',
+          limits: { live: planLimits.pro, test: planLimits.free },
+          month: { live: 48213, test: 377, month: '2026-11' },
+          days: [
+            { period: '2026-11-29', live: 1520, test: 12 },
+            { period: '2026-11-30', live: 1688, test: 0 },
+          ],
+          minutes: [
+            { period: '2026-11-30T14:01', live: 41, test: 0 },
+            { period: '2026-11-30T14:02', live: 37, test: 2 },
+          ],
+        },
+      },
+    ],
+    errors: ['VALIDATION_ERROR', 'NOT_FOUND', 'INTERNAL_ERROR'],
+    async handle(deps, { params, query }) {
+      const tenant = await deps.tenants.getTenant(params.id);
+      const [month, history] = await Promise.all([deps.monthUsage(params.id), deps.usageHistory(params.id, query.days)]);
+      return { data: { tenantId: tenant.id, plan: tenant.plan, limits: { live: planLimits[tenant.plan], test: planLimits.free }, month, ...history } };
     },
   }),
   route({

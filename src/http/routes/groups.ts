@@ -23,6 +23,7 @@ export const groups = {
   sdk: { name: 'sdk', prefix: '/api/devportal', errorShape: 'sdk', browserAccess: true },
   admin: { name: 'admin', prefix: '/admin', errorShape: 'envelope', browserAccess: false },
   docs: { name: 'docs', prefix: '/docs', errorShape: 'envelope', browserAccess: false },
+  console: { name: 'console', prefix: '/console', errorShape: 'envelope', browserAccess: false },
   service: { name: 'service', prefix: '', errorShape: 'envelope', browserAccess: false },
 } as const satisfies Record<string, GroupInfo>;
 

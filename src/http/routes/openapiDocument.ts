@@ -291,7 +291,7 @@ export function buildOpenApiDocument(groups: readonly RouteGroup<never>[]): Open
         'Event-sourced face recognition. /v1, /admin and the health probes answer the JSON envelope `{success, data | error, meta}`; every response carries an `X-Request-Id` header (equal to `meta.requestId`).',
         `Every /v1 and /api/devportal operation needs an API key (\`Authorization: Bearer fs_live_…\` or \`X-API-Key\`) that holds the scope the operation names (\`x-required-scope\`). Requests count against the tenant's plan per mode (${plans}; test keys always count as free); every answer past authentication carries \`X-RateLimit-Limit\`, \`X-RateLimit-Remaining\` and \`X-RateLimit-Reset\`.`,
         'Writes answer `X-Position`, the global position of what they stored; a read sent with `X-Read-After: <position>` answers only once the read models include it (any instance).',
-        '/admin is for operators, with `ADMIN_TOKEN`. /api/devportal serves the shipped FaceSmash SDK with its flat bodies.',
+        '/admin is for operators, with `ADMIN_TOKEN`. An operator may also call a /v1 route on one tenant\'s data with `Authorization: Bearer <ADMIN_TOKEN>` and `X-Operator-Tenant: <tenant id>` (and `X-Operator-Mode: live|test`, live by default): all the scopes the mode allows, not counted against the plan, events recorded with actor `operator`. /api/devportal serves the shipped FaceSmash SDK with its flat bodies.',
       ),
     },
     servers: [{ url: '/' }],
@@ -303,6 +303,7 @@ export function buildOpenApiDocument(groups: readonly RouteGroup<never>[]): Open
       { name: 'admin', description: 'Operators: tenants and their API keys. Needs `ADMIN_TOKEN`; without it configured, /admin does not exist (404).' },
       { name: 'health', description: 'Liveness and readiness probes, and metrics.' },
       { name: 'docs', description: 'This document and its reference page.' },
+      { name: 'console', description: 'The operator console: a web page over these routes (`GET /` redirects to it).' },
     ],
     paths,
     components: {

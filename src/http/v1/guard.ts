@@ -3,6 +3,7 @@ import type { TenantContext } from '../../tenancy/tenant.ts';
 import type { Authenticator } from '../auth.ts';
 import type { RateLimiter } from '../rateLimit.ts';
 import type { Cors } from '../cors.ts';
+import type { OperatorAccess } from './operatorAccess.ts';
 
 function setRateHeaders(ctx: Context, limit: number | null, remaining: number | null, reset: number): void {
   ctx.set('X-RateLimit-Limit', limit === null ? 'unlimited' : String(limit));
@@ -14,9 +15,17 @@ function setRateHeaders(ctx: Context, limit: number | null, remaining: number | 
  * What every route declared with a key runs first (/v1 and the SDK's routes): authenticate the
  * key, refuse a browser origin the key does not list, count the request against the tenant's plan
  * and put the rate-limit headers on the answer (errors included). The route then checks its scope.
+ * An operator acting on a tenant (operatorAccess.ts) is not counted against the tenant's plan.
  */
-export function keyGuard(auth: Authenticator, limiter: RateLimiter, cors?: Pick<Cors, 'checkKey'>): (ctx: Context) => Promise<TenantContext> {
+export function keyGuard(auth: Authenticator, limiter: RateLimiter, cors?: Pick<Cors, 'checkKey'>, operator?: OperatorAccess): (ctx: Context) => Promise<TenantContext> {
   return async (ctx) => {
+    const acting = await operator?.resolve(ctx);
+    if (acting) {
+      cors?.checkKey(ctx, acting);
+      ctx.state.tenant = acting;
+      setRateHeaders(ctx, null, null, Math.floor(Date.now() / 60_000) * 60 + 60);
+      return acting;
+    }
     const tenant = await auth.authenticate(ctx);
     // A browser on an origin this key does not list: refused before it counts or does anything.
     cors?.checkKey(ctx, tenant);
