@@ -310,7 +310,7 @@ test.serial('tenants update changes the plan and settings, validated by the admi
       [['--setting', 'matchThreshold=abc'], /^--setting matchThreshold: .*expected number/],
       [['--setting', 'matchThreshold=null'], /^--setting matchThreshold: .*expected number/],
       [['--setting', 'matchThreshold='], /^--setting matchThreshold: .*expected number/],
-      [['--setting', 'frobnicate=1'], /^--setting frobnicate: unknown setting \(known: matchThreshold, duplicateThreshold, maxTemplates, minQuality, logRetentionDays, inactiveUserErasureMonths\)\n$/],
+      [['--setting', 'frobnicate=1'], /^--setting frobnicate: unknown setting \(known: matchThreshold, duplicateThreshold, targetFalseIdentificationRate, maxTemplates, minQuality, logRetentionDays, inactiveUserErasureMonths\)\n$/],
       [['--setting', 'matchThreshold'], /^--setting matchThreshold: must be NAME=VALUE/],
       [['--setting', '=1'], /^--setting =1: must be NAME=VALUE/],
       [['--setting', 'maxTemplates=3', '--setting', 'maxTemplates=4'], /^--setting maxTemplates: given twice\n$/],
