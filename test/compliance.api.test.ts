@@ -85,6 +85,9 @@ test.serial('after an erasure and a rebuild of every projection, no byte anywher
   const api = client(running.baseUrl, running.auth);
   const random = seededRandom(8);
   try {
+    // A dense gallery on purpose (different users closer than the match threshold): its own duplicate threshold.
+    await running.service.tenants.changeSettings(running.tenantId, { settings: { duplicateThreshold: 0.75 } }, 'test');
+    running.service.auth.forget();
     const base = randomVector(random);
     const people = Array.from({ length: 4 }, (_, i) => ({ email: `kept${i}.${Date.now()}@example.com`, descriptor: atDistance(base, 0.3 + i * 0.05, random), userId: '' }));
     const victim = { email: `erased.${Date.now()}@example.com`, descriptor: atDistance(base, 0.25, random), userId: '' };
