@@ -22,6 +22,10 @@ export function createStartingApp(logger: Logger, state: StartingState): Koa {
   app.use(errorHandler(logger));
   app.use(requestId());
   app.use((ctx) => {
+    // No kept-alive connections while starting: opening the embedded database can hold the event
+    // loop for seconds, after which Node's keep-alive timer closes an idle socket the client has
+    // just reused (a reset). Each probe gets its own connection until the service answers.
+    ctx.set('Connection', 'close');
     const phase = state.phase();
     if (ctx.path === '/healthz' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
       respond(ctx, { status: 'ok', uptimeSeconds: Math.round((Date.now() - state.startedAt) / 1000), starting: phase });
