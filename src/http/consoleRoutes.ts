@@ -1,5 +1,4 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +7,7 @@ import { z } from 'zod';
 import { AppError } from '../errors/appError.ts';
 import { route, routeGroup, written } from './routes/declaration.ts';
 import { groups } from './routes/groups.ts';
+import { readOnce, sendStatic } from './staticFiles.ts';
 
 const consoleDir = fileURLToPath(new URL('../console/', import.meta.url));
 const uplotPackage = createRequire(import.meta.url).resolve('uplot/package.json');
@@ -37,22 +37,11 @@ const assets: ReadonlyMap<string, { readonly file: string; readonly type: string
 export const consoleContentSecurityPolicy =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/** The console's answers: a static file with the console's CSP and no referrer. */
 function send(ctx: Context, type: string, body: string | Buffer, cacheControl: string, etag?: string): typeof written {
-  ctx.type = type;
-  ctx.set('Cache-Control', cacheControl);
-  ctx.set('X-Content-Type-Options', 'nosniff');
   ctx.set('Content-Security-Policy', consoleContentSecurityPolicy);
   ctx.set('Referrer-Policy', 'no-referrer');
-  ctx.status = 200;
-  if (etag !== undefined) {
-    ctx.set('ETag', etag);
-    if (ctx.fresh) {
-      ctx.status = 304;
-      return written;
-    }
-  }
-  ctx.body = body;
-  return written;
+  return sendStatic(ctx, type, body, cacheControl, etag);
 }
 
 export interface ConsoleRouteDeps {
@@ -64,16 +53,6 @@ export interface ConsoleRouteDeps {
 export const consoleDeps = (): ConsoleRouteDeps => ({ loaded: new Map() });
 
 const assetPath = z.strictObject({ file: z.string().max(100).meta({ description: 'One of the console\'s asset files.' }) });
-
-function load(deps: ConsoleRouteDeps, name: string, file: string): Promise<Buffer> {
-  let content = deps.loaded.get(name);
-  if (!content) {
-    content = readFile(file);
-    deps.loaded.set(name, content);
-    content.catch(() => deps.loaded.delete(name));
-  }
-  return content;
-}
 
 /**
  * The operator console at `GET /console`: a page of plain ES modules that calls the API routes
@@ -92,7 +71,7 @@ export const consoleRoutes = routeGroup<ConsoleRouteDeps>(groups.console, [
     responses: [{ status: 200, description: 'The page.', contentType: 'text/html; charset=utf-8' }],
     errors: ['INTERNAL_ERROR'],
     async handle(deps, _input, ctx) {
-      return send(ctx, 'text/html; charset=utf-8', await load(deps, 'index.html', path.join(consoleDir, 'index.html')), 'no-cache');
+      return send(ctx, 'text/html; charset=utf-8', await readOnce(deps.loaded, 'index.html', path.join(consoleDir, 'index.html')), 'no-cache');
     },
   }),
   route({
@@ -110,7 +89,7 @@ export const consoleRoutes = routeGroup<ConsoleRouteDeps>(groups.console, [
       const asset = assets.get(params.file);
       if (!asset) throw new AppError('NOT_FOUND', 'no such console asset', { file: params.file });
       // no-cache: revalidated each load (a 304 while the version is the same), so an upgrade shows at once.
-      return send(ctx, asset.type, await load(deps, params.file, asset.file), 'no-cache', asset.etag);
+      return send(ctx, asset.type, await readOnce(deps.loaded, params.file, asset.file), 'no-cache', asset.etag);
     },
   }),
 ]);

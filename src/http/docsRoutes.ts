@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type { Context } from 'koa';
 import { z } from 'zod';
 import { AppError } from '../errors/appError.ts';
-import { route, routeGroup, written } from './routes/declaration.ts';
+import { route, routeGroup } from './routes/declaration.ts';
 import { groups } from './routes/groups.ts';
+import { readOnce, sendStatic } from './staticFiles.ts';
 
 const swaggerPackage = createRequire(import.meta.url).resolve('swagger-ui-dist/package.json');
 const swaggerDir = path.dirname(swaggerPackage);
@@ -58,22 +57,6 @@ const init = `window.addEventListener('load', function () {
 // Swagger UI sets inline styles and uses data: images in its CSS; scripts are all files of ours.
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
-function send(ctx: Context, type: string, body: string | Buffer, cacheControl: string, etag?: string): typeof written {
-  ctx.type = type;
-  ctx.set('Cache-Control', cacheControl);
-  ctx.set('X-Content-Type-Options', 'nosniff');
-  ctx.status = 200;
-  if (etag !== undefined) {
-    ctx.set('ETag', etag);
-    if (ctx.fresh) {
-      ctx.status = 304;
-      return written;
-    }
-  }
-  ctx.body = body;
-  return written;
-}
-
 export interface DocsRouteDeps {
   /** Asset reads in flight or done, by file name (a failed read is dropped, so the next request tries again). */
   readonly loaded: Map<string, Promise<Buffer>>;
@@ -101,7 +84,7 @@ export const docsRoutes = routeGroup<DocsRouteDeps>(groups.docs, [
     errors: ['INTERNAL_ERROR'],
     async handle(_deps, _input, ctx) {
       ctx.set('Content-Security-Policy', contentSecurityPolicy);
-      return send(ctx, 'text/html; charset=utf-8', page, 'no-cache');
+      return sendStatic(ctx, 'text/html; charset=utf-8', page, 'no-cache');
     },
   }),
   route({
@@ -115,7 +98,7 @@ export const docsRoutes = routeGroup<DocsRouteDeps>(groups.docs, [
     responses: [{ status: 200, description: 'The script.', contentType: 'text/javascript; charset=utf-8' }],
     errors: ['INTERNAL_ERROR'],
     async handle(_deps, _input, ctx) {
-      return send(ctx, 'text/javascript; charset=utf-8', init, 'no-cache');
+      return sendStatic(ctx, 'text/javascript; charset=utf-8', init, 'no-cache');
     },
   }),
   route({
@@ -133,13 +116,7 @@ export const docsRoutes = routeGroup<DocsRouteDeps>(groups.docs, [
       const { file } = params;
       const type = Object.hasOwn(assets, file) ? assets[file] : undefined;
       if (type === undefined) throw new AppError('NOT_FOUND', 'no such documentation asset', { file });
-      let content = deps.loaded.get(file);
-      if (!content) {
-        content = readFile(path.join(swaggerDir, file));
-        deps.loaded.set(file, content);
-        content.catch(() => deps.loaded.delete(file));
-      }
-      return send(ctx, type, await content, 'public, max-age=86400', `"swagger-ui-dist-${swaggerVersion}-${file}"`);
+      return sendStatic(ctx, type, await readOnce(deps.loaded, file, path.join(swaggerDir, file)), 'public, max-age=86400', `"swagger-ui-dist-${swaggerVersion}-${file}"`);
     },
   }),
 ]);
