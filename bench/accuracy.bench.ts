@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { createDetector } from '../src/faces/detector.ts';
+import { seededRandom } from '../test/support/faces.ts';
 import { flag, fmt } from './support.ts';
 
 const started = performance.now();
@@ -87,15 +88,6 @@ async function describe(bytes: Buffer): Promise<Float32Array | null> {
 }
 
 // --- synthetic genuine variants -----------------------------------------------------------------
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const variantKinds = ['crop', 'scale', 'jpeg', 'brightness', 'rotate', 'combined'] as const;
 type VariantKind = (typeof variantKinds)[number];
@@ -158,7 +150,7 @@ await Promise.all(
   portraitFiles.map(async (file, index) => {
     const bytes = await fs.readFile(file);
     // One generator per portrait and change, so the copies (and their cache keys) are the same every run.
-    const made = withVariants ? await Promise.all(variantKinds.map(async (kind, k) => ({ kind, bytes: await variant(bytes, kind, seeded(0x5eed + index * 16 + k)) }))) : [];
+    const made = withVariants ? await Promise.all(variantKinds.map(async (kind, k) => ({ kind, bytes: await variant(bytes, kind, seededRandom(0x5eed + index * 16 + k)) }))) : [];
     const [original, ...variants] = await Promise.all([describe(bytes), ...made.map((m) => describe(m.bytes))]);
     families[index] = { name: path.relative(portraitsDir, file), original: original!, variants: made.map((m, i) => ({ kind: m.kind, descriptor: variants[i]! })) };
   }),

@@ -1,3 +1,4 @@
+import { bruteForce as referenceBruteForce } from './support/bruteForce.ts';
 import test, { type ExecutionContext } from 'ava';
 import { hasCode } from '../src/errors/appError.ts';
 import { loadKernel, unpackCandidates } from '../workers/matcherKernel.ts';
@@ -47,21 +48,8 @@ function naiveSquared(a: Float32Array, b: Float32Array): number {
 /** Squared distance in float32 in the kernel's summation order. */
 const kernelOrderSquared = (a: Float32Array, b: Float32Array) => squaredDistance(a, 0, b);
 
-/** The reference: every entry measured, then the contract's rules. */
-function bruteForce(entries: readonly GalleryEntry[], query: Float32Array, options: IdentifyOptions, distance = naiveSquared): MatchCandidate[] {
-  const best = new Map<string, { templateId: string; squared: number }>();
-  for (const entry of entries) {
-    if (entry.userId === options.excludeUserId) continue;
-    const squared = distance(entry.descriptor, query);
-    if (Math.max(0, 1 - Math.sqrt(squared)) < options.minSimilarity) continue;
-    const seen = best.get(entry.userId);
-    if (!seen || squared < seen.squared || (squared === seen.squared && entry.templateId < seen.templateId)) best.set(entry.userId, { templateId: entry.templateId, squared });
-  }
-  return [...best]
-    .sort(([ua, a], [ub, b]) => a.squared - b.squared || (ua < ub ? -1 : 1))
-    .slice(0, options.maxResults)
-    .map(([userId, { templateId, squared }]) => ({ userId, templateId, similarity: Math.max(0, 1 - Math.sqrt(squared)) }));
-}
+/** The reference: every entry measured (naively, unless told), then the contract's rules. */
+const bruteForce = (entries: readonly GalleryEntry[], query: Float32Array, options: IdentifyOptions, distance = naiveSquared): MatchCandidate[] => referenceBruteForce(entries, query, options, distance);
 
 function sameMatches(t: ExecutionContext, actual: readonly MatchCandidate[], expected: readonly MatchCandidate[], label: string, tolerance = 1e-5): void {
   t.deepEqual(

@@ -5,6 +5,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { squaredDistance } from '../src/matching/distance.ts';
 import { createMatcher, type GalleryEntry, type GalleryKey, type IdentifyOptions, type MatchCandidate, type Matcher, type MatcherOptions } from '../src/matching/matcher.ts';
+import { bruteForce as referenceBruteForce } from './support/bruteForce.ts';
 import { gaussian, seededRandom } from './support/faces.ts';
 
 const D = 128;
@@ -45,20 +46,8 @@ function source(kind: Kind, seed: number) {
   };
 }
 
-function bruteForce(entries: Iterable<GalleryEntry>, query: Float32Array, options: IdentifyOptions): MatchCandidate[] {
-  const best = new Map<string, { templateId: string; squared: number }>();
-  for (const entry of entries) {
-    if (entry.userId === options.excludeUserId) continue;
-    const squared = squaredDistance(entry.descriptor, 0, query);
-    if (Math.max(0, 1 - Math.sqrt(squared)) < options.minSimilarity) continue;
-    const seen = best.get(entry.userId);
-    if (!seen || squared < seen.squared || (squared === seen.squared && entry.templateId < seen.templateId)) best.set(entry.userId, { templateId: entry.templateId, squared });
-  }
-  return [...best]
-    .sort(([ua, a], [ub, b]) => a.squared - b.squared || (ua < ub ? -1 : 1))
-    .slice(0, options.maxResults)
-    .map(([userId, { templateId, squared }]) => ({ userId, templateId, similarity: Math.max(0, 1 - Math.sqrt(squared)) }));
-}
+/** Float32 brute force in the kernel's summation order. */
+const bruteForce = (entries: Iterable<GalleryEntry>, query: Float32Array, options: IdentifyOptions): MatchCandidate[] => referenceBruteForce(entries, query, options, (a, b) => squaredDistance(a, 0, b));
 
 // No scan may time out here: a loaded machine (or a cold pool) must not turn into a failure.
 const patient = { taskTimeoutMs: 600_000 };
