@@ -2,8 +2,8 @@ import { bruteForce as referenceBruteForce } from './support/bruteForce.ts';
 import test, { type ExecutionContext } from 'ava';
 import { hasCode } from '../src/errors/appError.ts';
 import { loadKernel, unpackCandidates } from '../workers/matcherKernel.ts';
-import { quantize, squaredDistance, squaredNorm } from '../src/matching/distance.ts';
-import { createShard, tailNorm } from '../src/matching/shard.ts';
+import { quantizeQuery, squaredDistance, squaredNorm } from '../src/matching/distance.ts';
+import { createShard } from '../src/matching/shard.ts';
 import { createGallery } from '../src/matching/gallery.ts';
 import { createMatcher, type GalleryEntry, type GalleryKey, type IdentifyOptions, type MatchCandidate, type Matcher, type MatcherOptions } from '../src/matching/matcher.ts';
 
@@ -72,6 +72,7 @@ const optionSets: IdentifyOptions[] = [
 const configs: Record<string, MatcherOptions> = {
   'quantized scan, 1 thread': { threads: 1, rowsPerShard: 64, inlineRows: 0 },
   'quantized scan, 2 threads': { threads: 2, rowsPerShard: 64, inlineRows: 0 },
+  'quantized scan on SIMD128 alone, 2 threads': { threads: 2, rowsPerShard: 64, inlineRows: 0, scan: 'quantized-simd128' },
   'float scan, 2 threads': { threads: 2, rowsPerShard: 64, inlineRows: 0, scan: 'float' },
   'inline on the calling thread': { threads: 1, rowsPerShard: 64, inlineRows: Number.POSITIVE_INFINITY },
 };
@@ -358,11 +359,11 @@ test('the kernel drops a cancelled query of a batch and still answers the others
   const { entries } = clustered(121, 80);
   for (const entry of entries.slice(0, 300)) shard.append(entry.templateId, entry.userId, entry.descriptor);
   const queries = [entries[1]!.descriptor, entries[2]!.descriptor].map((values, slot) => {
-    const codes = new Int16Array(D);
-    const { scale, codeNorm, residual } = quantize(values, codes, 0);
-    shard.writeQuery(slot, { values, codes });
-    const headNorm = Math.fround(scale * scale * codes.slice(0, 32).reduce((sum, c) => sum + c * c, 0));
-    return { slot, norm: squaredNorm(values), scale, codeNorm, residual, headNorm, tailNorm: tailNorm(codes, scale), k: 3, bound: Number.POSITIVE_INFINITY };
+    const wide = new Int16Array(D);
+    const bytes = new Uint8Array(D);
+    const quantized = quantizeQuery(values, wide, bytes);
+    shard.writeQuery(slot, { values, wide, bytes });
+    return { slot, norm: squaredNorm(values), ...quantized, k: 3, bound: Number.POSITIVE_INFINITY };
   });
   const segments = [shard.segment(0, shard.count)];
   const alone = unpackCandidates(kernel.scan({ kind: 'quantized', segments, queries: [queries[0]!] }))[0]!;

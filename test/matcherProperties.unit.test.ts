@@ -4,7 +4,7 @@
 // kernel's summation order, so that similarities must agree to the last bit.
 import test, { type ExecutionContext } from 'ava';
 import { squaredDistance } from '../src/matching/distance.ts';
-import { createMatcher, type GalleryEntry, type GalleryKey, type IdentifyOptions, type MatchCandidate, type Matcher, type MatcherOptions } from '../src/matching/matcher.ts';
+import { createMatcher, type GalleryEntry, type GalleryKey, type IdentifyOptions, type IdentifyResult, type MatchCandidate, type Matcher, type MatcherOptions } from '../src/matching/matcher.ts';
 import { bruteForce as referenceBruteForce } from './support/bruteForce.ts';
 import { gaussian, seededRandom } from './support/faces.ts';
 
@@ -54,6 +54,7 @@ const patient = { taskTimeoutMs: 600_000 };
 const configs: Record<string, MatcherOptions> = {
   'pool of 2 threads, small shards': { threads: 2, rowsPerShard: 48, inlineRows: 0, ...patient },
   'pool of 1 thread, one large shard': { threads: 1, rowsPerShard: 4096, inlineRows: 0, ...patient },
+  'SIMD128 kernel alone, 2 threads': { threads: 2, rowsPerShard: 48, inlineRows: 0, scan: 'quantized-simd128', ...patient },
   'inline on the calling thread': { threads: 1, rowsPerShard: 48, inlineRows: Number.POSITIVE_INFINITY, ...patient },
   'float scan, 2 threads': { threads: 2, rowsPerShard: 48, inlineRows: 0, scan: 'float', ...patient },
 };
@@ -68,7 +69,9 @@ function randomOptions(random: () => number, users: readonly string[]): Identify
   const maxResults = pick < 0.3 ? 1 : pick < 0.6 ? 5 : 1 + Math.floor(random() * 50);
   const minSimilarity = random() < 0.5 ? 0 : Math.round(random() * 80) / 100;
   const excludeUserId = random() < 0.2 && users.length > 0 ? users[Math.floor(random() * users.length)] : undefined;
-  return excludeUserId === undefined ? { maxResults, minSimilarity } : { maxResults, minSimilarity, excludeUserId };
+  if (excludeUserId !== undefined) return { maxResults, minSimilarity, excludeUserId };
+  // What the service's identify asks: who is within the threshold, and the nearest user for a miss.
+  return random() < 0.4 ? { maxResults, minSimilarity, nearest: true } : { maxResults, minSimilarity };
 }
 
 async function history(t: ExecutionContext, matcher: Matcher, kind: Kind, seed: number): Promise<number> {
@@ -97,14 +100,19 @@ async function history(t: ExecutionContext, matcher: Matcher, kind: Kind, seed: 
     const asks = Array.from({ length: concurrent ? 12 : 4 }, () => ({ query: data.query(), options: randomOptions(random, userIds) }));
     // Snapshotted before the calls: nothing changes the gallery until they have all answered.
     const expected = asks.map(({ query, options }) => bruteForce(live.values(), query, options));
+    const nearest = asks.map(({ query, options }) => (options.nearest ? bruteForce(live.values(), query, { maxResults: 1, minSimilarity: 0 })[0] : undefined));
     const answers = concurrent
       ? await Promise.all(asks.map(({ query, options }) => matcher.identify(key, query, options)))
-      : await asks.reduce<Promise<Array<{ matches: MatchCandidate[]; totalCompared: number }>>>(async (done, { query, options }) => [...(await done), await matcher.identify(key, query, options)], Promise.resolve([]));
-    answers.forEach(({ matches, totalCompared }, i) => {
+      : await asks.reduce<Promise<IdentifyResult[]>>(async (done, { query, options }) => [...(await done), await matcher.identify(key, query, options)], Promise.resolve([]));
+    const name = (m: MatchCandidate | undefined) => (m ? `${m.userId}/${m.templateId}/${m.similarity}` : 'none');
+    answers.forEach((answer, i) => {
+      const { matches, totalCompared } = answer;
       const label = `${kind} seed ${seed}, ${concurrent ? 'concurrent' : 'sequential'} ask ${i} ${JSON.stringify(asks[i]!.options)}`;
-      const got = matches.map((m) => `${m.userId}/${m.templateId}/${m.similarity}`);
-      const want = expected[i]!.map((m) => `${m.userId}/${m.templateId}/${m.similarity}`);
+      const got = matches.map(name);
+      const want = expected[i]!.map(name);
       if (JSON.stringify(got) !== JSON.stringify(want)) t.deepEqual(got, want, label);
+      if (asks[i]!.options.nearest && name(answer.nearest) !== name(nearest[i])) t.is(name(answer.nearest), name(nearest[i]), `${label}: nearest`);
+      if (!asks[i]!.options.nearest && 'nearest' in answer) t.fail(`${label}: nearest was not asked for`);
       if (totalCompared !== live.size) t.is(totalCompared, live.size, label);
       checked++;
     });

@@ -2,17 +2,21 @@ import { readFile } from 'node:fs/promises';
 import wabt from 'wabt';
 import { wasm, type WasmMemory, type WasmModule } from '../src/matching/wasm.ts';
 
-/** Bytes of one query slot in a shard's memory: the query's 128 f32, then its 128 i16 codes. */
+/** Bytes of one query slot in a shard's memory: the query's 128 f32, its 128 biased codes as i16, then as bytes. */
 export const SLOT_BYTES = 1024;
 /** Offset of the i16 codes within a slot. */
-export const SLOT_CODES = 512;
+export const SLOT_WIDE_CODES = 512;
+/** Offset of the byte codes within a slot. */
+export const SLOT_BYTE_CODES = 768;
 
 /** Rows [from, to) of one shard, and where the kernel finds that shard's regions (byte offsets). */
 export interface ScanSegment {
   readonly memory: WasmMemory;
   readonly flags: number;
-  readonly meta: number;
-  readonly tailNorms: number;
+  readonly norms: number;
+  readonly headBases: number;
+  readonly fullBases: number;
+  readonly residuals: number;
   readonly head: number;
   readonly tail: number;
   readonly rows: number;
@@ -22,25 +26,32 @@ export interface ScanSegment {
   readonly to: number;
 }
 
-/** Which candidate test the scan uses; both give the same, exact result (see matcherKernel.wat). */
-export type ScanKind = 'quantized' | 'float';
+/**
+ * Which candidate test the scan uses; all give the same, exact result (see matcherKernel.wat):
+ * int8 codes with the relaxed-SIMD dot product where this runtime has it (else as
+ * 'quantized-simd128'), int8 codes with SIMD128 only, or the f32 baseline.
+ */
+export type ScanKind = 'quantized' | 'quantized-simd128' | 'float';
 
 /** One query of a scan: its slot (the same in every shard of the task) and the numbers that are not in the slot. */
 export interface ScanQuery {
   readonly slot: number;
   /** |q|² as float32 (for 'float'). */
   readonly norm: number;
-  /** Scale, |q̂|² and residual of the query's codes (for 'quantized'). */
-  readonly scale: number;
-  readonly codeNorm: number;
+  /** The query's parts of the squared code distance over the head and over all dimensions (integers), and its residual |q − q̂| (see distance.ts). */
+  readonly headBase: number;
+  readonly fullBase: number;
   readonly residual: number;
-  /** |q̂_h|², the squared norm of the codes' head times the scale, and |q̂_t|, the tail's norm (for 'quantized'). */
-  readonly headNorm: number;
-  readonly tailNorm: number;
   /** How many best rows to keep; rows tied with the k-th are kept too. */
   readonly k: number;
   /** Only rows with squared distance <= bound (may be Infinity). */
   readonly bound: number;
+  /**
+   * Also keep the nearest row (with its ties) when it is beyond the bound: until a row within the
+   * bound is found, the nearest one so far is the scan's bound, so that a call asking "who is
+   * within the threshold, and if no one, how close was the best" reads no more than it must.
+   */
+  readonly nearest?: boolean;
 }
 
 /**
@@ -71,10 +82,12 @@ export interface Kernel {
 
 interface KernelExports {
   scanQuantized(
-    from: number, to: number, flags: number, meta: number, tailNorms: number, head: number, tail: number, rows: number,
-    query: number, queryCodes: number, scale: number, codeNorm: number, residual: number, headNorm: number, tailNorm: number, bound: number,
+    from: number, to: number, flags: number, headBases: number, fullBases: number, residuals: number, head: number, tail: number, rows: number,
+    query: number, wideCodes: number, byteCodes: number, headBase: number, fullBase: number, residual: number, bound: number,
   ): number;
-  scanFloat(from: number, to: number, flags: number, meta: number, rows: number, query: number, norm: number, bound: number): number;
+  /** The same test with the relaxed dot product; only in a module compiled with relaxed SIMD. */
+  scanQuantizedRelaxed?: KernelExports['scanQuantized'];
+  scanFloat(from: number, to: number, flags: number, norms: number, rows: number, query: number, norm: number, bound: number): number;
 }
 
 /** Rows per block when a batch shares the scan: ~150 KiB of codes and norms, read from memory once and from the core's L2 by the other queries. */
@@ -95,39 +108,60 @@ export function unpackCandidates(buffer: ArrayBuffer): Candidates[] {
   return out;
 }
 
-/** Keeps the rows emitted by the kernel, pruned to the k best (with ties) whenever it doubles. */
+/**
+ * Keeps the rows emitted by the kernel and hands it the bound: the k-th best distance within the
+ * query's bound once k rows are kept, or (`nearest`, while no row within the bound is found) the
+ * nearest distance so far. Rows no longer within the bound are dropped whenever the kept ones
+ * double.
+ */
 function createCollector() {
   let k = 1;
   let n = 0;
   let segment = 0;
-  let bound = Number.POSITIVE_INFINITY;
+  let limit = Number.POSITIVE_INFINITY;
+  let nearest = false;
+  let best = Number.POSITIVE_INFINITY;
+  let kth = Number.POSITIVE_INFINITY;
   let nextPrune = 2;
   let segments = new Int32Array(1024);
   let rows = new Int32Array(1024);
   let distances = new Float32Array(1024);
 
-  function prune(): void {
-    const kth = distances.slice(0, n).sort()[k - 1]!;
+  const bound = () => (nearest && best > limit ? best : Math.min(limit, kth));
+
+  function keepWithin(cut: number): void {
     let kept = 0;
     for (let i = 0; i < n; i++) {
-      if (distances[i]! > kth) continue;
+      if (distances[i]! > cut) continue;
       segments[kept] = segments[i]!;
       rows[kept] = rows[i]!;
       distances[kept] = distances[i]!;
       kept++;
     }
     n = kept;
-    bound = kth;
+  }
+
+  function prune(): void {
+    keepWithin(bound());
+    if (n > k) {
+      kth = distances.slice(0, n).sort()[k - 1]!;
+      keepWithin(kth);
+    }
     // Ties with the k-th can keep n above k; doubling the trigger keeps pruning amortised.
     nextPrune = Math.max(2 * k, 2 * n);
   }
 
   return {
-    reset(query: ScanQuery): void {
+    /** Starts a query; returns the bound to scan with. */
+    reset(query: ScanQuery): number {
       k = Math.max(1, query.k);
       n = 0;
-      bound = query.bound;
+      limit = query.bound;
+      nearest = query.nearest === true;
+      best = Number.POSITIVE_INFINITY;
+      kth = Number.POSITIVE_INFINITY;
       nextPrune = 2 * k;
+      return bound();
     },
     setSegment(index: number): void {
       segment = index;
@@ -143,12 +177,13 @@ function createCollector() {
       rows[n] = row;
       distances[n] = distance;
       n++;
+      if (distance < best) best = distance;
       if (n >= nextPrune) prune();
-      return bound;
+      return bound();
     },
-    /** Prunes to the k best (with ties) and returns how many are kept. */
+    /** Prunes to the rows within the final bound (the k best, with ties) and returns how many are kept. */
     finish(): number {
-      if (n > k) prune();
+      prune();
       return n;
     },
     /** Writes the kept candidates as three columns at byte `at` of `buffer`. */
@@ -165,13 +200,37 @@ function copyInto<T extends Int32Array | Float32Array>(target: T, source: T): T 
   return target;
 }
 
+const RELAXED_BEGIN = ';; <relaxed-simd>';
+const RELAXED_END = ';; </relaxed-simd>';
+
+/**
+ * The kernel's source, with or without its relaxed-SIMD functions (between the markers
+ * `;; <relaxed-simd>` and `;; </relaxed-simd>`), and the wabt features it needs.
+ */
+export async function kernelSource(relaxed: boolean): Promise<{ source: string; features: Record<string, boolean> }> {
+  const text = await readFile(new URL('./matcherKernel.wat', import.meta.url), 'utf8');
+  const source = relaxed ? text : text.slice(0, text.indexOf(RELAXED_BEGIN)) + text.slice(text.indexOf(RELAXED_END) + RELAXED_END.length);
+  return { source, features: { threads: true, simd: true, relaxed_simd: relaxed } };
+}
+
+// The smallest module using the relaxed dot product: (func (param v128 v128 v128) (result v128) (i32x4.relaxed_dot_i8x16_i7x16_add_s ...)).
+const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 1, 32, 2, 253, 147, 2, 11]);
+
+/**
+ * Whether this runtime has relaxed SIMD (Node 22 and later). Node 20's V8 (11.3) has it only
+ * behind --experimental-wasm-relaxed-simd, and there its optimised dot product doubles about one
+ * result in 500 (seen here): this never turns that flag on.
+ */
+export function relaxedSimd(): boolean {
+  return wasm.validate(RELAXED_PROBE);
+}
+
 let compiled: Promise<WasmModule> | undefined;
 
-/** Compiles workers/matcherKernel.wat with wabt (once per thread). */
+/** Compiles workers/matcherKernel.wat with wabt (once per thread), with its relaxed-SIMD scan where the runtime has it. */
 export function compileKernel(): Promise<WasmModule> {
   compiled ??= (async () => {
-    const source = await readFile(new URL('./matcherKernel.wat', import.meta.url), 'utf8');
-    const features = { threads: true, simd: true };
+    const { source, features } = await kernelSource(relaxedSimd());
     const parsed = (await wabt()).parseWat('matcherKernel.wat', source, features);
     try {
       // The typings omit validate's features argument; without it shared memory is refused.
@@ -208,8 +267,7 @@ export async function loadKernel(): Promise<Kernel> {
       while (collectors.length < count) collectors.push(createCollector());
       const bounds = new Float64Array(count);
       queries.forEach((query, q) => {
-        collectors[q]!.reset(query);
-        bounds[q] = query.bound;
+        bounds[q] = collectors[q]!.reset(query);
       });
       const block = count === 1 ? SINGLE_BLOCK : BATCH_BLOCK;
       let open = count;
@@ -229,9 +287,12 @@ export async function loadKernel(): Promise<Kernel> {
             current = collectors[q]!;
             current.setSegment(index);
             bounds[q] =
-              kind === 'quantized'
-                ? exports.scanQuantized(from, to, s.flags, s.meta, s.tailNorms, s.head, s.tail, s.rows, slot, slot + SLOT_CODES, query.scale, query.codeNorm, query.residual, query.headNorm, query.tailNorm, bounds[q]!)
-                : exports.scanFloat(from, to, s.flags, s.meta, s.rows, slot, query.norm, bounds[q]!);
+              kind === 'float'
+                ? exports.scanFloat(from, to, s.flags, s.norms, s.rows, slot, query.norm, bounds[q]!)
+                : (kind === 'quantized' ? (exports.scanQuantizedRelaxed ?? exports.scanQuantized) : exports.scanQuantized)(
+                    from, to, s.flags, s.headBases, s.fullBases, s.residuals, s.head, s.tail, s.rows,
+                    slot, slot + SLOT_WIDE_CODES, slot + SLOT_BYTE_CODES, query.headBase, query.fullBase, query.residual, bounds[q]!,
+                  );
           }
         }
       }
@@ -259,16 +320,16 @@ export async function loadKernel(): Promise<Kernel> {
 // few scans over a scratch memory here keep that slow first call away from real requests.
 function warmUp(kernel: Kernel): void {
   const rows = 2048;
-  const tailNorms = 2048 + rows * 16;
-  const queries = tailNorms + rows * 4;
-  const head = queries + 2 * SLOT_BYTES;
-  const layout = { flags: 0, meta: 2048, tailNorms, queries, head, tail: head + rows * 32 };
-  const memory = new wasm.Memory({ initial: 24, maximum: 24, shared: true });
-  const segment: ScanSegment = { ...layout, memory, rows: layout.tail + rows * 96, from: 0, to: rows };
+  const memory = new wasm.Memory({ initial: 32, maximum: 32, shared: true });
+  const layout = { flags: 0, norms: 2048, headBases: 2048 + rows * 4, fullBases: 2048 + rows * 8, residuals: 2048 + rows * 12, queries: 2048 + rows * 16 };
+  const head = layout.queries + 2 * SLOT_BYTES;
+  const segment: ScanSegment = { ...layout, memory, head, tail: head + rows * 64, rows: head + rows * 128, from: 0, to: rows };
   const floats = new Float32Array(memory.buffer, segment.rows, rows * 128);
   for (let i = 0; i < floats.length; i++) floats[i] = ((i * 7919) % 1000) / 8000;
-  const query = (slot: number): ScanQuery => ({ slot, norm: 1, scale: 0.01, codeNorm: 1, residual: 0, headNorm: 0.25, tailNorm: 0.8, k: 4, bound: Number.POSITIVE_INFINITY });
-  for (const kind of ['quantized', 'float'] as const) {
-    for (let i = 0; i < 30; i++) kernel.scan({ kind, segments: [segment], queries: i % 2 === 0 ? [query(0)] : [query(0), query(1)] });
+  const bytes = new Int8Array(memory.buffer, head, rows * 128);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = ((i * 7919) % 255) - 127;
+  const query = (slot: number, bound: number): ScanQuery => ({ slot, norm: 1, headBase: 1000, fullBase: 2000, residual: 0.01, k: 4, bound, nearest: slot === 1 });
+  for (const kind of ['quantized', 'quantized-simd128', 'float'] as const) {
+    for (let i = 0; i < 30; i++) kernel.scan({ kind, segments: [segment], queries: i % 2 === 0 ? [query(0, Number.POSITIVE_INFINITY)] : [query(0, 0.3), query(1, 0.3)] });
   }
 }

@@ -1,18 +1,23 @@
 ;; The 1:N scan kernel of the matcher, compiled with wabt by workers/matcherKernel.ts.
 ;;
-;; It imports one shard's shared memory, laid out by src/matching/shard.ts: a tombstone byte per row;
-;; per row an f32x4 of meta [|x|², scale, |x̂|², residual]; per row an f32 |x̂_t| (the norm of the
-;; codes of dimensions 32..127, scaled); query slots (f32 query, then its i16 codes); the first 32
-;; int8 codes of every row (x̂ = scale · code); the other 96 codes of every row; the rows themselves,
-;; 128 f32 = 512 bytes.
+;; It imports one shard's shared memory, laid out by src/matching/shard.ts: a tombstone byte per
+;; row; per row |x|² (f32), the integer squared norms of its codes' head and of all its codes (i32)
+;; and its residual |x − x̂| (f32); query slots (f32 query, then its i16 codes); the int8 codes of
+;; dimensions 0..63 of every row (the head); those of dimensions 64..127 (the tail); the rows
+;; themselves, 128 f32 = 512 bytes.
+;;
+;; Codes have one scale for every row and query, S = 2^-8 (x̂ = S · code), so squared distances
+;; between codes are integers, and S² = 2^-16 turns them into distances exactly.
 ;;
 ;; Both scans only pick candidates cheaply; every candidate that is not tombstoned is measured by
 ;; `distance`, the exact Σ(x − q)², and emitted if that is <= the bound. A candidate test may
 ;; let extra rows through but never drops one within the bound, so the result is exact:
-;;  - scanQuantized reads 32 bytes of int8 codes per row, and 96 more for rows they cannot rule out (see there), instead of 512. With r = |x − x̂| and
-;;    r_q = |q − q̂|, the triangle inequality gives |x − q| >= |x̂ − q̂| − r − r_q, so a row within
-;;    the bound has |x̂ − q̂| <= sqrt(bound) + r + r_q. The integer dot product is exact; the f32
-;;    rest is off by ~1e-6·(|x̂|² + |q̂|²), covered by a margin of 1e-5 of the same.
+;;  - scanQuantized reads 64 bytes of int8 codes per row, and 64 more for the rows they cannot
+;;    rule out, instead of 512. With r = |x − x̂| and r_q = |q − q̂|, the triangle inequality gives
+;;    |x − q| >= |x̂ − q̂| − r − r_q, and |x̂ − q̂| >= |x̂_h − q̂_h| (the head's part of it), so a row
+;;    within the bound has |x̂_h − q̂_h| <= |x̂ − q̂| <= sqrt(bound) + r + r_q. The integer parts are
+;;    exact; the f32 rest (and `distance`'s own rounding, ~1e-5 relative) is covered by widening
+;;    sqrt(bound) by 1e-4 and the squared limit by another 1e-4.
 ;;  - scanFloat uses |x|² + |q|² − 2·x·q with a margin of 3e-5·(|x|² + |q|²) (its f32 rounding
 ;;    error is ~1e-6 of that): the baseline, reading all 512 bytes of every row.
 ;;
@@ -72,79 +77,231 @@
       (then (call $emit (local.get $row) (local.get $d)))
       (else (local.get $bound))))
 
-  ;; Rows [$from, $to) by their int8 codes against the query's i16 codes at $qc (scale $qs,
-  ;; |q̂|² $qn, residual $qr, |q̂_h|² $qhn and |q̂_t| $qt); the f32 query is at $q. Returns the final bound.
-  ;; First pass, the head (32 bytes of a row): |x̂ − q̂|² = |x̂_h − q̂_h|² + |x̂_t − q̂_t|² and
-  ;; |x̂_t − q̂_t| >= | |x̂_t| − |q̂_t| |, so lb = |x̂_h − q̂_h|² + (|x̂_t| − |q̂_t|)² is a lower bound
-  ;; on |x̂ − q̂|² from the head's exact integer dot product and the two tail norms; a row whose lb
-  ;; exceeds the candidate test's limit (plus the same float margin) fails that test whatever its
-  ;; tail holds, and its tail (96 bytes) is never read. The others get the full test as before.
+  ;; A row whose head the test did not rule out: the full integer code distance from the head's
+  ;; dot product ($dotHead) and the tail's (the query's i16 codes at $qc), then the same limit on
+  ;; all of it. Returns the bound.
+  (func $survivor (param $row i32) (param $dotHead i32) (param $flags i32) (param $fullBases i32) (param $residuals i32) (param $tail i32) (param $rows i32)
+    (param $q i32) (param $qc i32) (param $qfb i32) (param $a f32) (param $bound f32) (result f32)
+    (local $acc v128) (local $t i32) (local $lim f32) (local $full i32)
+    (local.set $t (i32.add (local.get $tail) (i32.shl (local.get $row) (i32.const 6))))
+    (local.set $acc (i32x4.add
+      (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=0 (local.get $t)) (v128.load offset=128 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=8 (local.get $t)) (v128.load offset=144 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=16 (local.get $t)) (v128.load offset=160 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=24 (local.get $t)) (v128.load offset=176 (local.get $qc)))))
+      (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=32 (local.get $t)) (v128.load offset=192 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=40 (local.get $t)) (v128.load offset=208 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=48 (local.get $t)) (v128.load offset=224 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=56 (local.get $t)) (v128.load offset=240 (local.get $qc)))))))
+    ;; |c − 2q₇|² = (|c|² + 256·Σc) + 4·|q₇|² − 4·c·b, all integers (see src/matching/distance.ts)
+    (local.set $full (i32.sub
+      (i32.add (i32.load (i32.add (local.get $fullBases) (i32.shl (local.get $row) (i32.const 2)))) (local.get $qfb))
+      (i32.shl (i32.add (local.get $dotHead)
+        (i32.add (i32.add (i32x4.extract_lane 0 (local.get $acc)) (i32x4.extract_lane 1 (local.get $acc))) (i32.add (i32x4.extract_lane 2 (local.get $acc)) (i32x4.extract_lane 3 (local.get $acc)))))
+        (i32.const 2))))
+    (local.set $lim (f32.add (local.get $a) (f32.load (i32.add (local.get $residuals) (i32.shl (local.get $row) (i32.const 2))))))
+    (local.set $lim (f32.mul (f32.mul (local.get $lim) (local.get $lim)) (f32.const 1.0001)))
+    (if (result f32) (f32.le (f32.mul (f32.convert_i32_s (local.get $full)) (f32.const 0x1p-16)) (local.get $lim))
+      (then (call $consider (local.get $row) (local.get $flags) (i32.add (local.get $rows) (i32.shl (local.get $row) (i32.const 9))) (local.get $q) (local.get $bound)))
+      (else (local.get $bound))))
+
+  ;; Rows [$from, $to) by their int8 codes against the query's biased codes (i16 at $qc, bytes at
+  ;; $qb; its parts $qhb of the head's and $qfb of the whole squared code distance, residual $qr);
+  ;; the f32 query is at $q. Returns the final bound. Four rows at a time: their head dot products
+  ;; with the query (the query's head codes stay in registers), then one vector test of each row's
+  ;; head code distance lb = hb + qhb − 4·c_h·b_h against its limit (sqrt(bound) + r_q + r)²; the
+  ;; few rows it cannot rule out go on to the tail. This one extends the row's codes to i16 and
+  ;; uses SIMD128's i16 dot product; scanQuantizedRelaxed below does the same with one relaxed
+  ;; dot product per 16 codes.
   (func (export "scanQuantized")
-    (param $from i32) (param $to i32) (param $flags i32) (param $meta i32) (param $tn i32) (param $head i32) (param $tail i32) (param $rows i32)
-    (param $q i32) (param $qc i32) (param $qs f32) (param $qn f32) (param $qr f32) (param $qhn f32) (param $qt f32) (param $bound f32) (result f32)
-    (local $a0 v128) (local $a1 v128) (local $m v128) (local $h i32) (local $t i32) (local $row i32) (local $dh i32)
-    (local $reach f32) (local $nn f32) (local $lim f32) (local $tx f32) (local $sx f32) (local $lb f32) (local $next f32)
-    ;; reach = how far |x̂ − q̂| may be from a row within the bound, minus the row's own residual
-    (local.set $reach (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.000001)) (local.get $qr)))
-    (local.set $qs (f32.mul (local.get $qs) (f32.const 2)))
+    (param $from i32) (param $to i32) (param $flags i32) (param $headBases i32) (param $fullBases i32) (param $residuals i32) (param $head i32) (param $tail i32) (param $rows i32)
+    (param $q i32) (param $qc i32) (param $qb i32) (param $qhb i32) (param $qfb i32) (param $qr f32) (param $bound f32) (result f32)
+    (local $Q0 v128) (local $Q1 v128) (local $Q2 v128) (local $Q3 v128) (local $Q4 v128) (local $Q5 v128) (local $Q6 v128) (local $Q7 v128)
+    (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $dot v128) (local $lim v128) (local $reach v128)
+    (local $h i32) (local $row i32) (local $pass i32) (local $a f32) (local $next f32)
+    (local.set $Q0 (v128.load offset=0 (local.get $qc)))
+    (local.set $Q1 (v128.load offset=16 (local.get $qc)))
+    (local.set $Q2 (v128.load offset=32 (local.get $qc)))
+    (local.set $Q3 (v128.load offset=48 (local.get $qc)))
+    (local.set $Q4 (v128.load offset=64 (local.get $qc)))
+    (local.set $Q5 (v128.load offset=80 (local.get $qc)))
+    (local.set $Q6 (v128.load offset=96 (local.get $qc)))
+    (local.set $Q7 (v128.load offset=112 (local.get $qc)))
+    ;; a = how far |x̂ − q̂| may be from a row within the bound, before the row's own residual
+    (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
+    (local.set $reach (f32x4.splat (local.get $a)))
     (local.set $row (local.get $from))
-    (local.set $h (i32.add (local.get $head) (i32.shl (local.get $from) (i32.const 5))))
+    (local.set $h (i32.add (local.get $head) (i32.shl (local.get $from) (i32.const 6))))
     (block $done
-      (loop $next
+      (loop $group
         (br_if $done (i32.ge_u (local.get $row) (local.get $to)))
-        (local.set $a0 (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (v128.load offset=0 (local.get $h))) (v128.load offset=0 (local.get $qc))))
-        (local.set $a1 (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (v128.load offset=0 (local.get $h))) (v128.load offset=16 (local.get $qc))))
-        (local.set $a0 (i32x4.add (local.get $a0) (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (v128.load offset=16 (local.get $h))) (v128.load offset=32 (local.get $qc)))))
-        (local.set $a1 (i32x4.add (local.get $a1) (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (v128.load offset=16 (local.get $h))) (v128.load offset=48 (local.get $qc)))))
-        (local.set $a0 (i32x4.add (local.get $a0) (local.get $a1)))
-        (local.set $dh (i32.add (i32.add (i32x4.extract_lane 0 (local.get $a0)) (i32x4.extract_lane 1 (local.get $a0))) (i32.add (i32x4.extract_lane 2 (local.get $a0)) (i32x4.extract_lane 3 (local.get $a0)))))
-        (local.set $m (v128.load (i32.add (local.get $meta) (i32.shl (local.get $row) (i32.const 4)))))
-        (local.set $tx (f32.load (i32.add (local.get $tn) (i32.shl (local.get $row) (i32.const 2)))))
-        (local.set $nn (f32.add (f32x4.extract_lane 2 (local.get $m)) (local.get $qn)))
-        (local.set $sx (f32.mul (local.get $qs) (f32x4.extract_lane 1 (local.get $m))))
-        (local.set $lim (f32.add (local.get $reach) (f32x4.extract_lane 3 (local.get $m))))
-        (local.set $lim (f32.add (f32.mul (local.get $lim) (local.get $lim)) (f32.mul (f32.const 1e-5) (local.get $nn))))
-        ;; lb = (|x̂|² − |x̂_t|²) + |q̂_h|² − 2·sx·sq·dot_h + (|x̂_t| − |q̂_t|)²
-        (local.set $lb (f32.sub (local.get $tx) (local.get $qt)))
-        (local.set $lb (f32.add
-          (f32.sub (f32.add (f32.sub (f32x4.extract_lane 2 (local.get $m)) (f32.mul (local.get $tx) (local.get $tx))) (local.get $qhn))
-                   (f32.mul (local.get $sx) (f32.convert_i32_s (local.get $dh))))
-          (f32.mul (local.get $lb) (local.get $lb))))
-        (if (f32.le (local.get $lb) (local.get $lim))
+        (local.set $d0 (i32x4.add
+          (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=0 (local.get $h)) (local.get $Q0)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=8 (local.get $h)) (local.get $Q1))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=16 (local.get $h)) (local.get $Q2)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=24 (local.get $h)) (local.get $Q3))))
+          (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=32 (local.get $h)) (local.get $Q4)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=40 (local.get $h)) (local.get $Q5))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=48 (local.get $h)) (local.get $Q6)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=56 (local.get $h)) (local.get $Q7))))))
+        (local.set $d1 (i32x4.add
+          (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=64 (local.get $h)) (local.get $Q0)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=72 (local.get $h)) (local.get $Q1))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=80 (local.get $h)) (local.get $Q2)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=88 (local.get $h)) (local.get $Q3))))
+          (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=96 (local.get $h)) (local.get $Q4)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=104 (local.get $h)) (local.get $Q5))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=112 (local.get $h)) (local.get $Q6)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=120 (local.get $h)) (local.get $Q7))))))
+        (local.set $d2 (i32x4.add
+          (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=128 (local.get $h)) (local.get $Q0)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=136 (local.get $h)) (local.get $Q1))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=144 (local.get $h)) (local.get $Q2)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=152 (local.get $h)) (local.get $Q3))))
+          (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=160 (local.get $h)) (local.get $Q4)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=168 (local.get $h)) (local.get $Q5))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=176 (local.get $h)) (local.get $Q6)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=184 (local.get $h)) (local.get $Q7))))))
+        (local.set $d3 (i32x4.add
+          (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=192 (local.get $h)) (local.get $Q0)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=200 (local.get $h)) (local.get $Q1))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=208 (local.get $h)) (local.get $Q2)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=216 (local.get $h)) (local.get $Q3))))
+          (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=224 (local.get $h)) (local.get $Q4)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=232 (local.get $h)) (local.get $Q5))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=240 (local.get $h)) (local.get $Q6)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=248 (local.get $h)) (local.get $Q7))))))
+        ;; (Σd0, Σd1, Σd2, Σd3): interleave and add pairs of rows, then add the halves
+        (local.set $d0 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d0) (local.get $d1)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d0) (local.get $d1))))
+        (local.set $d2 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d2) (local.get $d3)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d2) (local.get $d3))))
+        (local.set $dot (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $d0) (local.get $d2)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $d0) (local.get $d2))))
+        (local.set $lim (f32x4.add (local.get $reach) (v128.load (i32.add (local.get $residuals) (i32.shl (local.get $row) (i32.const 2))))))
+        (local.set $lim (f32x4.mul (f32x4.mul (local.get $lim) (local.get $lim)) (f32x4.splat (f32.const 1.0001))))
+        (local.set $pass (i32x4.bitmask (f32x4.le
+          (f32x4.mul
+            (f32x4.convert_i32x4_s (i32x4.sub
+              (i32x4.add (v128.load (i32.add (local.get $headBases) (i32.shl (local.get $row) (i32.const 2)))) (i32x4.splat (local.get $qhb)))
+              (i32x4.shl (local.get $dot) (i32.const 2))))
+            (f32x4.splat (f32.const 0x1p-16)))
+          (local.get $lim))))
+        ;; Lanes at or past $to are not rows of this segment (their memory is read, never used).
+        (if (i32.lt_u (i32.sub (local.get $to) (local.get $row)) (i32.const 4))
+          (then (local.set $pass (i32.and (local.get $pass) (i32.sub (i32.shl (i32.const 1) (i32.sub (local.get $to) (local.get $row))) (i32.const 1))))))
+        (if (local.get $pass)
           (then
-            (local.set $t (i32.add (local.get $tail) (i32.mul (local.get $row) (i32.const 96))))
-                (local.set $a0 (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (v128.load offset=0 (local.get $t))) (v128.load offset=64 (local.get $qc))))
-                (local.set $a1 (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (v128.load offset=0 (local.get $t))) (v128.load offset=80 (local.get $qc))))
-                (local.set $a0 (i32x4.add (local.get $a0) (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (v128.load offset=16 (local.get $t))) (v128.load offset=96 (local.get $qc)))))
-                (local.set $a1 (i32x4.add (local.get $a1) (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (v128.load offset=16 (local.get $t))) (v128.load offset=112 (local.get $qc)))))
-                (local.set $a0 (i32x4.add (local.get $a0) (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (v128.load offset=32 (local.get $t))) (v128.load offset=128 (local.get $qc)))))
-                (local.set $a1 (i32x4.add (local.get $a1) (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (v128.load offset=32 (local.get $t))) (v128.load offset=144 (local.get $qc)))))
-                (local.set $a0 (i32x4.add (local.get $a0) (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (v128.load offset=48 (local.get $t))) (v128.load offset=160 (local.get $qc)))))
-                (local.set $a1 (i32x4.add (local.get $a1) (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (v128.load offset=48 (local.get $t))) (v128.load offset=176 (local.get $qc)))))
-                (local.set $a0 (i32x4.add (local.get $a0) (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (v128.load offset=64 (local.get $t))) (v128.load offset=192 (local.get $qc)))))
-                (local.set $a1 (i32x4.add (local.get $a1) (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (v128.load offset=64 (local.get $t))) (v128.load offset=208 (local.get $qc)))))
-                (local.set $a0 (i32x4.add (local.get $a0) (i32x4.dot_i16x8_s (i16x8.extend_low_i8x16_s (v128.load offset=80 (local.get $t))) (v128.load offset=224 (local.get $qc)))))
-                (local.set $a1 (i32x4.add (local.get $a1) (i32x4.dot_i16x8_s (i16x8.extend_high_i8x16_s (v128.load offset=80 (local.get $t))) (v128.load offset=240 (local.get $qc)))))
-                (local.set $a0 (i32x4.add (local.get $a0) (local.get $a1)))
-            (if (f32.le
-                  (f32.sub (local.get $nn) (f32.mul (local.get $sx) (f32.convert_i32_s (i32.add (local.get $dh) (i32.add (i32.add (i32x4.extract_lane 0 (local.get $a0)) (i32x4.extract_lane 1 (local.get $a0))) (i32.add (i32x4.extract_lane 2 (local.get $a0)) (i32x4.extract_lane 3 (local.get $a0))))))))
-                  (local.get $lim))
+            (if (i32.and (local.get $pass) (i32.const 1))
               (then
-                (local.set $next (call $consider (local.get $row) (local.get $flags)
-                  (i32.add (local.get $rows) (i32.shl (local.get $row) (i32.const 9))) (local.get $q) (local.get $bound)))
+                (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 0)) (i32x4.extract_lane 0 (local.get $dot))
+                  (local.get $flags) (local.get $fullBases) (local.get $residuals) (local.get $tail) (local.get $rows) (local.get $q) (local.get $qc) (local.get $qfb) (local.get $a) (local.get $bound)))
                 (if (f32.ne (local.get $next) (local.get $bound))
                   (then
                     (local.set $bound (local.get $next))
-                    (local.set $reach (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.000001)) (local.get $qr)))))))))
-        (local.set $row (i32.add (local.get $row) (i32.const 1)))
-        (local.set $h (i32.add (local.get $h) (i32.const 32)))
-        (br $next)))
+                    (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
+                    (local.set $reach (f32x4.splat (local.get $a)))))))
+            (if (i32.and (local.get $pass) (i32.const 2))
+              (then
+                (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 1)) (i32x4.extract_lane 1 (local.get $dot))
+                  (local.get $flags) (local.get $fullBases) (local.get $residuals) (local.get $tail) (local.get $rows) (local.get $q) (local.get $qc) (local.get $qfb) (local.get $a) (local.get $bound)))
+                (if (f32.ne (local.get $next) (local.get $bound))
+                  (then
+                    (local.set $bound (local.get $next))
+                    (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
+                    (local.set $reach (f32x4.splat (local.get $a)))))))
+            (if (i32.and (local.get $pass) (i32.const 4))
+              (then
+                (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 2)) (i32x4.extract_lane 2 (local.get $dot))
+                  (local.get $flags) (local.get $fullBases) (local.get $residuals) (local.get $tail) (local.get $rows) (local.get $q) (local.get $qc) (local.get $qfb) (local.get $a) (local.get $bound)))
+                (if (f32.ne (local.get $next) (local.get $bound))
+                  (then
+                    (local.set $bound (local.get $next))
+                    (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
+                    (local.set $reach (f32x4.splat (local.get $a)))))))
+            (if (i32.and (local.get $pass) (i32.const 8))
+              (then
+                (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 3)) (i32x4.extract_lane 3 (local.get $dot))
+                  (local.get $flags) (local.get $fullBases) (local.get $residuals) (local.get $tail) (local.get $rows) (local.get $q) (local.get $qc) (local.get $qfb) (local.get $a) (local.get $bound)))
+                (if (f32.ne (local.get $next) (local.get $bound))
+                  (then
+                    (local.set $bound (local.get $next))
+                    (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
+                    (local.set $reach (f32x4.splat (local.get $a)))))))
+))
+        (local.set $row (i32.add (local.get $row) (i32.const 4)))
+        (local.set $h (i32.add (local.get $h) (i32.const 256)))
+        (br $group)))
     (local.get $bound))
 
-  ;; Rows [$from, $to) by the dot-product form against the f32 query at $q (|q|² = $qn). Returns the
+;; <relaxed-simd>
+  ;; scanQuantized with the relaxed dot product: i32x4.relaxed_dot_i8x16_i7x16_add_s multiplies
+  ;; the row's 16 int8 codes by the query's 16 biased codes (0..127, the 7-bit operand for which
+  ;; every lowering gives the same exact sums) and adds groups of four to an i32x4 (vpdpbusd with
+  ;; AVX-VNNI). Present only when the runtime validates relaxed SIMD (workers/matcherKernel.ts).
+  (func (export "scanQuantizedRelaxed")
+    (param $from i32) (param $to i32) (param $flags i32) (param $headBases i32) (param $fullBases i32) (param $residuals i32) (param $head i32) (param $tail i32) (param $rows i32)
+    (param $q i32) (param $qc i32) (param $qb i32) (param $qhb i32) (param $qfb i32) (param $qr f32) (param $bound f32) (result f32)
+    (local $Q0 v128) (local $Q1 v128) (local $Q2 v128) (local $Q3 v128) (local $zero v128)
+    (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $dot v128) (local $lim v128) (local $reach v128)
+    (local $h i32) (local $row i32) (local $pass i32) (local $a f32) (local $next f32)
+    (local.set $Q0 (v128.load offset=0 (local.get $qb)))
+    (local.set $Q1 (v128.load offset=16 (local.get $qb)))
+    (local.set $Q2 (v128.load offset=32 (local.get $qb)))
+    (local.set $Q3 (v128.load offset=48 (local.get $qb)))
+    ;; a = how far |x̂ − q̂| may be from a row within the bound, before the row's own residual
+    (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
+    (local.set $reach (f32x4.splat (local.get $a)))
+    (local.set $row (local.get $from))
+    (local.set $h (i32.add (local.get $head) (i32.shl (local.get $from) (i32.const 6))))
+    (block $done
+      (loop $group
+        (br_if $done (i32.ge_u (local.get $row) (local.get $to)))
+        (local.set $d0 (i32x4.add
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=16 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=0 (local.get $h)) (local.get $Q0) (local.get $zero)))
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=48 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=32 (local.get $h)) (local.get $Q2) (local.get $zero)))))
+        (local.set $d1 (i32x4.add
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=80 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=64 (local.get $h)) (local.get $Q0) (local.get $zero)))
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=112 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=96 (local.get $h)) (local.get $Q2) (local.get $zero)))))
+        (local.set $d2 (i32x4.add
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=144 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=128 (local.get $h)) (local.get $Q0) (local.get $zero)))
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=176 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=160 (local.get $h)) (local.get $Q2) (local.get $zero)))))
+        (local.set $d3 (i32x4.add
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=208 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=192 (local.get $h)) (local.get $Q0) (local.get $zero)))
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=240 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=224 (local.get $h)) (local.get $Q2) (local.get $zero)))))
+        ;; (Σd0, Σd1, Σd2, Σd3): interleave and add pairs of rows, then add the halves
+        (local.set $d0 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d0) (local.get $d1)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d0) (local.get $d1))))
+        (local.set $d2 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d2) (local.get $d3)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d2) (local.get $d3))))
+        (local.set $dot (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $d0) (local.get $d2)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $d0) (local.get $d2))))
+        (local.set $lim (f32x4.add (local.get $reach) (v128.load (i32.add (local.get $residuals) (i32.shl (local.get $row) (i32.const 2))))))
+        (local.set $lim (f32x4.mul (f32x4.mul (local.get $lim) (local.get $lim)) (f32x4.splat (f32.const 1.0001))))
+        (local.set $pass (i32x4.bitmask (f32x4.le
+          (f32x4.mul
+            (f32x4.convert_i32x4_s (i32x4.sub
+              (i32x4.add (v128.load (i32.add (local.get $headBases) (i32.shl (local.get $row) (i32.const 2)))) (i32x4.splat (local.get $qhb)))
+              (i32x4.shl (local.get $dot) (i32.const 2))))
+            (f32x4.splat (f32.const 0x1p-16)))
+          (local.get $lim))))
+        ;; Lanes at or past $to are not rows of this segment (their memory is read, never used).
+        (if (i32.lt_u (i32.sub (local.get $to) (local.get $row)) (i32.const 4))
+          (then (local.set $pass (i32.and (local.get $pass) (i32.sub (i32.shl (i32.const 1) (i32.sub (local.get $to) (local.get $row))) (i32.const 1))))))
+        (if (local.get $pass)
+          (then
+            (if (i32.and (local.get $pass) (i32.const 1))
+              (then
+                (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 0)) (i32x4.extract_lane 0 (local.get $dot))
+                  (local.get $flags) (local.get $fullBases) (local.get $residuals) (local.get $tail) (local.get $rows) (local.get $q) (local.get $qc) (local.get $qfb) (local.get $a) (local.get $bound)))
+                (if (f32.ne (local.get $next) (local.get $bound))
+                  (then
+                    (local.set $bound (local.get $next))
+                    (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
+                    (local.set $reach (f32x4.splat (local.get $a)))))))
+            (if (i32.and (local.get $pass) (i32.const 2))
+              (then
+                (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 1)) (i32x4.extract_lane 1 (local.get $dot))
+                  (local.get $flags) (local.get $fullBases) (local.get $residuals) (local.get $tail) (local.get $rows) (local.get $q) (local.get $qc) (local.get $qfb) (local.get $a) (local.get $bound)))
+                (if (f32.ne (local.get $next) (local.get $bound))
+                  (then
+                    (local.set $bound (local.get $next))
+                    (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
+                    (local.set $reach (f32x4.splat (local.get $a)))))))
+            (if (i32.and (local.get $pass) (i32.const 4))
+              (then
+                (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 2)) (i32x4.extract_lane 2 (local.get $dot))
+                  (local.get $flags) (local.get $fullBases) (local.get $residuals) (local.get $tail) (local.get $rows) (local.get $q) (local.get $qc) (local.get $qfb) (local.get $a) (local.get $bound)))
+                (if (f32.ne (local.get $next) (local.get $bound))
+                  (then
+                    (local.set $bound (local.get $next))
+                    (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
+                    (local.set $reach (f32x4.splat (local.get $a)))))))
+            (if (i32.and (local.get $pass) (i32.const 8))
+              (then
+                (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 3)) (i32x4.extract_lane 3 (local.get $dot))
+                  (local.get $flags) (local.get $fullBases) (local.get $residuals) (local.get $tail) (local.get $rows) (local.get $q) (local.get $qc) (local.get $qfb) (local.get $a) (local.get $bound)))
+                (if (f32.ne (local.get $next) (local.get $bound))
+                  (then
+                    (local.set $bound (local.get $next))
+                    (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
+                    (local.set $reach (f32x4.splat (local.get $a)))))))
+))
+        (local.set $row (i32.add (local.get $row) (i32.const 4)))
+        (local.set $h (i32.add (local.get $h) (i32.const 256)))
+        (br $group)))
+    (local.get $bound))
+
+  ;; </relaxed-simd>
+
+  ;; Rows [$from, $to) by the dot-product form against the f32 query at $q (|q|² = $qn; |x|² from $norms). Returns the
   ;; final bound.
   (func (export "scanFloat")
-    (param $from i32) (param $to i32) (param $flags i32) (param $meta i32) (param $rows i32)
+    (param $from i32) (param $to i32) (param $flags i32) (param $norms i32) (param $rows i32)
     (param $q i32) (param $qn f32) (param $bound f32) (result f32)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $s v128)
     (local $row i32) (local $p i32) (local $nn f32)
@@ -186,7 +343,7 @@
         (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (v128.load offset=480 (local.get $p)) (v128.load offset=480 (local.get $q)))))
         (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (v128.load offset=496 (local.get $p)) (v128.load offset=496 (local.get $q)))))
         (local.set $s (f32x4.add (f32x4.add (local.get $a0) (local.get $a1)) (f32x4.add (local.get $a2) (local.get $a3))))
-        (local.set $nn (f32.add (f32.load (i32.add (local.get $meta) (i32.shl (local.get $row) (i32.const 4)))) (local.get $qn)))
+        (local.set $nn (f32.add (f32.load (i32.add (local.get $norms) (i32.shl (local.get $row) (i32.const 2)))) (local.get $qn)))
         (if (f32.le
               (f32.sub (local.get $nn) (f32.mul (f32.const 2) (f32.add (f32.add (f32x4.extract_lane 0 (local.get $s)) (f32x4.extract_lane 1 (local.get $s))) (f32.add (f32x4.extract_lane 2 (local.get $s)) (f32x4.extract_lane 3 (local.get $s))))))
               (f32.add (local.get $bound) (f32.mul (f32.const 3e-5) (local.get $nn))))

@@ -286,9 +286,9 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
       const chosen = await deps.accuracy.identifyThreshold(key, context.tenant.settings, adaptThreshold(input.threshold ?? context.tenant.settings.matchThreshold, input.lightingScore), input.threshold !== undefined);
       const adaptedThreshold = chosen.threshold;
       const totalCompared = matcher.size(key);
-      // Ask without the threshold so a miss still knows how close the best candidate came.
-      const { matches: candidates } = await matcher.identify(key, input.descriptor, { maxResults: input.maxResults, minSimilarity: 0 });
-      const above = candidates.filter((candidate) => candidate.similarity >= adaptedThreshold);
+      // Who is within the threshold, and (for a miss) how close the nearest user came: the scan's
+      // bound is the threshold once someone is within it, so it reads little beyond.
+      const { matches: above, nearest } = await matcher.identify(key, input.descriptor, { maxResults: input.maxResults, minSimilarity: adaptedThreshold, nearest: true });
       const identities = await directory.findMany(context.tenant, above.map((candidate) => candidate.userId));
       for (const candidate of above) if (!identities.has(candidate.userId) && recent.enrolmentOf(candidate.userId) > 0n) {
         const identity = await identityOf(context, candidate.userId);
@@ -313,7 +313,7 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
         const at = clock();
         const missed: IdentifyMissed['data'] = {
           logId: ids.next('log'),
-          bestSimilarity: candidates[0] ? round(candidates[0].similarity) : null,
+          bestSimilarity: nearest ? round(nearest.similarity) : null,
           threshold: adaptedThreshold,
           totalCompared,
         };
@@ -324,7 +324,7 @@ export function createFaceService(deps: FaceServiceDeps): FaceService {
         matches,
         adaptedThreshold,
         estimatedFalseIdentificationRate: chosen.estimatedFalseIdentificationRate,
-        bestSimilarity: candidates[0] ? round(candidates[0].similarity) : null,
+        bestSimilarity: nearest ? round(nearest.similarity) : null,
         totalCompared,
         processingTimeMs: Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10,
         position: position!,

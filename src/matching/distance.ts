@@ -28,30 +28,77 @@ export function squaredDistance(rows: Float32Array, offset: number, query: Float
   return f32(f32(lanes[0]! + lanes[1]!) + f32(lanes[2]! + lanes[3]!));
 }
 
-/** What the quantized scan needs besides the int8 codes of a descriptor (x̂ = scale · code). */
-export interface Quantization {
-  readonly scale: number;
-  /** |x̂|² as float32. */
-  readonly codeNorm: number;
+/** Leading dimensions whose codes the scan reads first (the head); the tail only for rows the head cannot rule out. */
+export const HEAD_DIMENSIONS = 64;
+/**
+ * A stored row's codes: int8 c with x̂ = 2⁻⁸ · c (values within ±0.496 are coded, larger ones
+ * clamped, and the residual says by how much). A power of two, so that the squared distance
+ * between codes, an integer in units of 2⁻¹⁶, converts to a distance exactly.
+ */
+export const ROW_CODE_SCALE = 2 ** -8;
+/**
+ * A query's codes: q₇ in −64..63 with q̂ = 2⁻⁷ · q₇ (±0.5), stored biased as b = q₇ + 64 in
+ * 0..127, the unsigned 7-bit operand that WebAssembly's relaxed dot product (one VNNI instruction
+ * on x86) takes as it is. Then, in units of 2⁻¹⁶, with c·b the kernel's dot product:
+ * |c − 2q₇|² = (|c|² + 256·Σc) + 4·|q₇|² − 4·c·b.
+ */
+export const QUERY_CODE_SCALE = 2 ** -7;
+const QUERY_BIAS = 64;
+
+/** What the quantized scan needs of a row besides its codes. */
+export interface RowQuantization {
+  /** |c|² + 256·Σc over the head dimensions, and over all of them: the row's part of the squared code distance, exact integers. */
+  readonly headBase: number;
+  readonly fullBase: number;
   /** |x − x̂|, rounded up: the kernel's candidate test relies on it never being too small. */
   readonly residual: number;
 }
 
-/** Writes the codes of `values` (one scale per descriptor, codes in −127..127) at `offset` of `codes`. */
-export function quantize(values: Float32Array, codes: Int8Array | Int16Array, offset: number): Quantization {
-  let max = 0;
-  for (let i = 0; i < DIMENSIONS; i++) max = Math.max(max, Math.abs(values[i]!));
-  const scale = f32(max / 127);
-  let codeSquares = 0;
+/** What the quantized scan needs of a query besides its biased codes. */
+export interface QueryQuantization {
+  /** 4·|q₇|² over the head dimensions, and over all of them: the query's part of the squared code distance. */
+  readonly headBase: number;
+  readonly fullBase: number;
+  /** |q − q̂|, rounded up. */
+  readonly residual: number;
+}
+
+/** Writes the int8 codes of a row at `offset` of `codes`. */
+export function quantizeRow(values: Float32Array, codes: Int8Array, offset: number): RowQuantization {
+  let headBase = 0;
+  let fullBase = 0;
   let residualSquares = 0;
   for (let i = 0; i < DIMENSIONS; i++) {
-    const code = scale > 0 ? Math.max(-127, Math.min(127, Math.round(values[i]! / scale))) : 0;
+    const code = Math.max(-127, Math.min(127, Math.round(values[i]! / ROW_CODE_SCALE)));
     codes[offset + i] = code;
-    codeSquares += code * code;
-    const error = values[i]! - scale * code;
+    fullBase += code * code + 256 * code;
+    if (i === HEAD_DIMENSIONS - 1) headBase = fullBase;
+    const error = values[i]! - ROW_CODE_SCALE * code;
     residualSquares += error * error;
   }
-  return { scale, codeNorm: f32(scale * scale * codeSquares), residual: f32(Math.sqrt(residualSquares) * (1 + 1e-6) + 1e-9) };
+  return { headBase, fullBase, residual: roundedUp(residualSquares) };
+}
+
+/** Writes a query's biased codes b = q₇ + 64, as i16 (the SIMD128 kernel's operand) and as bytes (the relaxed kernel's). */
+export function quantizeQuery(values: Float32Array, wide: Int16Array, bytes: Uint8Array): QueryQuantization {
+  let headBase = 0;
+  let fullBase = 0;
+  let residualSquares = 0;
+  for (let i = 0; i < DIMENSIONS; i++) {
+    const code = Math.max(-QUERY_BIAS, Math.min(QUERY_BIAS - 1, Math.round(values[i]! / QUERY_CODE_SCALE)));
+    wide[i] = code + QUERY_BIAS;
+    bytes[i] = code + QUERY_BIAS;
+    fullBase += 4 * code * code;
+    if (i === HEAD_DIMENSIONS - 1) headBase = fullBase;
+    const error = values[i]! - QUERY_CODE_SCALE * code;
+    residualSquares += error * error;
+  }
+  return { headBase, fullBase, residual: roundedUp(residualSquares) };
+}
+
+/** √(squares) as float32, never below the exact value. */
+function roundedUp(squares: number): number {
+  return f32(Math.sqrt(squares) * (1 + 1e-6) + 1e-9);
 }
 
 /** |v|² rounded to float32; the kernel's filter only needs it to within its margin. */

@@ -2,9 +2,9 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { AppError } from '../errors/appError.ts';
 import { loadKernel, unpackCandidates, type Candidates, type Kernel, type ScanKind, type ScanQuery, type ScanSegment, type ScanTask } from '../../workers/matcherKernel.ts';
-import { DIMENSIONS, quantize, similarityOf, squaredBoundOf, squaredDistance, squaredNorm } from './distance.ts';
+import { DIMENSIONS, quantizeQuery, similarityOf, squaredBoundOf, squaredDistance, squaredNorm } from './distance.ts';
 import { createGallery, type Gallery } from './gallery.ts';
-import { HEAD_DIMENSIONS, QUERY_SLOTS, tailNorm, type Shard, type SlotQuery } from './shard.ts';
+import { QUERY_SLOTS, type Shard, type SlotQuery } from './shard.ts';
 
 /** One tenant's gallery in one mode; galleries never see each other. */
 export interface GalleryKey {
@@ -31,7 +31,20 @@ export interface IdentifyOptions {
   readonly minSimilarity: number;
   /** Skip this user's templates (duplicate-face check on re-register). */
   readonly excludeUserId?: string;
+  /**
+   * Also answer `nearest`: the best user whatever their similarity (how close a miss came). The
+   * scan then reads no more than for `minSimilarity` alone once someone is within it, and, while
+   * no one is, only what could be nearer than the nearest so far. Not with `excludeUserId`.
+   */
+  readonly nearest?: boolean;
   readonly signal?: AbortSignal;
+}
+
+export interface IdentifyResult {
+  readonly matches: MatchCandidate[];
+  readonly totalCompared: number;
+  /** With `nearest`: the best user and template of the gallery (the first match when there is one); absent for an empty gallery. */
+  readonly nearest?: MatchCandidate;
 }
 
 /** The in-memory 1:N and 1:1 matcher over descriptors of 128 float32; similarity = max(0, 1 − L2 distance). */
@@ -45,7 +58,7 @@ export interface Matcher {
   /** Tombstones all of a user's templates and returns how many. */
   removeUser(key: GalleryKey, userId: string): number;
   /** Best template per user, best first, at most maxResults users, all with similarity >= minSimilarity. Exact. */
-  identify(key: GalleryKey, query: Float32Array, options: IdentifyOptions): Promise<{ matches: MatchCandidate[]; totalCompared: number }>;
+  identify(key: GalleryKey, query: Float32Array, options: IdentifyOptions): Promise<IdentifyResult>;
   /** Compares against every live template of one user on the calling thread; best first; [] if the user has none. */
   verify(key: GalleryKey, userId: string, query: Float32Array): MatchCandidate[];
   /** Live (not removed) template count of a gallery, or of all galleries. */
@@ -88,7 +101,7 @@ export interface MatcherOptions {
   readonly inlineRows?: number;
   /** A shard is compacted once its tombstones exceed this fraction of its rows; default 0.25. */
   readonly compactFraction?: number;
-  /** The scan's candidate test: int8 codes (default) or the f32 baseline; the results are the same. */
+  /** The scan's candidate test: int8 codes (default; with relaxed SIMD where the runtime has it), int8 codes on SIMD128 alone, or the f32 baseline; the results are the same. */
   readonly scan?: ScanKind;
 }
 
@@ -107,8 +120,9 @@ interface Ask {
   readonly maxResults: number;
   readonly minSimilarity: number;
   readonly excludeUserId: string | undefined;
+  readonly nearest: boolean;
   /** Settles the call once (later calls do nothing) and releases its timer and listener. */
-  settle(outcome: { matches: MatchCandidate[]; totalCompared: number } | AppError): void;
+  settle(outcome: IdentifyResult | AppError): void;
   readonly settled: () => boolean;
   /** Starts the call's timeout: when its scan starts on a ready pool, so that neither the wait for a batch nor the threads' start counts. */
   startClock(): void;
@@ -139,7 +153,7 @@ export function createMatcher(options: MatcherOptions): Matcher {
   requireOption(inlineRows >= 0, 'inlineRows must be >= 0', inlineRows);
   requireOption(compactFraction > 0 && compactFraction < 1, 'compactFraction must be in (0, 1)', compactFraction);
   requireOption(Number.isInteger(maxBatch) && maxBatch >= 1 && maxBatch < QUERY_SLOTS, `maxBatch must be an integer in 1..${QUERY_SLOTS - 1}`, maxBatch);
-  requireOption(scanKind === 'quantized' || scanKind === 'float', "scan must be 'quantized' or 'float'", scanKind);
+  requireOption(scanKind === 'quantized' || scanKind === 'quantized-simd128' || scanKind === 'float', "scan must be 'quantized', 'quantized-simd128' or 'float'", scanKind);
 
   // Started when a gallery first grows past inlineRows, so that a service (or a test) with only
   // small galleries never pays for threads, and a large one warms them while it loads.
@@ -184,14 +198,14 @@ export function createMatcher(options: MatcherOptions): Matcher {
   const stats = { scans: 0, queries: 0, largestBatch: 0, threadsStarted: 0 };
   let waitingAsks = 0;
 
-  async function scanInline(gallery: Gallery, prepared: PreparedQuery, ask: Pick<Ask, 'maxResults' | 'minSimilarity' | 'excludeUserId'>): Promise<{ matches: MatchCandidate[]; totalCompared: number }> {
+  async function scanInline(gallery: Gallery, prepared: PreparedQuery, ask: Pick<Ask, 'maxResults' | 'minSimilarity' | 'excludeUserId' | 'nearest'>): Promise<IdentifyResult> {
     const kernel = await (mainKernel ??= loadKernel());
     // Taken after the await, so that the plan, k and the snapshot of shards agree.
     const shards = [...gallery.shards()];
     const query = scanQueryOf(gallery, prepared, ask, 0);
     const plans = planScans(shards, 1, [{ slot: 0, prepared }]);
     const results = plans.map((plan) => ({ plan, candidates: unpackCandidates(kernel.scan({ kind: scanKind, segments: plan.segments, queries: [query] }))[0]! }));
-    return { matches: merge(gallery, results, ask), totalCompared: gallery.size };
+    return { ...merge(gallery, results, ask), totalCompared: gallery.size };
   }
 
   /** Starts the next batch of a lane's waiting calls, if it has any and no batch is scanning. */
@@ -253,7 +267,7 @@ export function createMatcher(options: MatcherOptions): Matcher {
         if (ask.settled()) return;
         if (failure) return ask.settle(translateScanError(failure.reason));
         try {
-          ask.settle({ matches: merge(gallery, plans.map((plan, p) => ({ plan, candidates: unpacked[p]![i]! })), ask), totalCompared });
+          ask.settle({ ...merge(gallery, plans.map((plan, p) => ({ plan, candidates: unpacked[p]![i]! })), ask), totalCompared });
         } catch (error) {
           ask.settle(translateScanError(error));
         }
@@ -264,7 +278,7 @@ export function createMatcher(options: MatcherOptions): Matcher {
     });
   }
 
-  function askPool(name: string, prepared: PreparedQuery, options: IdentifyOptions): Promise<{ matches: MatchCandidate[]; totalCompared: number }> {
+  function askPool(name: string, prepared: PreparedQuery, options: IdentifyOptions): Promise<IdentifyResult> {
     let lane = lanes.get(name);
     if (!lane) {
       lane = { scanning: false, waiting: [] };
@@ -282,6 +296,7 @@ export function createMatcher(options: MatcherOptions): Matcher {
         maxResults: options.maxResults,
         minSimilarity: options.minSimilarity,
         excludeUserId: options.excludeUserId,
+        nearest: options.nearest === true,
         settled: () => done,
         startClock() {
           if (!done) timer ??= setTimeout(() => drop(new AppError('TIMEOUT', 'Identify was aborted or timed out')), taskTimeoutMs);
@@ -307,12 +322,12 @@ export function createMatcher(options: MatcherOptions): Matcher {
   }
 
   /** The kernel's view of a call: its slot, its codes' numbers, k and the distance bound. */
-  function scanQueryOf(gallery: Gallery, prepared: PreparedQuery, ask: Pick<Ask, 'maxResults' | 'minSimilarity' | 'excludeUserId'>, slot: number): ScanQuery {
+  function scanQueryOf(gallery: Gallery, prepared: PreparedQuery, ask: Pick<Ask, 'maxResults' | 'minSimilarity' | 'excludeUserId' | 'nearest'>, slot: number): ScanQuery {
     const excluding = ask.excludeUserId !== undefined && gallery.templatesOf(ask.excludeUserId).length > 0;
     // Exact per-user ranking: every row better than the best row of any of the top users belongs
     // to a better-ranked user (or the excluded one), each holding at most `perUser` rows.
     const k = (ask.maxResults + (excluding ? 1 : 0)) * gallery.maxTemplatesPerUser;
-    return { slot, ...prepared.scan, k, bound: squaredBoundOf(ask.minSimilarity) };
+    return { slot, ...prepared.scan, k, bound: squaredBoundOf(ask.minSimilarity), nearest: ask.nearest };
   }
 
   return {
@@ -356,6 +371,8 @@ export function createMatcher(options: MatcherOptions): Matcher {
       if (closed) throw new AppError('SERVICE_UNAVAILABLE', 'The matcher is closed');
       requireDescriptor(query, 'query');
       const { maxResults, minSimilarity, excludeUserId, signal } = identifyOptions;
+      const nearest = identifyOptions.nearest === true;
+      if (nearest && excludeUserId !== undefined) throw new AppError('VALIDATION_ERROR', 'nearest cannot be combined with excludeUserId', { excludeUserId });
       if (!Number.isInteger(maxResults) || maxResults < 1 || maxResults > MAX_RESULTS) {
         throw new AppError('VALIDATION_ERROR', `maxResults must be an integer in 1..${MAX_RESULTS}`, { maxResults });
       }
@@ -369,7 +386,7 @@ export function createMatcher(options: MatcherOptions): Matcher {
       const prepared = prepareQuery(query);
       const inline = gallery.shards().reduce((rows, shard) => rows + shard.count, 0) < inlineRows;
       if (!inline) return askPool(name, prepared, identifyOptions);
-      const answer = await scanInline(gallery, prepared, { maxResults, minSimilarity, excludeUserId });
+      const answer = await scanInline(gallery, prepared, { maxResults, minSimilarity, excludeUserId, nearest });
       throwIfAborted(signal);
       return answer;
     },
@@ -421,20 +438,18 @@ export function createMatcher(options: MatcherOptions): Matcher {
 
 interface PreparedQuery {
   readonly slot: SlotQuery;
-  readonly scan: Pick<ScanQuery, 'norm' | 'scale' | 'codeNorm' | 'residual' | 'headNorm' | 'tailNorm'>;
+  readonly scan: Pick<ScanQuery, 'norm' | 'headBase' | 'fullBase' | 'residual'>;
 }
 
 function prepareQuery(values: Float32Array): PreparedQuery {
-  const codes = new Int16Array(DIMENSIONS);
-  const { scale, codeNorm, residual } = quantize(values, codes, 0);
-  let headSquares = 0;
-  for (let i = 0; i < HEAD_DIMENSIONS; i++) headSquares += codes[i]! * codes[i]!;
-  const headNorm = Math.fround(Math.fround(scale * scale) * headSquares);
-  return { slot: { values, codes }, scan: { norm: squaredNorm(values), scale, codeNorm, residual, headNorm, tailNorm: tailNorm(codes, scale) } };
+  const wide = new Int16Array(DIMENSIONS);
+  const bytes = new Uint8Array(DIMENSIONS);
+  const { headBase, fullBase, residual } = quantizeQuery(values, wide, bytes);
+  return { slot: { values, wide, bytes }, scan: { norm: squaredNorm(values), headBase, fullBase, residual } };
 }
 
-/** The best template per user among a call's candidates from every task, best first, by the contract's rules. */
-function merge(gallery: Gallery, results: ReadonlyArray<{ plan: ScanPlan; candidates: Candidates }>, ask: Pick<Ask, 'maxResults' | 'minSimilarity' | 'excludeUserId'>): MatchCandidate[] {
+/** The best template per user among a call's candidates from every task, best first, by the contract's rules; and the nearest user, when asked. */
+function merge(gallery: Gallery, results: ReadonlyArray<{ plan: ScanPlan; candidates: Candidates }>, ask: Pick<Ask, 'maxResults' | 'minSimilarity' | 'excludeUserId' | 'nearest'>): Pick<IdentifyResult, 'matches' | 'nearest'> {
   const best = new Map<string, { templateId: string; distance: number }>();
   for (const { plan, candidates } of results) {
     for (let i = 0; i < candidates.row.length; i++) {
@@ -445,15 +460,16 @@ function merge(gallery: Gallery, results: ReadonlyArray<{ plan: ScanPlan; candid
       // Removed while the scan ran: the kernel read the row before its tombstone.
       if (templateId === undefined || !gallery.holds(shard, row, templateId)) continue;
       const userId = shard.userIdAt(row)!;
-      if (userId === ask.excludeUserId || similarityOf(distance) < ask.minSimilarity) continue;
+      if (userId === ask.excludeUserId) continue;
       const seen = best.get(userId);
       if (!seen || distance < seen.distance || (distance === seen.distance && templateId < seen.templateId)) best.set(userId, { templateId, distance });
     }
   }
-  return [...best]
+  const ranked = [...best]
     .sort(([userA, a], [userB, b]) => a.distance - b.distance || compareStrings(userA, userB))
-    .slice(0, ask.maxResults)
     .map(([userId, { templateId, distance }]) => ({ userId, templateId, similarity: similarityOf(distance) }));
+  const matches = ranked.filter((candidate) => candidate.similarity >= ask.minSimilarity).slice(0, ask.maxResults);
+  return ask.nearest && ranked[0] ? { matches, nearest: ranked[0] } : { matches };
 }
 
 /** Writes the queries into every shard's slots, and splits the shards' rows into `parts` tasks of nearly equal row counts. */

@@ -1,12 +1,9 @@
-import { DIMENSIONS, quantize, squaredNorm } from './distance.ts';
+import { DIMENSIONS, HEAD_DIMENSIONS, quantizeRow, squaredNorm } from './distance.ts';
 import { wasm, WASM_PAGE, type WasmMemory } from './wasm.ts';
-import { SLOT_BYTES, SLOT_CODES, type ScanSegment } from '../../workers/matcherKernel.ts';
+import { SLOT_BYTE_CODES, SLOT_BYTES, SLOT_WIDE_CODES, type ScanSegment } from '../../workers/matcherKernel.ts';
 
 const ROW_BYTES = DIMENSIONS * 4;
-/** Leading dimensions whose codes are stored apart: the scan reads them first and the rest only for rows they cannot rule out. */
-export const HEAD_DIMENSIONS = 32;
 const TAIL_DIMENSIONS = DIMENSIONS - HEAD_DIMENSIONS;
-const META_BYTES = 16;
 /** Identify calls one shard can serve at once: each writes its query into a slot of its own. */
 export const QUERY_SLOTS = 128;
 const FIRST_ROWS = 1024;
@@ -15,11 +12,15 @@ const FIRST_ROWS = 1024;
 export interface ShardLayout {
   /** One tombstone byte per row. */
   readonly flags: number;
-  /** Per row, four f32: |x|², scale, |x̂|², residual. */
-  readonly meta: number;
-  /** Per row, one f32: |x̂_t|, the norm of the codes' tail (dimensions HEAD_DIMENSIONS..127) times the scale. */
-  readonly tailNorms: number;
-  /** QUERY_SLOTS slots of 1 KiB: the f32 query, then its i16 codes. */
+  /** Per row, |x|² as f32 (for the float scan). */
+  readonly norms: number;
+  /** Per row, |c|² + 256·Σc of its codes' head, as i32 (the row's part of the squared code distance, see distance.ts). */
+  readonly headBases: number;
+  /** Per row, the same over all dimensions. */
+  readonly fullBases: number;
+  /** Per row, |x − x̂| (rounded up) as f32. */
+  readonly residuals: number;
+  /** QUERY_SLOTS slots of 1 KiB: the f32 query, its biased codes as i16, and as bytes. */
   readonly queries: number;
   /** The first HEAD_DIMENSIONS int8 codes of each row. */
   readonly head: number;
@@ -29,10 +30,11 @@ export interface ShardLayout {
   readonly rows: number;
 }
 
-/** A query as the kernel reads it from a slot: the f32 values and their codes. */
+/** A query as the kernel reads it from a slot: the f32 values and their biased codes, as i16 and as bytes. */
 export interface SlotQuery {
   readonly values: Float32Array;
-  readonly codes: Int16Array;
+  readonly wide: Int16Array;
+  readonly bytes: Uint8Array;
 }
 
 /** A fixed-capacity block of descriptor rows in one shared WebAssembly memory, appended in place. */
@@ -63,26 +65,23 @@ export interface Shard {
   bytes(): number;
 }
 
-/** scale · |codes[HEAD_DIMENSIONS..]| as float32: the kernel's bound allows for its rounding. */
-export function tailNorm(codes: ArrayLike<number>, scale: number): number {
-  let squares = 0;
-  for (let i = HEAD_DIMENSIONS; i < DIMENSIONS; i++) squares += codes[i]! * codes[i]!;
-  return Math.fround(scale * Math.sqrt(squares));
-}
-
 function align64(n: number): number {
   return Math.ceil(n / 64) * 64;
 }
 
 /** The layout of a shard of `capacity` rows. */
 export function shardLayout(capacity: number): ShardLayout {
-  const meta = align64(capacity);
-  const tailNorms = meta + capacity * META_BYTES;
-  const queries = align64(tailNorms + capacity * 4);
+  // The kernel reads rows four at a time and may read up to three past the last one of a region:
+  // that memory belongs to the next region, and its lanes are never used.
+  const norms = align64(capacity);
+  const headBases = align64(norms + capacity * 4);
+  const fullBases = align64(headBases + capacity * 4);
+  const residuals = align64(fullBases + capacity * 4);
+  const queries = align64(residuals + capacity * 4);
   const head = queries + QUERY_SLOTS * SLOT_BYTES;
   const tail = head + capacity * HEAD_DIMENSIONS;
   const rows = align64(tail + capacity * TAIL_DIMENSIONS);
-  return { flags: 0, meta, tailNorms, queries, head, tail, rows };
+  return { flags: 0, norms, headBases, fullBases, residuals, queries, head, tail, rows };
 }
 
 /** Creates an empty shard; its memory starts small and grows towards `capacity` rows. */
@@ -95,6 +94,7 @@ export function createShard(capacity: number): Shard {
   let bytes = new Uint8Array(memory.buffer);
   let codes = new Int8Array(memory.buffer);
   let shorts = new Int16Array(memory.buffer);
+  let ints = new Int32Array(memory.buffer);
   const templateIds: Array<string | undefined> = [];
   const userIds: Array<string | undefined> = [];
   let count = 0;
@@ -103,7 +103,6 @@ export function createShard(capacity: number): Shard {
 
   const scratch = new Int8Array(DIMENSIONS);
   const rowOffset = (row: number) => (layout.rows + row * ROW_BYTES) / 4;
-  const metaOffset = (row: number) => (layout.meta + row * META_BYTES) / 4;
 
   function grow(): void {
     const next = Math.min(capacity, allocated * 2);
@@ -114,6 +113,7 @@ export function createShard(capacity: number): Shard {
     bytes = new Uint8Array(memory.buffer);
     codes = new Int8Array(memory.buffer);
     shorts = new Int16Array(memory.buffer);
+    ints = new Int32Array(memory.buffer);
   }
 
   return {
@@ -135,15 +135,13 @@ export function createShard(capacity: number): Shard {
       if (count === allocated) grow();
       const row = count;
       floats.set(descriptor.subarray(0, DIMENSIONS), rowOffset(row));
-      const quantized = quantize(descriptor, scratch, 0);
+      const quantized = quantizeRow(descriptor, scratch, 0);
       codes.set(scratch.subarray(0, HEAD_DIMENSIONS), layout.head + row * HEAD_DIMENSIONS);
       codes.set(scratch.subarray(HEAD_DIMENSIONS), layout.tail + row * TAIL_DIMENSIONS);
-      const meta = metaOffset(row);
-      floats[meta] = squaredNorm(descriptor);
-      floats[meta + 1] = quantized.scale;
-      floats[meta + 2] = quantized.codeNorm;
-      floats[meta + 3] = quantized.residual;
-      floats[layout.tailNorms / 4 + row] = tailNorm(scratch, quantized.scale);
+      floats[layout.norms / 4 + row] = squaredNorm(descriptor);
+      ints[layout.headBases / 4 + row] = quantized.headBase;
+      ints[layout.fullBases / 4 + row] = quantized.fullBase;
+      floats[layout.residuals / 4 + row] = quantized.residual;
       templateIds[row] = templateId;
       userIds[row] = userId;
       // Published last: a scan reads only rows below the count it was planned with.
@@ -154,10 +152,12 @@ export function createShard(capacity: number): Shard {
       if (bytes[layout.flags + row] === 1) return;
       bytes[layout.flags + row] = 1;
       floats.fill(0, rowOffset(row), rowOffset(row) + DIMENSIONS);
-      floats.fill(0, metaOffset(row), metaOffset(row) + 4);
       codes.fill(0, layout.head + row * HEAD_DIMENSIONS, layout.head + (row + 1) * HEAD_DIMENSIONS);
       codes.fill(0, layout.tail + row * TAIL_DIMENSIONS, layout.tail + (row + 1) * TAIL_DIMENSIONS);
-      floats[layout.tailNorms / 4 + row] = 0;
+      floats[layout.norms / 4 + row] = 0;
+      ints[layout.headBases / 4 + row] = 0;
+      ints[layout.fullBases / 4 + row] = 0;
+      floats[layout.residuals / 4 + row] = 0;
       templateIds[row] = undefined;
       userIds[row] = undefined;
       dead++;
@@ -168,10 +168,11 @@ export function createShard(capacity: number): Shard {
     writeQuery(slot, query) {
       const at = layout.queries + slot * SLOT_BYTES;
       floats.set(query.values.subarray(0, DIMENSIONS), at / 4);
-      shorts.set(query.codes.subarray(0, DIMENSIONS), (at + SLOT_CODES) / 2);
+      shorts.set(query.wide.subarray(0, DIMENSIONS), (at + SLOT_WIDE_CODES) / 2);
+      bytes.set(query.bytes.subarray(0, DIMENSIONS), at + SLOT_BYTE_CODES);
     },
     segment(from, to) {
-      return { memory, flags: layout.flags, meta: layout.meta, tailNorms: layout.tailNorms, head: layout.head, tail: layout.tail, rows: layout.rows, queries: layout.queries, from, to };
+      return { memory, ...layout, from, to };
     },
     retire() {
       retired = true;
