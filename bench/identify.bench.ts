@@ -1,4 +1,4 @@
-// npm run bench:identify [-- --sizes 1000000,10000000 --queries 200 --check 1000 --threshold 0.45 --modes service,exhaustive --float]
+// npm run bench:identify [-- --sizes 1000000,10000000 --queries 200 --check 1000 --threshold 0.45 --modes service,exhaustive --scans quantized,quantized-simd128,float]
 // 1:N identify over seeded galleries of synthetic identities, with the machine's memory read
 // bandwidth measured in the same run: latency p50/p99 with 1 and 2 worker threads and the ratio
 // of p50 to the int8-code floor (reading 128 bytes per template once at that bandwidth),
@@ -9,10 +9,10 @@
 // default match threshold, and the nearest user for a miss), and `exhaustive`, the 5 nearest
 // users whatever their similarity (minSimilarity 0, the worst case for the scan's bounds).
 // Latencies are over --queries; the machine is shared and noisy, so compare figures of one run.
-import { readFile } from 'node:fs/promises';
 import { runInNewContext } from 'node:vm';
 import v8 from 'node:v8';
 import wabt from 'wabt';
+import { kernelSource, relaxedSimd, type ScanKind } from '../workers/matcherKernel.ts';
 import { createMatcher, type GalleryEntry, type GalleryKey, type IdentifyOptions, type Matcher } from '../src/matching/matcher.ts';
 import { similarityOf } from '../src/matching/distance.ts';
 import { wasm, WASM_PAGE, type WasmMemory } from '../src/matching/wasm.ts';
@@ -24,13 +24,22 @@ const sizes = flag('sizes', '1000000').split(',').map(Number);
 const queryCount = Number(flag('queries', '200'));
 const checkCount = Number(flag('check', '1000'));
 const threshold = Number(flag('threshold', '0.45'));
-const modes = flag('modes', 'service,exhaustive').split(',') as Array<'service' | 'exhaustive'>;
-const withFloat = process.argv.includes('--float');
+type Mode = 'service' | 'stranger' | 'exhaustive';
+/** Stranger queries checked against the brute force (their misses all look alike). */
+const STRANGER_CHECKS = 300;
+const modes = flag('modes', 'service,stranger,exhaustive').split(',') as Mode[];
+const scans = flag('scans', 'quantized').split(',') as ScanKind[];
 const D = 128;
 const key: GalleryKey = { tenantId: 'bench', mode: 'live' };
-const optionsOf: Record<'service' | 'exhaustive', IdentifyOptions> = {
+const optionsOf: Record<Mode, IdentifyOptions> = {
   service: { maxResults: 5, minSimilarity: threshold, nearest: true },
+  stranger: { maxResults: 5, minSimilarity: threshold, nearest: true },
   exhaustive: { maxResults: 5, minSimilarity: 0 },
+};
+const describe: Record<Mode, string> = {
+  service: `service (an enrolled face; threshold ${threshold}, nearest for a miss)`,
+  stranger: 'stranger (the same call with a face never enrolled: a miss)',
+  exhaustive: 'exhaustive (an enrolled face, the 5 nearest users whatever their similarity)',
 };
 
 v8.setFlagsFromString('--expose-gc');
@@ -63,12 +72,15 @@ interface Dataset {
   readonly templateIds: string[];
   readonly userIds: string[];
   readonly queries: Float32Array[];
+  /** Faces of people who are not in the gallery: identify's misses. */
+  readonly strangers: Float32Array[];
 }
 
 // A person is a unit center sharing a common direction with everyone (so different people sit
 // ~0.8–1.2 apart, like face-api descriptors) and 1–10 templates with noise of norm ~0.2–0.3
-// (same-person distances ~0.3–0.45). Queries are fresh samples of random people.
-function dataset(size: number, queries: number): Dataset {
+// (same-person distances ~0.3–0.45). Queries are fresh samples of random people; strangers are
+// samples of people made the same way who were never enrolled.
+function dataset(size: number, queries: number, strangerCount: number): Dataset {
   const random = seededRandom(size);
   const base = unit(Array.from({ length: D }, () => gaussian(random)));
   const chunks = Array.from({ length: Math.ceil(size / CHUNK_ROWS) }, (_, c) => {
@@ -99,7 +111,13 @@ function dataset(size: number, queries: number): Dataset {
     sample(person.center, person.noise, random, query, 0);
     return query;
   });
-  return { chunks, templateIds, userIds, queries: list };
+  const strangers = Array.from({ length: strangerCount }, () => {
+    const own = unit(Array.from({ length: D }, () => gaussian(random)));
+    const query = new Float32Array(D);
+    sample(unit(base.map((b, j) => b + own[j]!)), (0.2 + 0.1 * random()) / Math.sqrt(D), random, query, 0);
+    return query;
+  });
+  return { chunks, templateIds, userIds, queries: list, strangers };
 }
 
 function unit(v: number[]): number[] {
@@ -123,7 +141,7 @@ interface Reference {
  * rules in plain JS: best template per user, users by distance then id, top `maxResults`.
  */
 async function bruteForce(): Promise<(data: Dataset, query: Float32Array, maxResults: number) => Reference[]> {
-  const kernel = await readFile(new URL('../workers/matcherKernel.wat', import.meta.url), 'utf8');
+  const { source: kernel } = await kernelSource(false);
   const loop = `
   (func (export "allDistances") (param $rows i32) (param $n i32) (param $q i32) (param $out i32)
     (block $done (loop $next
@@ -237,7 +255,7 @@ async function throughput(matcher: Matcher, queries: Float32Array[], clients: nu
  * references: exhaustive calls with the 5 nearest users; service calls with those of them within
  * the threshold, and their nearest with the first.
  */
-async function agreement(matcher: Matcher, data: Dataset, references: readonly Reference[][], mode: 'service' | 'exhaustive'): Promise<string> {
+async function agreement(matcher: Matcher, queries: readonly Float32Array[], references: readonly Reference[][], mode: Mode): Promise<string> {
   let top1 = 0;
   let top5 = 0;
   let next = 0;
@@ -246,17 +264,17 @@ async function agreement(matcher: Matcher, data: Dataset, references: readonly R
     Array.from({ length: 8 }, async () => {
       while (next < references.length) {
         const i = next++;
-        const { matches, nearest } = await matcher.identify(key, data.queries[i]!, optionsOf[mode]);
+        const { matches, nearest } = await matcher.identify(key, queries[i]!, optionsOf[mode]);
         const reference = references[i]!;
-        const want = mode === 'service' ? reference.filter((m) => similarityOf(m.distance) >= threshold) : reference;
-        const first = mode === 'service' ? name(nearest) : name(matches[0]);
+        const want = mode === 'exhaustive' ? reference : reference.filter((m) => similarityOf(m.distance) >= threshold);
+        const first = mode === 'exhaustive' ? name(matches[0]) : name(nearest);
         if (first === name(reference[0])) top1++;
         if (matches.map(name).join() === want.map(name).join()) top5++;
       }
     }),
   );
   const n = references.length;
-  const what = mode === 'service' ? `nearest ${top1}/${n}, users within the threshold (same users, templates and order) ${top5}/${n}` : `top-1 ${top1}/${n}, top-5 (same users, templates and order) ${top5}/${n}`;
+  const what = mode !== 'exhaustive' ? `nearest ${top1}/${n}, users within the threshold (same users, templates and order) ${top5}/${n}` : `top-1 ${top1}/${n}, top-5 (same users, templates and order) ${top5}/${n}`;
   return `${what}${top1 === n && top5 === n ? '' : '  MISMATCH'}`;
 }
 
@@ -272,20 +290,23 @@ async function settledRss(): Promise<number> {
 
 const mib = (bytes: number) => `${fmt(bytes / 2 ** 20)} MiB`;
 const ratio = (x: number) => `${x.toFixed(2)}x`;
-console.log(`identify bench: ${queryCount} queries per latency run, maxResults 5; calls: ${modes.map((m) => (m === 'service' ? `service (threshold ${threshold}, nearest for a miss)` : 'exhaustive (minSimilarity 0)')).join(', ')}; ${checkCount} queries checked against a brute force`);
+console.log(`identify bench: ${queryCount} queries per latency run, maxResults 5, ${checkCount} queries checked against a brute force (${Math.min(checkCount, STRANGER_CHECKS)} strangers); calls:\n${modes.map((m) => `  ${describe[m]}`).join('\n')}`);
+console.log(`Node ${process.version}; quantized scan: ${relaxedSimd() ? 'relaxed SIMD (one dot instruction per 16 codes)' : 'SIMD128 (this runtime has no relaxed SIMD)'}`);
 const bandwidth: Record<number, number> = {};
 for (const threads of [1, 2]) bandwidth[threads] = await readBandwidth(threads);
 console.log(`memory read bandwidth (WASM SIMD probe, this run): 1 thread ${fmt(bandwidth[1]! / 1e9)} GB/s, 2 threads ${fmt(bandwidth[2]! / 1e9)} GB/s`);
 const reference = await bruteForce();
 const p50At: Record<string, Record<number, number>> = {};
 for (const size of sizes) {
-  const generated = await timed(async () => dataset(size, Math.max(queryCount, checkCount)));
+  const generated = await timed(async () => dataset(size, Math.max(queryCount, checkCount), Math.max(queryCount, Math.min(checkCount, STRANGER_CHECKS))));
   const data = generated.value;
   console.log(`\n${fmt(size)} templates, ${fmt(new Set(data.userIds).size)} users (generated in ${fmt(generated.ms)} ms)`);
   const checked = await timed(async () => data.queries.slice(0, checkCount).map((query) => reference(data, query, 5)));
   console.log(`  brute force: ${fmt(checked.ms / checkCount)} ms per query`);
-  const queries = data.queries.slice(0, queryCount);
-  for (const scan of withFloat ? (['quantized', 'float'] as const) : (['quantized'] as const)) {
+  const strangers = data.strangers.slice(0, Math.min(checkCount, STRANGER_CHECKS)).map((query) => reference(data, query, 5));
+  const queriesOf = (mode: Mode) => (mode === 'stranger' ? data.strangers : data.queries).slice(0, queryCount);
+  const checksOf = (mode: Mode) => (mode === 'stranger' ? { queries: data.strangers, references: strangers } : { queries: data.queries, references: checked.value });
+  for (const scan of scans) {
     const p50: Record<string, Record<number, number>> = {};
     for (const threads of [1, 2]) {
       const matcher = createMatcher({ threads, scan, inlineRows: 0 });
@@ -295,7 +316,7 @@ for (const size of sizes) {
       const rssDelta = (await settledRss()) - rssBefore;
       const floor = ((size * D) / bandwidth[threads]!) * 1000;
       for (const mode of modes) {
-        const ms = await latencies(matcher, queries, optionsOf[mode]);
+        const ms = await latencies(matcher, queriesOf(mode), optionsOf[mode]);
         (p50[mode] ??= {})[threads] = median(ms);
         console.log(`  ${scan} ${mode.padEnd(10)} ${threads} thread${threads > 1 ? 's' : ' '}: identify p50 ${fmt(median(ms))} ms  p99 ${fmt(percentile(ms, 99))} ms; int8-code floor ${fmt(floor)} ms, p50 / floor ${ratio(median(ms) / floor)}`);
       }
@@ -304,11 +325,12 @@ for (const size of sizes) {
           console.log(`    ${mode}: speed-up of 2 threads over 1 (p50): ${ratio(p50[mode]![1]! / p50[mode]![2]!)}`);
           const rates: Record<number, number> = {};
           for (const clients of [1, 8, 32]) {
-            const { perSecond, meanBatch } = await throughput(matcher, queries, clients, optionsOf[mode]);
+            const { perSecond, meanBatch } = await throughput(matcher, queriesOf(mode), clients, optionsOf[mode]);
             rates[clients] = perSecond;
             console.log(`    ${mode}: ${String(clients).padStart(2)} concurrent client${clients > 1 ? 's' : ' '}: ${fmt(perSecond)} queries/s (mean batch ${fmt(meanBatch)})${clients > 1 ? `, ${ratio(perSecond / rates[1]!)} the 1-client rate` : ''}`);
           }
-          console.log(`    ${mode}: agreement with the float32 brute force over ${checkCount} queries: ${await agreement(matcher, data, checked.value, mode)}`);
+          const { queries: asked, references } = checksOf(mode);
+          console.log(`    ${mode}: agreement with the float32 brute force over ${references.length} queries: ${await agreement(matcher, asked, references, mode)}`);
         }
         if (scan === 'quantized') {
           const scale = 1e6 / size;

@@ -3,7 +3,7 @@ import test, { type ExecutionContext } from 'ava';
 import { hasCode } from '../src/errors/appError.ts';
 import { loadKernel, unpackCandidates } from '../workers/matcherKernel.ts';
 import { quantizeQuery, squaredDistance, squaredNorm } from '../src/matching/distance.ts';
-import { createShard } from '../src/matching/shard.ts';
+import { copyRows, createShard } from '../src/matching/shard.ts';
 import { createGallery } from '../src/matching/gallery.ts';
 import { createMatcher, type GalleryEntry, type GalleryKey, type IdentifyOptions, type MatchCandidate, type Matcher, type MatcherOptions } from '../src/matching/matcher.ts';
 
@@ -289,6 +289,81 @@ test('a shard with more than a quarter tombstoned is compacted into a new memory
   t.is(gallery.maxTemplatesPerUser, 4);
 });
 
+// The worst case of the head test's allowance: the query sits on its code grid (no residual), and
+// every head value of the row is half a code step off, rounded away from the query, so that its
+// codes are farther from the query than the row itself by its whole residual.
+test('a row whose rounding points straight away from the query is still found at a threshold it just meets', async (t) => {
+  const random = seededRandom(404);
+  const query = new Float32Array(D).map(() => Math.round((0.06 * gaussian(random)) / 2 ** -7) * 2 ** -7);
+  const entries: GalleryEntry[] = [];
+  const thresholds: number[] = [];
+  for (let u = 0; u < 40; u++) {
+    const row = Float32Array.from(query);
+    for (let i = 0; i < 64; i++) {
+      const sign = random() < 0.5 ? -1 : 1;
+      // A value half a step (2⁻⁹, less a hair) short of the grid point it rounds to, on the far side.
+      const grid = Math.round((query[i]! + (sign * 0.45) / 8) / 2 ** -8) * 2 ** -8;
+      row[i] = grid - sign * (2 ** -9 - 2 ** -20);
+    }
+    entries.push({ templateId: `edge-${u}`, userId: `edge-user-${u}`, descriptor: row });
+    thresholds.push(Math.max(0, 1 - Math.sqrt(squaredDistance(row, 0, query))));
+  }
+  for (const name of ['quantized scan, 2 threads', 'quantized scan on SIMD128 alone, 2 threads', 'inline on the calling thread']) {
+    const matcher = matcherFor(name);
+    const key = freshKey();
+    matcher.addMany(key, entries);
+    for (let u = 0; u < entries.length; u++) {
+      const { matches } = await matcher.identify(key, query, { maxResults: 50, minSimilarity: thresholds[u]! });
+      t.true(matches.some((match) => match.templateId === `edge-${u}`), `${name}: edge-${u} at similarity ${thresholds[u]}`);
+    }
+  }
+});
+
+test('a compaction copied elsewhere keeps the old shard until the copy is done, carries over removals made meanwhile and sends new rows to another shard', async (t) => {
+  let release: () => void = () => undefined;
+  const copies: Array<Promise<void>> = [];
+  const gallery = createGallery({
+    rowsPerShard: 8,
+    compactFraction: 0.25,
+    copyElsewhere(source, target, rows) {
+      const copy = new Promise<void>((resolve) => {
+        release = () => {
+          copyRows(source, target, rows);
+          resolve();
+        };
+      });
+      copies.push(copy);
+      return copy;
+    },
+  });
+  const descriptor = (i: number) => new Float32Array(D).fill(i / 100);
+  for (let i = 0; i < 8; i++) gallery.add(`t${i}`, `u${i}`, descriptor(i));
+  const [first] = gallery.shards();
+  for (const id of ['t0', 't1', 't2']) gallery.removeTemplate(id);
+  t.is(copies.length, 1, 'the third removal starts a compaction');
+  t.is(gallery.shards()[0], first, 'the old shard serves until the copy is done');
+  t.true(gallery.removeTemplate('t5'), 'a removal during the copy');
+  t.true(gallery.add('t8', 'u8', descriptor(8)));
+  t.is(gallery.locate('t8')!.shard, gallery.shards()[1]!, 'a new row goes to another shard, not the one being copied');
+  t.is(gallery.shards()[0]!.count, 8);
+  release();
+  await copies[0];
+  const compacted = gallery.shards()[0]!;
+  t.not(compacted, first);
+  t.true(first!.retired);
+  t.is(compacted.count, 5, 'the five rows live when the copy started');
+  t.is(compacted.dead, 1, 't5, removed during the copy, is a tombstone of the copy');
+  t.is(gallery.locate('t5'), undefined);
+  for (const i of [3, 4, 6, 7]) {
+    const { shard, row } = gallery.locate(`t${i}`)!;
+    t.is(shard, compacted);
+    t.deepEqual([...shard.descriptor(row)], [...descriptor(i)]);
+    t.true(gallery.holds(shard, row, `t${i}`));
+    t.true(gallery.holds(first!, 0, `t${i}`), 'a scan that read the old shard still resolves live templates');
+  }
+  t.is(gallery.size, 5);
+});
+
 test('a removal while a scan is in flight is honoured by the merge', async (t) => {
   const matcher = matcherFor('quantized scan, 2 threads');
   const key = freshKey();
@@ -350,7 +425,7 @@ test('calls arriving while a scan runs are scanned together in one pass, each ge
   const answers = await Promise.all(asks.map(({ query, options }) => matcher.identify(key, query, options)));
   answers.forEach(({ matches }, i) => sameMatches(t, matches, bruteForce(entries, asks[i]!.query, asks[i]!.options, kernelOrderSquared), `ask ${i}`, 0));
   // The first call found the gallery idle and was scanned alone; the 15 others waited for it.
-  t.deepEqual(matcher.scanStats(), { scans: 2, queries: 16, largestBatch: 15, threadsStarted: 2 });
+  t.deepEqual(matcher.scanStats(), { scans: 2, queries: 16, largestBatch: 15, threadsStarted: 2, offThreadCompactions: 0 });
 });
 
 test('the kernel drops a cancelled query of a batch and still answers the others', async (t) => {

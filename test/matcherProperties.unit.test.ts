@@ -11,9 +11,13 @@ import { gaussian, seededRandom } from './support/faces.ts';
 const D = 128;
 const STEPS = 10;
 
-type Kind = 'random' | 'clustered';
+type Kind = 'random' | 'clustered' | 'scaled';
 
-/** A source of descriptors: isotropic unit vectors, or people (a shared direction plus their own) with noisy templates. */
+/**
+ * A source of descriptors: isotropic unit vectors; people (a shared direction plus their own)
+ * with noisy templates; or people whose descriptors are scaled by 0.3-4, so that many values lie
+ * beyond the int8 codes' range (clamped codes, large residuals).
+ */
 function source(kind: Kind, seed: number) {
   const random = seededRandom(seed);
   const unit = () => {
@@ -29,7 +33,10 @@ function source(kind: Kind, seed: number) {
     centers.push(center);
     return center;
   };
-  const noisy = (center: Float32Array, noise: number) => center.map((x) => x + (noise * gaussian(random)) / Math.sqrt(D));
+  const noisy = (center: Float32Array, noise: number) => {
+    const scale = kind === 'scaled' ? 0.3 + 3.7 * random() : 1;
+    return center.map((x) => scale * (x + (noise * gaussian(random)) / Math.sqrt(D)));
+  };
   return {
     random,
     /** Templates of a new user. */
@@ -54,6 +61,7 @@ const patient = { taskTimeoutMs: 600_000 };
 const configs: Record<string, MatcherOptions> = {
   'pool of 2 threads, small shards': { threads: 2, rowsPerShard: 48, inlineRows: 0, ...patient },
   'pool of 1 thread, one large shard': { threads: 1, rowsPerShard: 4096, inlineRows: 0, ...patient },
+  'compactions copied on the pool, 2 threads': { threads: 2, rowsPerShard: 48, inlineRows: 0, compactOffThreadRows: 0, ...patient },
   'SIMD128 kernel alone, 2 threads': { threads: 2, rowsPerShard: 48, inlineRows: 0, scan: 'quantized-simd128', ...patient },
   'inline on the calling thread': { threads: 1, rowsPerShard: 48, inlineRows: Number.POSITIVE_INFINITY, ...patient },
   'float scan, 2 threads': { threads: 2, rowsPerShard: 48, inlineRows: 0, scan: 'float', ...patient },
@@ -151,13 +159,14 @@ async function history(t: ExecutionContext, matcher: Matcher, kind: Kind, seed: 
 }
 
 for (const [name, options] of Object.entries(configs)) {
-  for (const kind of ['random', 'clustered'] as const) {
+  for (const kind of ['random', 'clustered', 'scaled'] as const) {
     test(`${name}, ${kind} galleries: every answer of a history of adds, removals and compactions equals the brute force`, async (t) => {
       const matcher = createMatcher(options);
       matchers.push(matcher);
       let checked = 0;
-      for (const seed of [1, 2]) checked += await history(t, matcher, kind, seed + (kind === 'random' ? 0 : 100));
+      for (const seed of [1, 2]) checked += await history(t, matcher, kind, seed + { random: 0, clustered: 100, scaled: 200 }[kind]);
       t.true(checked >= 2 * (STEPS * 4 + 16), `${checked} answers compared`);
+      if (options.compactOffThreadRows === 0) t.true(matcher.scanStats().offThreadCompactions > 0, 'compactions were copied on the pool');
     });
   }
 }

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import wabt from 'wabt';
+import type { ShardLayout } from '../src/matching/shard.ts';
 import { wasm, type WasmMemory, type WasmModule } from '../src/matching/wasm.ts';
 
 /** Bytes of one query slot in a shard's memory: the query's 128 f32, its 128 biased codes as i16, then as bytes. */
@@ -65,6 +66,13 @@ export interface ScanTask {
   readonly segments: readonly ScanSegment[];
   readonly queries: readonly ScanQuery[];
   readonly cancel?: Int32Array;
+}
+
+/** A compaction's copy (see copyRows in src/matching/shard.ts): plain data, so it crosses threads. */
+export interface CopyTask {
+  readonly source: { readonly memory: WasmMemory; readonly layout: ShardLayout };
+  readonly target: { readonly memory: WasmMemory; readonly layout: ShardLayout };
+  readonly rows: Int32Array;
 }
 
 /** The candidates of one query of a scan, unpacked: segment index, row in that segment's shard, squared distance. */

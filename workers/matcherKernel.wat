@@ -12,12 +12,13 @@
 ;; Both scans only pick candidates cheaply; every candidate that is not tombstoned is measured by
 ;; `distance`, the exact Σ(x − q)², and emitted if that is <= the bound. A candidate test may
 ;; let extra rows through but never drops one within the bound, so the result is exact:
-;;  - scanQuantized reads 64 bytes of int8 codes per row, and 64 more for the rows they cannot
-;;    rule out, instead of 512. With r = |x − x̂| and r_q = |q − q̂|, the triangle inequality gives
-;;    |x − q| >= |x̂ − q̂| − r − r_q, and |x̂ − q̂| >= |x̂_h − q̂_h| (the head's part of it), so a row
-;;    within the bound has |x̂_h − q̂_h| <= |x̂ − q̂| <= sqrt(bound) + r + r_q. The integer parts are
-;;    exact; the f32 rest (and `distance`'s own rounding, ~1e-5 relative) is covered by widening
-;;    sqrt(bound) by 1e-4 and the squared limit by another 1e-4.
+;;  - scanQuantized reads 64 bytes of int8 codes and a 4-byte head base per row, and the rest
+;;    only for the rows they cannot rule out, instead of 512. With r = |x − x̂| and r_q = |q − q̂|,
+;;    the triangle inequality gives |x − q| >= |x̂ − q̂| − r − r_q, and |x̂ − q̂| >= |x̂_h − q̂_h| (the
+;;    head's part of it), so a row within the bound has |x̂_h − q̂_h| <= sqrt(bound) + r + r_q. The
+;;    head test uses R >= r of every row it tests (see $headLimit), the tail's test the row's own r.
+;;    The integer parts are exact; the float rest (and `distance`'s own rounding, ~1e-5 relative)
+;;    is covered by widening sqrt(bound) by 1e-4 and the squared limit by another 1e-4.
 ;;  - scanFloat uses |x|² + |q|² − 2·x·q with a margin of 3e-5·(|x|² + |q|²) (its f32 rounding
 ;;    error is ~1e-6 of that): the baseline, reading all 512 bytes of every row.
 ;;
@@ -77,6 +78,16 @@
       (then (call $emit (local.get $row) (local.get $d)))
       (else (local.get $bound))))
 
+  ;; The head test's limit in code units (2⁻¹⁶): floor((a + R)^2 · 1.0001 · 2^16), where a = sqrt(bound) + r_q
+  ;; (widened) and R = 0.0222 bounds the residual of every row whose values are all within the
+  ;; codes' range (128 half steps of 2⁻⁸ make at most √128 · 2⁻⁹ = 0.02210); rows beyond it store a
+  ;; head base lowered by 2³⁰, so that they always reach the tail's test, which uses their own
+  ;; residual. Infinity saturates to the largest i32, which every row passes.
+  (func $headLimit (param $a f32) (result i32)
+    (local $r f64)
+    (local.set $r (f64.add (f64.promote_f32 (local.get $a)) (f64.const 0.0222)))
+    (i32.trunc_sat_f64_s (f64.floor (f64.mul (f64.mul (local.get $r) (local.get $r)) (f64.const 65542.5536)))))
+
   ;; A row whose head the test did not rule out: the full integer code distance from the head's
   ;; dot product ($dotHead) and the tail's (the query's i16 codes at $qc), then the same limit on
   ;; all of it. Returns the bound.
@@ -111,7 +122,7 @@
     (param $from i32) (param $to i32) (param $flags i32) (param $headBases i32) (param $fullBases i32) (param $residuals i32) (param $head i32) (param $tail i32) (param $rows i32)
     (param $q i32) (param $qc i32) (param $qb i32) (param $qhb i32) (param $qfb i32) (param $qr f32) (param $bound f32) (result f32)
     (local $Q0 v128) (local $Q1 v128) (local $Q2 v128) (local $Q3 v128) (local $Q4 v128) (local $Q5 v128) (local $Q6 v128) (local $Q7 v128)
-    (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $dot v128) (local $lim v128) (local $reach v128)
+    (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $dot v128) (local $limit v128) (local $qhbs v128)
     (local $h i32) (local $row i32) (local $pass i32) (local $a f32) (local $next f32)
     (local.set $Q0 (v128.load offset=0 (local.get $qc)))
     (local.set $Q1 (v128.load offset=16 (local.get $qc)))
@@ -123,7 +134,8 @@
     (local.set $Q7 (v128.load offset=112 (local.get $qc)))
     ;; a = how far |x̂ − q̂| may be from a row within the bound, before the row's own residual
     (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-    (local.set $reach (f32x4.splat (local.get $a)))
+    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))
+    (local.set $qhbs (i32x4.splat (local.get $qhb)))
     (local.set $row (local.get $from))
     (local.set $h (i32.add (local.get $head) (i32.shl (local.get $from) (i32.const 6))))
     (block $done
@@ -145,15 +157,10 @@
         (local.set $d0 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d0) (local.get $d1)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d0) (local.get $d1))))
         (local.set $d2 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d2) (local.get $d3)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d2) (local.get $d3))))
         (local.set $dot (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $d0) (local.get $d2)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $d0) (local.get $d2))))
-        (local.set $lim (f32x4.add (local.get $reach) (v128.load (i32.add (local.get $residuals) (i32.shl (local.get $row) (i32.const 2))))))
-        (local.set $lim (f32x4.mul (f32x4.mul (local.get $lim) (local.get $lim)) (f32x4.splat (f32.const 1.0001))))
-        (local.set $pass (i32x4.bitmask (f32x4.le
-          (f32x4.mul
-            (f32x4.convert_i32x4_s (i32x4.sub
-              (i32x4.add (v128.load (i32.add (local.get $headBases) (i32.shl (local.get $row) (i32.const 2)))) (i32x4.splat (local.get $qhb)))
-              (i32x4.shl (local.get $dot) (i32.const 2))))
-            (f32x4.splat (f32.const 0x1p-16)))
-          (local.get $lim))))
+        ;; lb = hb + qhb − 4·c_h·b_h <= limit, in integers
+        (local.set $pass (i32x4.bitmask (i32x4.le_s
+          (i32x4.sub (i32x4.add (v128.load (i32.add (local.get $headBases) (i32.shl (local.get $row) (i32.const 2)))) (local.get $qhbs)) (i32x4.shl (local.get $dot) (i32.const 2)))
+          (local.get $limit))))
         ;; Lanes at or past $to are not rows of this segment (their memory is read, never used).
         (if (i32.lt_u (i32.sub (local.get $to) (local.get $row)) (i32.const 4))
           (then (local.set $pass (i32.and (local.get $pass) (i32.sub (i32.shl (i32.const 1) (i32.sub (local.get $to) (local.get $row))) (i32.const 1))))))
@@ -167,7 +174,7 @@
                   (then
                     (local.set $bound (local.get $next))
                     (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-                    (local.set $reach (f32x4.splat (local.get $a)))))))
+                    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))))))
             (if (i32.and (local.get $pass) (i32.const 2))
               (then
                 (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 1)) (i32x4.extract_lane 1 (local.get $dot))
@@ -176,7 +183,7 @@
                   (then
                     (local.set $bound (local.get $next))
                     (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-                    (local.set $reach (f32x4.splat (local.get $a)))))))
+                    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))))))
             (if (i32.and (local.get $pass) (i32.const 4))
               (then
                 (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 2)) (i32x4.extract_lane 2 (local.get $dot))
@@ -185,7 +192,7 @@
                   (then
                     (local.set $bound (local.get $next))
                     (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-                    (local.set $reach (f32x4.splat (local.get $a)))))))
+                    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))))))
             (if (i32.and (local.get $pass) (i32.const 8))
               (then
                 (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 3)) (i32x4.extract_lane 3 (local.get $dot))
@@ -194,7 +201,7 @@
                   (then
                     (local.set $bound (local.get $next))
                     (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-                    (local.set $reach (f32x4.splat (local.get $a)))))))
+                    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))))))
 ))
         (local.set $row (i32.add (local.get $row) (i32.const 4)))
         (local.set $h (i32.add (local.get $h) (i32.const 256)))
@@ -210,7 +217,7 @@
     (param $from i32) (param $to i32) (param $flags i32) (param $headBases i32) (param $fullBases i32) (param $residuals i32) (param $head i32) (param $tail i32) (param $rows i32)
     (param $q i32) (param $qc i32) (param $qb i32) (param $qhb i32) (param $qfb i32) (param $qr f32) (param $bound f32) (result f32)
     (local $Q0 v128) (local $Q1 v128) (local $Q2 v128) (local $Q3 v128) (local $zero v128)
-    (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $dot v128) (local $lim v128) (local $reach v128)
+    (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $dot v128) (local $limit v128) (local $qhbs v128)
     (local $h i32) (local $row i32) (local $pass i32) (local $a f32) (local $next f32)
     (local.set $Q0 (v128.load offset=0 (local.get $qb)))
     (local.set $Q1 (v128.load offset=16 (local.get $qb)))
@@ -218,7 +225,8 @@
     (local.set $Q3 (v128.load offset=48 (local.get $qb)))
     ;; a = how far |x̂ − q̂| may be from a row within the bound, before the row's own residual
     (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-    (local.set $reach (f32x4.splat (local.get $a)))
+    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))
+    (local.set $qhbs (i32x4.splat (local.get $qhb)))
     (local.set $row (local.get $from))
     (local.set $h (i32.add (local.get $head) (i32.shl (local.get $from) (i32.const 6))))
     (block $done
@@ -240,15 +248,10 @@
         (local.set $d0 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d0) (local.get $d1)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d0) (local.get $d1))))
         (local.set $d2 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d2) (local.get $d3)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d2) (local.get $d3))))
         (local.set $dot (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $d0) (local.get $d2)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $d0) (local.get $d2))))
-        (local.set $lim (f32x4.add (local.get $reach) (v128.load (i32.add (local.get $residuals) (i32.shl (local.get $row) (i32.const 2))))))
-        (local.set $lim (f32x4.mul (f32x4.mul (local.get $lim) (local.get $lim)) (f32x4.splat (f32.const 1.0001))))
-        (local.set $pass (i32x4.bitmask (f32x4.le
-          (f32x4.mul
-            (f32x4.convert_i32x4_s (i32x4.sub
-              (i32x4.add (v128.load (i32.add (local.get $headBases) (i32.shl (local.get $row) (i32.const 2)))) (i32x4.splat (local.get $qhb)))
-              (i32x4.shl (local.get $dot) (i32.const 2))))
-            (f32x4.splat (f32.const 0x1p-16)))
-          (local.get $lim))))
+        ;; lb = hb + qhb − 4·c_h·b_h <= limit, in integers
+        (local.set $pass (i32x4.bitmask (i32x4.le_s
+          (i32x4.sub (i32x4.add (v128.load (i32.add (local.get $headBases) (i32.shl (local.get $row) (i32.const 2)))) (local.get $qhbs)) (i32x4.shl (local.get $dot) (i32.const 2)))
+          (local.get $limit))))
         ;; Lanes at or past $to are not rows of this segment (their memory is read, never used).
         (if (i32.lt_u (i32.sub (local.get $to) (local.get $row)) (i32.const 4))
           (then (local.set $pass (i32.and (local.get $pass) (i32.sub (i32.shl (i32.const 1) (i32.sub (local.get $to) (local.get $row))) (i32.const 1))))))
@@ -262,7 +265,7 @@
                   (then
                     (local.set $bound (local.get $next))
                     (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-                    (local.set $reach (f32x4.splat (local.get $a)))))))
+                    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))))))
             (if (i32.and (local.get $pass) (i32.const 2))
               (then
                 (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 1)) (i32x4.extract_lane 1 (local.get $dot))
@@ -271,7 +274,7 @@
                   (then
                     (local.set $bound (local.get $next))
                     (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-                    (local.set $reach (f32x4.splat (local.get $a)))))))
+                    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))))))
             (if (i32.and (local.get $pass) (i32.const 4))
               (then
                 (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 2)) (i32x4.extract_lane 2 (local.get $dot))
@@ -280,7 +283,7 @@
                   (then
                     (local.set $bound (local.get $next))
                     (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-                    (local.set $reach (f32x4.splat (local.get $a)))))))
+                    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))))))
             (if (i32.and (local.get $pass) (i32.const 8))
               (then
                 (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 3)) (i32x4.extract_lane 3 (local.get $dot))
@@ -289,7 +292,7 @@
                   (then
                     (local.set $bound (local.get $next))
                     (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-                    (local.set $reach (f32x4.splat (local.get $a)))))))
+                    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))))))
 ))
         (local.set $row (i32.add (local.get $row) (i32.const 4)))
         (local.set $h (i32.add (local.get $h) (i32.const 256)))

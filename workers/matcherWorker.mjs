@@ -7,3 +7,4 @@ const handlers = await import('./matcherWorker.ts');
 
 /** See matcherWorker.ts. */
 export const scan = handlers.scan;
+export const copy = handlers.copy;

@@ -45,9 +45,22 @@ export const ROW_CODE_SCALE = 2 ** -8;
 export const QUERY_CODE_SCALE = 2 ** -7;
 const QUERY_BIAS = 64;
 
+/**
+ * The residual the kernel's head test assumes for every row: 128 half steps of 2⁻⁸ make at most
+ * √128 · 2⁻⁹ = 0.02210 for a row whose values are all within the codes' range. A row beyond it
+ * (a value clamped) stores its head base lowered by HEAD_OUTLIER_OFFSET, so that it always goes
+ * on to the tail's test, which uses the row's own residual. Mirrors `$headLimit` in the kernel.
+ */
+export const HEAD_RESIDUAL_CAP = 0.0222;
+export const HEAD_OUTLIER_OFFSET = 2 ** 30;
+
 /** What the quantized scan needs of a row besides its codes. */
 export interface RowQuantization {
-  /** |c|² + 256·Σc over the head dimensions, and over all of them: the row's part of the squared code distance, exact integers. */
+  /**
+   * |c|² + 256·Σc over the head dimensions (lowered by HEAD_OUTLIER_OFFSET for a row whose
+   * residual exceeds HEAD_RESIDUAL_CAP), and over all of them: the row's part of the squared code
+   * distance, exact integers.
+   */
   readonly headBase: number;
   readonly fullBase: number;
   /** |x − x̂|, rounded up: the kernel's candidate test relies on it never being too small. */
@@ -76,7 +89,8 @@ export function quantizeRow(values: Float32Array, codes: Int8Array, offset: numb
     const error = values[i]! - ROW_CODE_SCALE * code;
     residualSquares += error * error;
   }
-  return { headBase, fullBase, residual: roundedUp(residualSquares) };
+  const residual = roundedUp(residualSquares);
+  return { headBase: residual > HEAD_RESIDUAL_CAP ? headBase - HEAD_OUTLIER_OFFSET : headBase, fullBase, residual };
 }
 
 /** Writes a query's biased codes b = q₇ + 64, as i16 (the SIMD128 kernel's operand) and as bytes (the relaxed kernel's). */

@@ -1,4 +1,4 @@
-import { createShard, type Shard } from './shard.ts';
+import { copyRows, createShard, type Shard, type ShardRegions } from './shard.ts';
 
 // A gallery's first shard is small and each next one twice the last, up to rowsPerShard, so that
 // a tenant with a handful of templates does not hold a 64 MiB memory.
@@ -36,6 +36,12 @@ export interface GalleryOptions {
   readonly rowsPerShard: number;
   /** Compact a shard once its tombstones exceed this fraction of its rows. */
   readonly compactFraction: number;
+  /**
+   * Runs `copyRows` somewhere else (a worker thread), or answers undefined to have it run here.
+   * A compaction copied elsewhere keeps serving the old shard until the copy is done; meanwhile
+   * removals still tombstone it (and are carried over), and new rows go to other shards.
+   */
+  readonly copyElsewhere?: (source: ShardRegions, target: ShardRegions, rows: Int32Array) => Promise<void> | undefined;
 }
 
 interface UserRecord {
@@ -65,8 +71,9 @@ export function createGallery(options: GalleryOptions): Gallery {
 
   function openShard(): number {
     const last = shards.length - 1;
-    if (last >= 0 && shards[last]!.count < shards[last]!.capacity) return last;
-    const index = shards.findIndex((shard) => shard.count < shard.capacity);
+    const open = (shard: Shard) => shard.count < shard.capacity && !copying.has(shard);
+    if (last >= 0 && open(shards[last]!)) return last;
+    const index = shards.findIndex(open);
     if (index >= 0) return index;
     shards.push(createShard(Math.min(stride, Math.max(FIRST_SHARD_ROWS, 2 * (shards[last]?.capacity ?? 0)))));
     return shards.length - 1;
@@ -86,17 +93,41 @@ export function createGallery(options: GalleryOptions): Gallery {
     return index;
   }
 
+  // Shards being copied by a compaction elsewhere: they take no new rows until it is done.
+  const copying = new Set<Shard>();
+
   // A fresh memory rather than an in-place shuffle: scans in flight keep reading the old one.
   function compactIfWorthIt(index: number): void {
     const old = shards[index]!;
-    if (old.dead === 0 || old.dead <= options.compactFraction * old.count) return;
-    const next = createShard(old.capacity);
-    for (let row = 0; row < old.count; row++) {
-      const templateId = old.templateIdAt(row);
-      if (templateId === undefined) continue;
-      const moved = next.append(templateId, old.userIdAt(row)!, old.descriptor(row));
-      locations.set(templateId, index * stride + moved);
+    if (copying.has(old) || old.dead === 0 || old.dead <= options.compactFraction * old.count) return;
+    const kept: number[] = [];
+    for (let row = 0; row < old.count; row++) if (old.templateIdAt(row) !== undefined) kept.push(row);
+    const rows = Int32Array.from(kept);
+    const next = createShard(old.capacity, rows.length);
+    const elsewhere = options.copyElsewhere?.(old, next, rows);
+    if (!elsewhere) {
+      copyRows(old, next, rows);
+      swap(index, old, next, rows);
+      return;
     }
+    copying.add(old);
+    elsewhere.then(
+      () => {
+        copying.delete(old);
+        swap(index, old, next, rows);
+      },
+      // Not compacted this time (the pool was closed, say): the next removal tries again.
+      () => copying.delete(old),
+    );
+  }
+
+  /** Puts a compacted copy in place of its shard; rows removed while it was copied become tombstones. */
+  function swap(index: number, old: Shard, next: Shard, rows: Int32Array): void {
+    const templateIds = Array.from(rows, (row) => old.templateIdAt(row));
+    next.adopt(templateIds, Array.from(rows, (row) => old.userIdAt(row)));
+    templateIds.forEach((templateId, row) => {
+      if (templateId !== undefined) locations.set(templateId, index * stride + row);
+    });
     shards[index] = next;
     old.retire();
   }

@@ -1,10 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { AppError } from '../errors/appError.ts';
-import { loadKernel, unpackCandidates, type Candidates, type Kernel, type ScanKind, type ScanQuery, type ScanSegment, type ScanTask } from '../../workers/matcherKernel.ts';
+import { loadKernel, unpackCandidates, type Candidates, type CopyTask, type Kernel, type ScanKind, type ScanQuery, type ScanSegment, type ScanTask } from '../../workers/matcherKernel.ts';
 import { DIMENSIONS, quantizeQuery, similarityOf, squaredBoundOf, squaredDistance, squaredNorm } from './distance.ts';
 import { createGallery, type Gallery } from './gallery.ts';
-import { QUERY_SLOTS, type Shard, type SlotQuery } from './shard.ts';
+import { QUERY_SLOTS, type Shard, type ShardRegions, type SlotQuery } from './shard.ts';
 
 /** One tenant's gallery in one mode; galleries never see each other. */
 export interface GalleryKey {
@@ -80,6 +80,8 @@ export interface ScanStats {
   readonly largestBatch: number;
   /** Worker threads created; stays at `threads` unless a worker died. */
   readonly threadsStarted: number;
+  /** Compactions whose copy ran on a worker thread. */
+  readonly offThreadCompactions: number;
 }
 
 export interface MatcherOptions {
@@ -101,6 +103,11 @@ export interface MatcherOptions {
   readonly inlineRows?: number;
   /** A shard is compacted once its tombstones exceed this fraction of its rows; default 0.25. */
   readonly compactFraction?: number;
+  /**
+   * A compaction keeping at least this many rows is copied by a worker thread, off the event loop,
+   * when the pool is running (else, and for smaller ones, on the calling thread); default 4096.
+   */
+  readonly compactOffThreadRows?: number;
   /** The scan's candidate test: int8 codes (default; with relaxed SIMD where the runtime has it), int8 codes on SIMD128 alone, or the f32 baseline; the results are the same. */
   readonly scan?: ScanKind;
 }
@@ -144,6 +151,7 @@ export function createMatcher(options: MatcherOptions): Matcher {
   const taskTimeoutMs = options.taskTimeoutMs ?? 10_000;
   const inlineRows = options.inlineRows ?? 20_000;
   const compactFraction = options.compactFraction ?? 0.25;
+  const compactOffThreadRows = options.compactOffThreadRows ?? 4096;
   const scanKind = options.scan ?? 'quantized';
   const maxBatch = options.maxBatch ?? 32;
   requireOption(Number.isInteger(threads) && threads >= 1, 'threads must be an integer >= 1', threads);
@@ -152,6 +160,7 @@ export function createMatcher(options: MatcherOptions): Matcher {
   requireOption(taskTimeoutMs > 0, 'taskTimeoutMs must be > 0', taskTimeoutMs);
   requireOption(inlineRows >= 0, 'inlineRows must be >= 0', inlineRows);
   requireOption(compactFraction > 0 && compactFraction < 1, 'compactFraction must be in (0, 1)', compactFraction);
+  requireOption(compactOffThreadRows >= 0, 'compactOffThreadRows must be >= 0', compactOffThreadRows);
   requireOption(Number.isInteger(maxBatch) && maxBatch >= 1 && maxBatch < QUERY_SLOTS, `maxBatch must be an integer in 1..${QUERY_SLOTS - 1}`, maxBatch);
   requireOption(scanKind === 'quantized' || scanKind === 'quantized-simd128' || scanKind === 'float', "scan must be 'quantized', 'quantized-simd128' or 'float'", scanKind);
 
@@ -194,8 +203,16 @@ export function createMatcher(options: MatcherOptions): Matcher {
   const nameOf = (key: GalleryKey) => `${key.mode}:${key.tenantId}`;
   const galleryOf = (key: GalleryKey) => galleries.get(nameOf(key));
 
+  // A large compaction's copy runs on the pool (see createGallery); the pool runs it between scans.
+  const copyElsewhere = (source: ShardRegions, target: ShardRegions, rows: Int32Array): Promise<void> | undefined => {
+    if (!pool || closed || rows.length < compactOffThreadRows) return undefined;
+    const task: CopyTask = { source: { memory: source.memory, layout: source.layout }, target: { memory: target.memory, layout: target.layout }, rows };
+    stats.offThreadCompactions++;
+    return pool.run(task, { name: 'copy' }) as Promise<void>;
+  };
+
   const lanes = new Map<string, Lane>();
-  const stats = { scans: 0, queries: 0, largestBatch: 0, threadsStarted: 0 };
+  const stats = { scans: 0, queries: 0, largestBatch: 0, threadsStarted: 0, offThreadCompactions: 0 };
   let waitingAsks = 0;
 
   async function scanInline(gallery: Gallery, prepared: PreparedQuery, ask: Pick<Ask, 'maxResults' | 'minSimilarity' | 'excludeUserId' | 'nearest'>): Promise<IdentifyResult> {
@@ -338,7 +355,7 @@ export function createMatcher(options: MatcherOptions): Matcher {
       const name = nameOf(key);
       let gallery = galleries.get(name);
       if (!gallery) {
-        gallery = createGallery({ rowsPerShard, compactFraction });
+        gallery = createGallery({ rowsPerShard, compactFraction, copyElsewhere });
         galleries.set(name, gallery);
       }
       if (gallery.add(entry.templateId, entry.userId, entry.descriptor) && !pool && !closed && gallery.size >= inlineRows) void readyPool().catch(() => undefined);
@@ -354,7 +371,7 @@ export function createMatcher(options: MatcherOptions): Matcher {
       const name = nameOf(key);
       let gallery = galleries.get(name);
       if (!gallery) {
-        gallery = createGallery({ rowsPerShard, compactFraction });
+        gallery = createGallery({ rowsPerShard, compactFraction, copyElsewhere });
         galleries.set(name, gallery);
       }
       let added = 0;

@@ -49,6 +49,11 @@ export interface Shard {
   readonly retired: boolean;
   templateIdAt(row: number): string | undefined;
   userIdAt(row: number): string | undefined;
+  /**
+   * Takes the ids of rows copied in by `copyRows` (an empty shard only): row i is templateIds[i],
+   * or a tombstone where that is undefined (removed while the copy ran).
+   */
+  adopt(templateIds: ReadonlyArray<string | undefined>, userIds: ReadonlyArray<string | undefined>): void;
   /** Appends a row and returns its index; the caller checks `count < capacity` first. */
   append(templateId: string, userId: string, descriptor: Float32Array): number;
   /** Marks a row removed and zeroes what was stored of it. */
@@ -84,11 +89,39 @@ export function shardLayout(capacity: number): ShardLayout {
   return { flags: 0, norms, headBases, fullBases, residuals, queries, head, tail, rows };
 }
 
-/** Creates an empty shard; its memory starts small and grows towards `capacity` rows. */
-export function createShard(capacity: number): Shard {
+/** Where a shard's rows are, for `copyRows` on any thread. */
+export interface ShardRegions {
+  readonly memory: WasmMemory;
+  readonly layout: ShardLayout;
+}
+
+/**
+ * Copies rows `rows` of `source` (ascending) to rows 0.. of `target`, every per-row region byte
+ * for byte (codes depend only on the descriptor, so nothing is recomputed): what a compaction
+ * does, on a worker thread for a large shard. The target's memory must already hold them.
+ */
+export function copyRows(source: ShardRegions, target: ShardRegions, rows: Int32Array): void {
+  const from = new Uint8Array(source.memory.buffer);
+  const to = new Uint8Array(target.memory.buffer);
+  const regions: Array<[keyof ShardLayout, number]> = [['norms', 4], ['headBases', 4], ['fullBases', 4], ['residuals', 4], ['head', HEAD_DIMENSIONS], ['tail', TAIL_DIMENSIONS], ['rows', ROW_BYTES]];
+  for (const [region, stride] of regions) {
+    const read = source.layout[region];
+    const write = target.layout[region];
+    // Runs of consecutive rows are copied at once.
+    for (let i = 0; i < rows.length; ) {
+      let end = i + 1;
+      while (end < rows.length && rows[end] === rows[end - 1]! + 1) end++;
+      to.set(from.subarray(read + rows[i]! * stride, read + (rows[end - 1]! + 1) * stride), write + i * stride);
+      i = end;
+    }
+  }
+}
+
+/** Creates an empty shard; its memory starts small (or holds `reserve` rows) and grows towards `capacity` rows. */
+export function createShard(capacity: number, reserve = 0): Shard {
   const layout = shardLayout(capacity);
   const pagesFor = (rows: number) => Math.ceil((layout.rows + rows * ROW_BYTES) / WASM_PAGE);
-  let allocated = Math.min(capacity, FIRST_ROWS);
+  let allocated = Math.min(capacity, Math.max(FIRST_ROWS, reserve));
   const memory = new wasm.Memory({ initial: pagesFor(allocated), maximum: pagesFor(capacity), shared: true });
   let floats = new Float32Array(memory.buffer);
   let bytes = new Uint8Array(memory.buffer);
@@ -130,6 +163,15 @@ export function createShard(capacity: number): Shard {
       return retired;
     },
     templateIdAt: (row) => templateIds[row],
+    adopt(ids, users) {
+      if (count !== 0 || ids.length > allocated) throw new Error('adopt needs an empty shard that holds the rows');
+      for (let row = 0; row < ids.length; row++) {
+        templateIds.push(ids[row]);
+        userIds.push(users[row]);
+      }
+      count = ids.length;
+      for (let row = 0; row < ids.length; row++) if (ids[row] === undefined) this.tombstone(row);
+    },
     userIdAt: (row) => userIds[row],
     append(templateId, userId, descriptor) {
       if (count === allocated) grow();
