@@ -208,17 +208,33 @@ function copyInto<T extends Int32Array | Float32Array>(target: T, source: T): T 
   return target;
 }
 
-const RELAXED_BEGIN = ';; <relaxed-simd>';
-const RELAXED_END = ';; </relaxed-simd>';
+/** The text between `;; <name>` and `;; </name>` in `text`, from `from` on, with where it starts and ends. */
+function marked(text: string, name: string, from = 0): { inner: string; start: number; end: number } {
+  const open = `;; <${name}>`;
+  const close = `;; </${name}>`;
+  const start = text.indexOf(open, from);
+  const end = text.indexOf(close, start);
+  if (start < 0 || end < 0) throw new Error(`matcherKernel.wat: no ${open} ... ${close}`);
+  return { inner: text.slice(start + open.length, end), start, end: end + close.length };
+}
 
 /**
- * The kernel's source, with or without its relaxed-SIMD functions (between the markers
- * `;; <relaxed-simd>` and `;; </relaxed-simd>`), and the wabt features it needs.
+ * The kernel's source, with or without scanQuantizedRelaxed, and the wabt features it needs. The
+ * .wat holds that function only as the parts that differ from scanQuantized (its section
+ * `;; <relaxed-simd>`): here it is made from scanQuantized's text (`;; <scan-codes>`) with its
+ * `;; <query-codes>` and `;; <row-dots>` parts swapped for those, so the rest is one text.
  */
 export async function kernelSource(relaxed: boolean): Promise<{ source: string; features: Record<string, boolean> }> {
   const text = await readFile(new URL('./matcherKernel.wat', import.meta.url), 'utf8');
-  const source = relaxed ? text : text.slice(0, text.indexOf(RELAXED_BEGIN)) + text.slice(text.indexOf(RELAXED_END) + RELAXED_END.length);
-  return { source, features: { threads: true, simd: true, relaxed_simd: relaxed } };
+  const section = marked(text, 'relaxed-simd');
+  const withoutSection = text.slice(0, section.start) + text.slice(section.end);
+  if (!relaxed) return { source: withoutSection, features: { threads: true, simd: true, relaxed_simd: false } };
+  let scan = marked(text, 'scan-codes').inner.replace('(func (export "scanQuantized")', '(func (export "scanQuantizedRelaxed")');
+  for (const part of ['query-codes', 'row-dots']) {
+    const plain = marked(scan, part);
+    scan = scan.slice(0, plain.start) + marked(section.inner, part).inner + scan.slice(plain.end);
+  }
+  return { source: text.slice(0, section.start) + scan + text.slice(section.end), features: { threads: true, simd: true, relaxed_simd: true } };
 }
 
 // The smallest module using the relaxed dot product: (func (param v128 v128 v128) (result v128) (i32x4.relaxed_dot_i8x16_i7x16_add_s ...)).
@@ -281,6 +297,7 @@ export async function loadKernel(): Promise<Kernel> {
       let open = count;
       scanning: for (const [index, s] of task.segments.entries()) {
         const exports = exportsOf(s.memory);
+        const scanCodes = kind === 'quantized' ? (exports.scanQuantizedRelaxed ?? exports.scanQuantized) : exports.scanQuantized;
         for (let from = s.from; from < s.to; from += block) {
           const to = Math.min(s.to, from + block);
           if (cancel) {
@@ -297,7 +314,7 @@ export async function loadKernel(): Promise<Kernel> {
             bounds[q] =
               kind === 'float'
                 ? exports.scanFloat(from, to, s.flags, s.norms, s.rows, slot, query.norm, bounds[q]!)
-                : (kind === 'quantized' ? (exports.scanQuantizedRelaxed ?? exports.scanQuantized) : exports.scanQuantized)(
+                : scanCodes(
                     from, to, s.flags, s.headBases, s.fullBases, s.residuals, s.head, s.tail, s.rows,
                     slot, slot + SLOT_WIDE_CODES, slot + SLOT_BYTE_CODES, query.headBase, query.fullBase, query.residual, bounds[q]!,
                   );

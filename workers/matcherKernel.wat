@@ -116,14 +116,17 @@
   ;; with the query (the query's head codes stay in registers), then one vector test of each row's
   ;; head code distance lb = hb + qhb − 4·c_h·b_h against its limit (sqrt(bound) + r_q + r)²; the
   ;; few rows it cannot rule out go on to the tail. This one extends the row's codes to i16 and
-  ;; uses SIMD128's i16 dot product; scanQuantizedRelaxed below does the same with one relaxed
-  ;; dot product per 16 codes.
+  ;; uses SIMD128's i16 dot product. scanQuantizedRelaxed is this function with the two marked
+  ;; parts (the query's codes, the rows' dot products) taken from the relaxed-SIMD section below,
+  ;; made by kernelSource in workers/matcherKernel.ts.
+  ;; <scan-codes>
   (func (export "scanQuantized")
     (param $from i32) (param $to i32) (param $flags i32) (param $headBases i32) (param $fullBases i32) (param $residuals i32) (param $head i32) (param $tail i32) (param $rows i32)
     (param $q i32) (param $qc i32) (param $qb i32) (param $qhb i32) (param $qfb i32) (param $qr f32) (param $bound f32) (result f32)
-    (local $Q0 v128) (local $Q1 v128) (local $Q2 v128) (local $Q3 v128) (local $Q4 v128) (local $Q5 v128) (local $Q6 v128) (local $Q7 v128)
+    (local $Q0 v128) (local $Q1 v128) (local $Q2 v128) (local $Q3 v128) (local $Q4 v128) (local $Q5 v128) (local $Q6 v128) (local $Q7 v128) (local $zero v128)
     (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $dot v128) (local $limit v128) (local $qhbs v128)
     (local $h i32) (local $row i32) (local $pass i32) (local $a f32) (local $next f32)
+    ;; <query-codes>
     (local.set $Q0 (v128.load offset=0 (local.get $qc)))
     (local.set $Q1 (v128.load offset=16 (local.get $qc)))
     (local.set $Q2 (v128.load offset=32 (local.get $qc)))
@@ -132,6 +135,7 @@
     (local.set $Q5 (v128.load offset=80 (local.get $qc)))
     (local.set $Q6 (v128.load offset=96 (local.get $qc)))
     (local.set $Q7 (v128.load offset=112 (local.get $qc)))
+    ;; </query-codes>
     ;; a = how far |x̂ − q̂| may be from a row within the bound, before the row's own residual
     (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
     (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))
@@ -141,6 +145,7 @@
     (block $done
       (loop $group
         (br_if $done (i32.ge_u (local.get $row) (local.get $to)))
+        ;; <row-dots>
         (local.set $d0 (i32x4.add
           (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=0 (local.get $h)) (local.get $Q0)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=8 (local.get $h)) (local.get $Q1))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=16 (local.get $h)) (local.get $Q2)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=24 (local.get $h)) (local.get $Q3))))
           (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=32 (local.get $h)) (local.get $Q4)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=40 (local.get $h)) (local.get $Q5))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=48 (local.get $h)) (local.get $Q6)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=56 (local.get $h)) (local.get $Q7))))))
@@ -153,6 +158,7 @@
         (local.set $d3 (i32x4.add
           (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=192 (local.get $h)) (local.get $Q0)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=200 (local.get $h)) (local.get $Q1))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=208 (local.get $h)) (local.get $Q2)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=216 (local.get $h)) (local.get $Q3))))
           (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=224 (local.get $h)) (local.get $Q4)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=232 (local.get $h)) (local.get $Q5))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=240 (local.get $h)) (local.get $Q6)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=248 (local.get $h)) (local.get $Q7))))))
+        ;; </row-dots>
         ;; (Σd0, Σd1, Σd2, Σd3): interleave and add pairs of rows, then add the halves
         (local.set $d0 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d0) (local.get $d1)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d0) (local.get $d1))))
         (local.set $d2 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d2) (local.get $d3)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d2) (local.get $d3))))
@@ -207,31 +213,21 @@
         (local.set $h (i32.add (local.get $h) (i32.const 256)))
         (br $group)))
     (local.get $bound))
+  ;; </scan-codes>
 
 ;; <relaxed-simd>
-  ;; scanQuantized with the relaxed dot product: i32x4.relaxed_dot_i8x16_i7x16_add_s multiplies
+  ;; The parts of scanQuantizedRelaxed that differ from scanQuantized (the rest is the same text,
+  ;; see kernelSource), which uses the relaxed dot product: i32x4.relaxed_dot_i8x16_i7x16_add_s multiplies
   ;; the row's 16 int8 codes by the query's 16 biased codes (0..127, the 7-bit operand for which
   ;; every lowering gives the same exact sums) and adds groups of four to an i32x4 (vpdpbusd with
   ;; AVX-VNNI). Present only when the runtime validates relaxed SIMD (workers/matcherKernel.ts).
-  (func (export "scanQuantizedRelaxed")
-    (param $from i32) (param $to i32) (param $flags i32) (param $headBases i32) (param $fullBases i32) (param $residuals i32) (param $head i32) (param $tail i32) (param $rows i32)
-    (param $q i32) (param $qc i32) (param $qb i32) (param $qhb i32) (param $qfb i32) (param $qr f32) (param $bound f32) (result f32)
-    (local $Q0 v128) (local $Q1 v128) (local $Q2 v128) (local $Q3 v128) (local $zero v128)
-    (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $dot v128) (local $limit v128) (local $qhbs v128)
-    (local $h i32) (local $row i32) (local $pass i32) (local $a f32) (local $next f32)
+  ;; <query-codes>
     (local.set $Q0 (v128.load offset=0 (local.get $qb)))
     (local.set $Q1 (v128.load offset=16 (local.get $qb)))
     (local.set $Q2 (v128.load offset=32 (local.get $qb)))
     (local.set $Q3 (v128.load offset=48 (local.get $qb)))
-    ;; a = how far |x̂ − q̂| may be from a row within the bound, before the row's own residual
-    (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))
-    (local.set $qhbs (i32x4.splat (local.get $qhb)))
-    (local.set $row (local.get $from))
-    (local.set $h (i32.add (local.get $head) (i32.shl (local.get $from) (i32.const 6))))
-    (block $done
-      (loop $group
-        (br_if $done (i32.ge_u (local.get $row) (local.get $to)))
+  ;; </query-codes>
+  ;; <row-dots>
         (local.set $d0 (i32x4.add
           (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=16 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=0 (local.get $h)) (local.get $Q0) (local.get $zero)))
           (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=48 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=32 (local.get $h)) (local.get $Q2) (local.get $zero)))))
@@ -244,61 +240,7 @@
         (local.set $d3 (i32x4.add
           (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=208 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=192 (local.get $h)) (local.get $Q0) (local.get $zero)))
           (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=240 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=224 (local.get $h)) (local.get $Q2) (local.get $zero)))))
-        ;; (Σd0, Σd1, Σd2, Σd3): interleave and add pairs of rows, then add the halves
-        (local.set $d0 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d0) (local.get $d1)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d0) (local.get $d1))))
-        (local.set $d2 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d2) (local.get $d3)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d2) (local.get $d3))))
-        (local.set $dot (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $d0) (local.get $d2)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $d0) (local.get $d2))))
-        ;; lb = hb + qhb − 4·c_h·b_h <= limit, in integers
-        (local.set $pass (i32x4.bitmask (i32x4.le_s
-          (i32x4.sub (i32x4.add (v128.load (i32.add (local.get $headBases) (i32.shl (local.get $row) (i32.const 2)))) (local.get $qhbs)) (i32x4.shl (local.get $dot) (i32.const 2)))
-          (local.get $limit))))
-        ;; Lanes at or past $to are not rows of this segment (their memory is read, never used).
-        (if (i32.lt_u (i32.sub (local.get $to) (local.get $row)) (i32.const 4))
-          (then (local.set $pass (i32.and (local.get $pass) (i32.sub (i32.shl (i32.const 1) (i32.sub (local.get $to) (local.get $row))) (i32.const 1))))))
-        (if (local.get $pass)
-          (then
-            (if (i32.and (local.get $pass) (i32.const 1))
-              (then
-                (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 0)) (i32x4.extract_lane 0 (local.get $dot))
-                  (local.get $flags) (local.get $fullBases) (local.get $residuals) (local.get $tail) (local.get $rows) (local.get $q) (local.get $qc) (local.get $qfb) (local.get $a) (local.get $bound)))
-                (if (f32.ne (local.get $next) (local.get $bound))
-                  (then
-                    (local.set $bound (local.get $next))
-                    (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-                    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))))))
-            (if (i32.and (local.get $pass) (i32.const 2))
-              (then
-                (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 1)) (i32x4.extract_lane 1 (local.get $dot))
-                  (local.get $flags) (local.get $fullBases) (local.get $residuals) (local.get $tail) (local.get $rows) (local.get $q) (local.get $qc) (local.get $qfb) (local.get $a) (local.get $bound)))
-                (if (f32.ne (local.get $next) (local.get $bound))
-                  (then
-                    (local.set $bound (local.get $next))
-                    (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-                    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))))))
-            (if (i32.and (local.get $pass) (i32.const 4))
-              (then
-                (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 2)) (i32x4.extract_lane 2 (local.get $dot))
-                  (local.get $flags) (local.get $fullBases) (local.get $residuals) (local.get $tail) (local.get $rows) (local.get $q) (local.get $qc) (local.get $qfb) (local.get $a) (local.get $bound)))
-                (if (f32.ne (local.get $next) (local.get $bound))
-                  (then
-                    (local.set $bound (local.get $next))
-                    (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-                    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))))))
-            (if (i32.and (local.get $pass) (i32.const 8))
-              (then
-                (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 3)) (i32x4.extract_lane 3 (local.get $dot))
-                  (local.get $flags) (local.get $fullBases) (local.get $residuals) (local.get $tail) (local.get $rows) (local.get $q) (local.get $qc) (local.get $qfb) (local.get $a) (local.get $bound)))
-                (if (f32.ne (local.get $next) (local.get $bound))
-                  (then
-                    (local.set $bound (local.get $next))
-                    (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-                    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))))))
-))
-        (local.set $row (i32.add (local.get $row) (i32.const 4)))
-        (local.set $h (i32.add (local.get $h) (i32.const 256)))
-        (br $group)))
-    (local.get $bound))
-
+  ;; </row-dots>
   ;; </relaxed-simd>
 
   ;; Rows [$from, $to) by the dot-product form against the f32 query at $q (|q|² = $qn; |x|² from $norms). Returns the

@@ -78,36 +78,46 @@ export interface QueryQuantization {
 
 /** Writes the int8 codes of a row at `offset` of `codes`. */
 export function quantizeRow(values: Float32Array, codes: Int8Array, offset: number): RowQuantization {
+  const residual = quantizeOnGrid(values, ROW_CODE_SCALE, -127, 127, codes, offset);
   let headBase = 0;
   let fullBase = 0;
-  let residualSquares = 0;
   for (let i = 0; i < DIMENSIONS; i++) {
-    const code = Math.max(-127, Math.min(127, Math.round(values[i]! / ROW_CODE_SCALE)));
-    codes[offset + i] = code;
+    const code = codes[offset + i]!;
     fullBase += code * code + 256 * code;
     if (i === HEAD_DIMENSIONS - 1) headBase = fullBase;
-    const error = values[i]! - ROW_CODE_SCALE * code;
-    residualSquares += error * error;
   }
-  const residual = roundedUp(residualSquares);
   return { headBase: residual > HEAD_RESIDUAL_CAP ? headBase - HEAD_OUTLIER_OFFSET : headBase, fullBase, residual };
 }
 
 /** Writes a query's biased codes b = q₇ + 64, as i16 (the SIMD128 kernel's operand) and as bytes (the relaxed kernel's). */
 export function quantizeQuery(values: Float32Array, wide: Int16Array, bytes: Uint8Array): QueryQuantization {
+  const residual = quantizeOnGrid(values, QUERY_CODE_SCALE, -QUERY_BIAS, QUERY_BIAS - 1, wide, 0);
   let headBase = 0;
   let fullBase = 0;
-  let residualSquares = 0;
   for (let i = 0; i < DIMENSIONS; i++) {
-    const code = Math.max(-QUERY_BIAS, Math.min(QUERY_BIAS - 1, Math.round(values[i]! / QUERY_CODE_SCALE)));
-    wide[i] = code + QUERY_BIAS;
-    bytes[i] = code + QUERY_BIAS;
+    const code = wide[i]!;
     fullBase += 4 * code * code;
     if (i === HEAD_DIMENSIONS - 1) headBase = fullBase;
-    const error = values[i]! - QUERY_CODE_SCALE * code;
+    wide[i] = code + QUERY_BIAS;
+    bytes[i] = code + QUERY_BIAS;
+  }
+  return { headBase, fullBase, residual };
+}
+
+/**
+ * The one grid both kinds of code use: each value rounded to the nearest multiple of `scale`,
+ * clamped to codes lo..hi, written at `offset` of `codes`; answers the residual |v − scale·code|,
+ * rounded up.
+ */
+function quantizeOnGrid(values: Float32Array, scale: number, lo: number, hi: number, codes: Int8Array | Int16Array, offset: number): number {
+  let residualSquares = 0;
+  for (let i = 0; i < DIMENSIONS; i++) {
+    const code = Math.max(lo, Math.min(hi, Math.round(values[i]! / scale)));
+    codes[offset + i] = code;
+    const error = values[i]! - scale * code;
     residualSquares += error * error;
   }
-  return { headBase, fullBase, residual: roundedUp(residualSquares) };
+  return roundedUp(residualSquares);
 }
 
 /** √(squares) as float32, never below the exact value. */
