@@ -92,12 +92,17 @@ function dataset(size: number, queries: number, strangerCount: number): Dataset 
   });
   const templateIds: string[] = [];
   const userIds: string[] = [];
+  // A uniform sample of the people (reservoir sampling) to draw the queries from: keeping all of
+  // them would hold 128 numbers per person, ~2 GB of heap at 10M templates.
   const people: Array<{ center: number[]; noise: number; userId: string }> = [];
+  let seen = 0;
   for (let row = 0; row < size; ) {
     const own = unit(Array.from({ length: D }, () => gaussian(random)));
     const center = unit(base.map((b, j) => b + own[j]!));
     const person = { center, noise: (0.2 + 0.1 * random()) / Math.sqrt(D), userId: uuid(random) };
-    people.push(person);
+    const slot = seen < queries ? seen : Math.floor(random() * (seen + 1));
+    if (slot < queries) people[slot] = person;
+    seen++;
     const templates = Math.min(size - row, 1 + Math.floor(random() * 10));
     for (let t = 0; t < templates; t++, row++) {
       sample(person.center, person.noise, random, chunks[Math.floor(row / CHUNK_ROWS)]!.rows, (row % CHUNK_ROWS) * D);

@@ -110,11 +110,16 @@ export function quantizeQuery(values: Float32Array, wide: Int16Array, bytes: Uin
  * rounded up.
  */
 function quantizeOnGrid(values: Float32Array, scale: number, lo: number, hi: number, codes: Int8Array | Int16Array, offset: number): number {
+  // scale is a power of two, so value · (1 / scale) is exact and floor(x + 0.5) is Math.round(x)
+  // (x + 0.5 is exact in a double for these magnitudes): the same codes, at half the cost.
+  const inverse = 1 / scale;
   let residualSquares = 0;
   for (let i = 0; i < DIMENSIONS; i++) {
-    const code = Math.max(lo, Math.min(hi, Math.round(values[i]! / scale)));
+    const value = values[i]!;
+    const rounded = Math.floor(value * inverse + 0.5);
+    const code = rounded < lo ? lo : rounded > hi ? hi : rounded;
     codes[offset + i] = code;
-    const error = values[i]! - scale * code;
+    const error = value - scale * code;
     residualSquares += error * error;
   }
   return roundedUp(residualSquares);

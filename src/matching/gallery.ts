@@ -69,9 +69,10 @@ export function createGallery(options: GalleryOptions): Gallery {
     while (maxPerUser > 0 && !usersWith[maxPerUser]) maxPerUser--;
   }
 
+  const open = (shard: Shard) => shard.count < shard.capacity && !copying.has(shard);
+
   function openShard(): number {
     const last = shards.length - 1;
-    const open = (shard: Shard) => shard.count < shard.capacity && !copying.has(shard);
     if (last >= 0 && open(shards[last]!)) return last;
     const index = shards.findIndex(open);
     if (index >= 0) return index;

@@ -176,10 +176,13 @@ export function createShard(capacity: number, reserve = 0): Shard {
     append(templateId, userId, descriptor) {
       if (count === allocated) grow();
       const row = count;
-      floats.set(descriptor.subarray(0, DIMENSIONS), rowOffset(row));
+      floats.set(descriptor.length === DIMENSIONS ? descriptor : descriptor.subarray(0, DIMENSIONS), rowOffset(row));
       const quantized = quantizeRow(descriptor, scratch, 0);
-      codes.set(scratch.subarray(0, HEAD_DIMENSIONS), layout.head + row * HEAD_DIMENSIONS);
-      codes.set(scratch.subarray(HEAD_DIMENSIONS), layout.tail + row * TAIL_DIMENSIONS);
+      // Plain loops: two subarrays per row cost more than copying 128 bytes.
+      const head = layout.head + row * HEAD_DIMENSIONS;
+      for (let i = 0; i < HEAD_DIMENSIONS; i++) codes[head + i] = scratch[i]!;
+      const tail = layout.tail + row * TAIL_DIMENSIONS - HEAD_DIMENSIONS;
+      for (let i = HEAD_DIMENSIONS; i < DIMENSIONS; i++) codes[tail + i] = scratch[i]!;
       floats[layout.norms / 4 + row] = squaredNorm(descriptor);
       ints[layout.headBases / 4 + row] = quantized.headBase;
       ints[layout.fullBases / 4 + row] = quantized.fullBase;
