@@ -1,7 +1,7 @@
 import { bruteForce as referenceBruteForce } from './support/bruteForce.ts';
 import test, { type ExecutionContext } from 'ava';
 import { hasCode } from '../src/errors/appError.ts';
-import { loadKernel, unpackCandidates } from '../workers/matcherKernel.ts';
+import { loadKernel, sharedBounds, unpackCandidates } from '../workers/matcherKernel.ts';
 import { quantizeQuery, squaredDistance, squaredNorm } from '../src/matching/distance.ts';
 import { copyRows, createShard } from '../src/matching/shard.ts';
 import { createGallery } from '../src/matching/gallery.ts';
@@ -451,6 +451,31 @@ test('the kernel drops a cancelled query of a batch and still answers the others
   t.is(dropped!.row.length, 0);
   Atomics.store(cancel, 0, 1);
   t.deepEqual(unpackCandidates(kernel.scan({ kind: 'quantized', segments, queries, cancel })).map((c) => c.row.length), [0, 0]);
+});
+
+test("the tasks of one pass share their bounds: a task keeps no row beyond another's published bound and publishes its own k-th", async (t) => {
+  const kernel = await loadKernel();
+  const shard = createShard(400);
+  const { entries } = clustered(131, 100);
+  for (const entry of entries.slice(0, 400)) shard.append(entry.templateId, entry.userId, entry.descriptor);
+  const values = entries[7]!.descriptor;
+  const wide = new Int16Array(D);
+  const bytes = new Uint8Array(D);
+  const query = { slot: 0, norm: squaredNorm(values), ...quantizeQuery(values, wide, bytes), k: 4, bound: Number.POSITIVE_INFINITY };
+  shard.writeQuery(0, { values, wide, bytes });
+  const [first, second] = [shard.segment(0, 200), shard.segment(200, 400)];
+  const alone = (segment: typeof first) => unpackCandidates(kernel.scan({ kind: 'quantized', segments: [segment], queries: [query] }))[0]!;
+  const secondAlone = alone(second);
+  // The first half's 4th best, published as the second half's starting bound, cuts its candidates to the rows within it.
+  const kth = Math.max(...alone(first).distance);
+  const bounds = sharedBounds(1);
+  const published = unpackCandidates(kernel.scan({ kind: 'quantized', segments: [first], queries: [query], bounds }))[0]!;
+  t.is(Math.max(...published.distance), kth);
+  t.is(new Float32Array(bounds.buffer)[0], kth);
+  t.true([...secondAlone.distance].some((distance) => distance > kth), 'the second half alone keeps rows beyond the first half\'s k-th');
+  const capped = unpackCandidates(kernel.scan({ kind: 'quantized', segments: [second], queries: [query], bounds }))[0]!;
+  t.deepEqual([...capped.row], [...secondAlone.row].filter((_, i) => secondAlone.distance[i]! <= kth));
+  t.true([...capped.distance].every((distance) => distance <= kth));
 });
 
 test("a full queue answers SERVICE_UNAVAILABLE and close() stops the matcher", async (t) => {

@@ -60,12 +60,54 @@ export interface ScanQuery {
  * each block of codes is fetched from memory once for all the queries; plain data, so it crosses
  * threads. `cancel[i] !== 0` (set by the caller at any time) drops query i at the next block, and
  * the task returns early once every query is dropped: a timed-out scan costs no worker.
+ *
+ * `bounds` (optional, see `sharedBounds`) is how the tasks of one pass, each scanning other rows,
+ * tighten each other: each publishes its bound per query after every block and scans the next
+ * block with the lowest one published. That is exact: a task's bound is either its k-th best
+ * distance (then the pass's k best are within it), the query's own bound, or, for `nearest` while
+ * it has no row within that bound, its nearest so far (then no row beyond it can be the nearest
+ * of the pass, nor within the query's bound). A row beyond the lowest of them is in no answer.
  */
 export interface ScanTask {
   readonly kind: ScanKind;
   readonly segments: readonly ScanSegment[];
   readonly queries: readonly ScanQuery[];
   readonly cancel?: Int32Array;
+  readonly bounds?: Int32Array;
+}
+
+/**
+ * The shared bounds of a pass's tasks for `count` queries: float32 bit patterns in shared
+ * memory, which for the non-negative floats (and +Infinity) order as their integers do.
+ */
+export function sharedBounds(count: number): Int32Array {
+  return new Int32Array(new SharedArrayBuffer(4 * count)).fill(INFINITY_BITS);
+}
+
+const INFINITY_BITS = 0x7f800000;
+const bitsView = new Int32Array(1);
+const floatView = new Float32Array(bitsView.buffer);
+
+/** The float32 bits of a non-negative bound, rounded up to a float32 so that it never shrinks. */
+function boundBits(bound: number): number {
+  floatView[0] = bound;
+  if (floatView[0]! < bound) bitsView[0]! += 1;
+  return bitsView[0]!;
+}
+
+/** Lowers shared[q] to `bits` unless it is already lower (JavaScript's Atomics have no min). */
+function publish(shared: Int32Array, q: number, bits: number): void {
+  let seen = Atomics.load(shared, q);
+  while (bits < seen) {
+    const before = Atomics.compareExchange(shared, q, seen, bits);
+    if (before === seen) return;
+    seen = before;
+  }
+}
+
+function boundOfBits(bits: number): number {
+  bitsView[0] = bits;
+  return floatView[0]!;
 }
 
 /** A compaction's copy (see copyRows in src/matching/shard.ts): plain data, so it crosses threads. */
@@ -131,11 +173,14 @@ function createCollector() {
   let best = Number.POSITIVE_INFINITY;
   let kth = Number.POSITIVE_INFINITY;
   let nextPrune = 2;
+  // The lowest bound the pass's other tasks have published (see ScanTask.bounds).
+  let cap = Number.POSITIVE_INFINITY;
   let segments = new Int32Array(1024);
   let rows = new Int32Array(1024);
   let distances = new Float32Array(1024);
 
-  const bound = () => (nearest && best > limit ? best : Math.min(limit, kth));
+  const own = () => (nearest && best > limit ? best : Math.min(limit, kth));
+  const bound = () => Math.min(own(), cap);
 
   function keepWithin(cut: number): void {
     let kept = 0;
@@ -169,8 +214,16 @@ function createCollector() {
       best = Number.POSITIVE_INFINITY;
       kth = Number.POSITIVE_INFINITY;
       nextPrune = 2 * k;
+      cap = Number.POSITIVE_INFINITY;
       return bound();
     },
+    /** Lowers the bound to the pass's lowest published one; returns the bound to scan with. */
+    capAt(published: number): number {
+      if (published < cap) cap = published;
+      return bound();
+    },
+    /** This task's own bound, to publish. */
+    own,
     setSegment(index: number): void {
       segment = index;
     },
@@ -286,7 +339,7 @@ export async function loadKernel(): Promise<Kernel> {
   };
   const kernel: Kernel = {
     scan(task) {
-      const { queries, cancel, kind } = task;
+      const { queries, cancel, kind, bounds: shared } = task;
       const count = queries.length;
       while (collectors.length < count) collectors.push(createCollector());
       const bounds = new Float64Array(count);
@@ -311,6 +364,7 @@ export async function loadKernel(): Promise<Kernel> {
             const slot = s.queries + query.slot * SLOT_BYTES;
             current = collectors[q]!;
             current.setSegment(index);
+            if (shared) bounds[q] = current.capAt(boundOfBits(Atomics.load(shared, q)));
             bounds[q] =
               kind === 'float'
                 ? exports.scanFloat(from, to, s.flags, s.norms, s.rows, slot, query.norm, bounds[q]!)
@@ -318,6 +372,7 @@ export async function loadKernel(): Promise<Kernel> {
                     from, to, s.flags, s.headBases, s.fullBases, s.residuals, s.head, s.tail, s.rows,
                     slot, slot + SLOT_WIDE_CODES, slot + SLOT_BYTE_CODES, query.headBase, query.fullBase, query.residual, bounds[q]!,
                   );
+            if (shared) publish(shared, q, boundBits(current.own()));
           }
         }
       }

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { AppError } from '../errors/appError.ts';
-import { loadKernel, unpackCandidates, type Candidates, type CopyTask, type Kernel, type ScanKind, type ScanQuery, type ScanSegment, type ScanTask } from '../../workers/matcherKernel.ts';
+import { loadKernel, sharedBounds, unpackCandidates, type Candidates, type CopyTask, type Kernel, type ScanKind, type ScanQuery, type ScanSegment, type ScanTask } from '../../workers/matcherKernel.ts';
 import { DIMENSIONS, quantizeQuery, similarityOf, squaredBoundOf, squaredDistance, squaredNorm } from './distance.ts';
 import { createGallery, type Gallery } from './gallery.ts';
 import { QUERY_SLOTS, type Shard, type ShardRegions, type SlotQuery } from './shard.ts';
@@ -257,6 +257,8 @@ export function createMatcher(options: MatcherOptions): Matcher {
     const queries = batch.map((ask, i) => scanQueryOf(gallery, ask.prepared, ask, slots[i]!));
     const plans = planScans(shards, parts, batch.map((ask, i) => ({ slot: slots[i]!, prepared: ask.prepared })));
     const cancel = new Int32Array(new SharedArrayBuffer(4 * batch.length));
+    // The tasks scan other rows and tighten each other's bounds as they go.
+    const bounds = plans.length > 1 ? sharedBounds(batch.length) : undefined;
     batch.forEach((ask, i) => {
       ask.onDrop = () => Atomics.store(cancel, i, 1);
     });
@@ -271,7 +273,7 @@ export function createMatcher(options: MatcherOptions): Matcher {
       for (const ask of batch) ask.startClock();
       const pool = poolOf();
       // allSettled, not all: the slots must stay taken until no task of this batch can still read them.
-      return Promise.allSettled(plans.map((plan) => pool.run({ kind: scanKind, segments: plan.segments, queries, cancel } satisfies ScanTask, { name: 'scan' }) as Promise<ArrayBuffer>));
+      return Promise.allSettled(plans.map((plan) => pool.run({ kind: scanKind, segments: plan.segments, queries, cancel, bounds } satisfies ScanTask, { name: 'scan' }) as Promise<ArrayBuffer>));
     };
     void run().catch((error: unknown): Array<PromiseSettledResult<ArrayBuffer>> => [{ status: 'rejected', reason: error }]).then((settled) => {
       tasksInFlight -= plans.length;
