@@ -76,7 +76,6 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
   const now = options.now ?? Date.now;
   const cache = new Map<string, { key: DataKey; expires: number }>();
 
-  const wrapAad = (subjectId: string, keyId: string) => `subject-key:${subjectId}:${keyId}`;
   const forgetFamily = (subjectId: string) => {
     cache.delete(subjectId);
     for (const cached of [...cache.keys()]) if (cached.startsWith(`${subjectId}/`)) cache.delete(cached);
@@ -93,8 +92,7 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
 
   function unwrap(subjectId: string, row: KeyRow): DataKey | 'erased' {
     if (row.wrapped_key === null) return 'erased';
-    const key = open(masterKey, Buffer.from(row.wrapped_key), wrapAad(subjectId, row.key_id));
-    return remember({ subjectId, keyId: row.key_id, key });
+    return remember({ subjectId, keyId: row.key_id, key: unwrapDataKey(masterKey, subjectId, row.key_id, row.wrapped_key) });
   }
 
   async function load(subjectId: string): Promise<DataKey | 'erased' | undefined> {
@@ -114,7 +112,7 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
    */
   async function createOrLoad(subjectId: string): Promise<DataKey> {
     const keyId = `dk_${randomUUID().replaceAll('-', '')}`;
-    const wrapped = seal(masterKey, randomBytes(32), wrapAad(subjectId, keyId));
+    const wrapped = wrapDataKey(masterKey, subjectId, keyId, randomBytes(32));
     const parent = parentOf(subjectId) ?? null;
     const { rows } = await sql<{ key_id: string | null; wrapped_key: Uint8Array | null; outcome: string }>`
       with parent as (
@@ -223,6 +221,18 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
       cache.delete(subjectId);
     },
   };
+}
+
+const wrapAad = (subjectId: string, keyId: string) => `subject-key:${subjectId}:${keyId}`;
+
+/** Seals a data key under the master key, bound to its subject and key id: the stored `wrapped_key`. */
+export function wrapDataKey(masterKey: Buffer, subjectId: string, keyId: string, key: Buffer): Buffer {
+  return seal(masterKey, key, wrapAad(subjectId, keyId));
+}
+
+/** Opens a stored `wrapped_key`; throws when the master key, the subject, the key id or any byte is wrong. */
+export function unwrapDataKey(masterKey: Buffer, subjectId: string, keyId: string, wrapped: Uint8Array): Buffer {
+  return open(masterKey, Buffer.from(wrapped.buffer, wrapped.byteOffset, wrapped.byteLength), wrapAad(subjectId, keyId));
 }
 
 /** The parent of a child subject (`parent/kind/bucket`), or undefined for a top-level subject. */
