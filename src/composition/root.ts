@@ -43,6 +43,7 @@ import { randomIds } from '../ids/ids.ts';
 import { createMatcher, type Matcher } from '../matching/matcher.ts';
 import { createDetector, type Detector } from '../faces/detector.ts';
 import { createMatcherFeed, type MatcherFeed } from '../matching/matcherFeed.ts';
+import { createTemplateOpener } from '../matching/templateOpener.ts';
 import { createKeyHasher } from '../tenancy/apiKeys.ts';
 import { createTenantReadModel } from '../tenancy/tenantReadModel.ts';
 import { createTenantService, type IssuedKey, type TenantService } from '../tenancy/tenantService.ts';
@@ -183,13 +184,16 @@ export async function composeService(config: Config, logger: Logger, options: Co
         },
       );
     }
-    const matcherFeed = createMatcherFeed({ db: database.db, matcher, cipher, keys: subjectKeys });
+    // Its threads open the load's pages and exit once idle; keys reach them, never a log.
+    const templateOpener = createTemplateOpener({ masterKey: master.key, threads: config.matcherThreads });
+    closers.push(() => templateOpener.close());
+    const matcherFeed = createMatcherFeed({ db: database.db, matcher, cipher, keys: subjectKeys, opener: templateOpener });
     if (options.startProjections) {
       phase('preparing the read models');
       await runner.prepare();
       phase('loading the matcher');
       const loaded = await matcherFeed.load();
-      logger.info({ templates: loaded.templates, ms: loaded.ms }, 'matcher loaded');
+      logger.info({ templates: loaded.templates, ms: loaded.ms, split: loaded.split }, 'matcher loaded');
     }
     // Started once every consumer has its checkpoint (below); until then nothing follows.
     let follower: Follower | undefined;

@@ -34,22 +34,36 @@ export interface FieldCipher {
   openText(subjectId: string, sealed: string | null, aad: string): Promise<string | null>;
 }
 
+/** Seals one field under a data key already at hand (what `FieldCipher` does once it has the key). */
+export function sealField(key: Buffer, subjectId: string, plaintext: Buffer, aad: string): string {
+  return prefix + seal(key, plaintext, `${subjectId}|${aad}`).toString('base64');
+}
+
+/**
+ * Opens one sealed field under a data key already at hand, synchronously (bulk readers). Throws
+ * INTERNAL_ERROR when the value is not a sealed field or fails its integrity check.
+ */
+export function openField(key: Buffer, subjectId: string, sealed: string, aad: string): Buffer {
+  if (!isSealedField(sealed)) throw new AppError('INTERNAL_ERROR', 'field is not an encrypted value', { subjectId, aad });
+  try {
+    return open(key, Buffer.from(sealed.slice(prefix.length), 'base64'), `${subjectId}|${aad}`);
+  } catch (error) {
+    // A wrong tag is tampering or a field moved between records: never silently "erased".
+    throw new AppError('INTERNAL_ERROR', 'encrypted field failed its integrity check', { subjectId, aad }, { cause: error });
+  }
+}
+
 export function createFieldCipher(keys: SubjectKeyStore): FieldCipher {
   async function encrypt(subjectId: string, plaintext: Buffer, aad: string): Promise<string> {
     const { key } = await keys.getOrCreate(subjectId);
-    return prefix + seal(key, plaintext, `${subjectId}|${aad}`).toString('base64');
+    return sealField(key, subjectId, plaintext, aad);
   }
 
   async function decrypt(subjectId: string, sealed: string, aad: string): Promise<Buffer | Erased> {
     if (!isSealedField(sealed)) throw new AppError('INTERNAL_ERROR', 'field is not an encrypted value', { subjectId, aad });
     const key = await keys.find(subjectId);
     if (key === 'erased' || key === undefined) return ERASED;
-    try {
-      return open(key.key, Buffer.from(sealed.slice(prefix.length), 'base64'), `${subjectId}|${aad}`);
-    } catch (error) {
-      // A wrong tag is tampering or a field moved between records: never silently "erased".
-      throw new AppError('INTERNAL_ERROR', 'encrypted field failed its integrity check', { subjectId, aad }, { cause: error });
-    }
+    return openField(key.key, subjectId, sealed, aad);
   }
 
   return {

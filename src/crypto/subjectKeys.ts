@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Migration } from 'kysely';
 import { AppError } from '../errors/appError.ts';
 import { migrateToLatest } from '../database/migrate.ts';
-import { open, seal } from './aesGcm.ts';
+import { unwrapDataKey, wrapDataKey } from './dataKeys.ts';
 import { inTransaction } from '../database/transactions.ts';
 
 /** A subject's data key, unwrapped, in memory only. */
@@ -34,8 +34,12 @@ export interface SubjectKeyStore {
    * `bucketBefore` (retention: e.g. sign-in months older than the retention window). Returns how many.
    */
   destroyChildrenBefore(parentIds: readonly string[], kind: string, bucketBefore: string): Promise<number>;
-  /** Loads many subjects' keys into the cache in one query (bulk decryption, e.g. at matcher start). */
-  preload(subjectIds: readonly string[]): Promise<void>;
+  /**
+   * The stored keys of many subjects, still wrapped, in one query, for bulk decryption elsewhere
+   * (the matcher's load, on worker threads): open them with `unwrapSealedKeys`. `through` is the
+   * transaction to read in, when the caller holds one (the embedded database has one session).
+   */
+  sealedKeys(subjectIds: readonly string[], through?: Kysely<any>): Promise<string>;
   /** Drops a cached key (another instance destroyed it). */
   forget(subjectId: string): void;
 }
@@ -76,7 +80,6 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
   const now = options.now ?? Date.now;
   const cache = new Map<string, { key: DataKey; expires: number }>();
 
-  const wrapAad = (subjectId: string, keyId: string) => `subject-key:${subjectId}:${keyId}`;
   const forgetFamily = (subjectId: string) => {
     cache.delete(subjectId);
     for (const cached of [...cache.keys()]) if (cached.startsWith(`${subjectId}/`)) cache.delete(cached);
@@ -93,8 +96,7 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
 
   function unwrap(subjectId: string, row: KeyRow): DataKey | 'erased' {
     if (row.wrapped_key === null) return 'erased';
-    const key = open(masterKey, Buffer.from(row.wrapped_key), wrapAad(subjectId, row.key_id));
-    return remember({ subjectId, keyId: row.key_id, key });
+    return remember({ subjectId, keyId: row.key_id, key: unwrapDataKey(masterKey, subjectId, row.key_id, row.wrapped_key) });
   }
 
   async function load(subjectId: string): Promise<DataKey | 'erased' | undefined> {
@@ -114,7 +116,7 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
    */
   async function createOrLoad(subjectId: string): Promise<DataKey> {
     const keyId = `dk_${randomUUID().replaceAll('-', '')}`;
-    const wrapped = seal(masterKey, randomBytes(32), wrapAad(subjectId, keyId));
+    const wrapped = wrapDataKey(masterKey, subjectId, keyId, randomBytes(32));
     const parent = parentOf(subjectId) ?? null;
     const { rows } = await sql<{ key_id: string | null; wrapped_key: Uint8Array | null; outcome: string }>`
       with parent as (
@@ -204,19 +206,12 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
       return destroyed;
     },
 
-    async preload(subjectIds) {
-      const missing = [...new Set(subjectIds)].filter((id) => {
-        const cached = cache.get(id);
-        return !cached || cached.expires <= now();
-      });
-      for (let i = 0; i < missing.length; i += 5000) {
-        const rows = (await db
-          .selectFrom('crypto.subject_keys')
-          .select(['subject_id', 'key_id', 'wrapped_key'])
-          .where('subject_id', 'in', missing.slice(i, i + 5000))
-          .execute()) as Array<KeyRow & { subject_id: string }>;
-        for (const row of rows) unwrap(row.subject_id, row);
-      }
+    async sealedKeys(subjectIds, through = db) {
+      // One text value: a row per subject would cost the driver more than the query does.
+      const { rows } = await sql<{ keys: string | null }>`
+        select string_agg(subject_id || ',' || key_id || ',' || coalesce(encode(wrapped_key, 'hex'), ''), ',') as keys
+        from crypto.subject_keys where subject_id = any(${[...new Set(subjectIds)]}::text[])`.execute(through);
+      return rows[0]?.keys ?? '';
     },
 
     forget(subjectId) {

@@ -1,0 +1,229 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import test from 'ava';
+import type { ExecutionContext } from 'ava';
+import { sql } from 'kysely';
+import { createFieldCipher, type FieldCipher } from '../src/crypto/fieldCipher.ts';
+import { createSqlSubjectKeyStore, type SubjectKeyStore } from '../src/crypto/subjectKeys.ts';
+import type { EventStore } from '../src/eventStore/eventStore.ts';
+import { createPostgresEventStore } from '../src/eventStore/postgres/postgresEventStore.ts';
+import { descriptorToBytes } from '../src/faces/descriptor.ts';
+import { userStream } from '../src/ids/streams.ts';
+import { createMatcher, type GalleryKey, type Matcher } from '../src/matching/matcher.ts';
+import { createMatcherFeed, type MatcherFeed } from '../src/matching/matcherFeed.ts';
+import { createTemplateOpener, type TemplateOpener } from '../src/matching/templateOpener.ts';
+import { aad, type UserEvent } from '../src/users/userEvents.ts';
+import { createProjectionRunner, type ProjectionRunner } from '../projections/runner.ts';
+import { usersProjection } from '../projections/users/usersProjection.ts';
+import { openTestDatabase, type TestDatabase } from './support/databases.ts';
+import { randomVector, seededRandom } from './support/faces.ts';
+import { quietLogger } from './support/quietLogger.ts';
+
+const GALLERIES: readonly GalleryKey[] = [
+  { tenantId: randomUUID(), mode: 'live' },
+  { tenantId: randomUUID(), mode: 'live' },
+  { tenantId: randomUUID(), mode: 'test' },
+  { tenantId: randomUUID(), mode: 'live' },
+];
+
+const hex = (random: () => number) => Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16)).join('');
+
+interface User {
+  readonly id: string;
+  readonly gallery: GalleryKey;
+  readonly templates: string[];
+}
+
+/** A database with the users read model and key store, and the history the test writes into it. */
+interface World {
+  readonly testDb: TestDatabase;
+  readonly masterKey: Buffer;
+  readonly store: EventStore;
+  readonly keys: SubjectKeyStore;
+  readonly cipher: FieldCipher;
+  readonly runner: ProjectionRunner;
+  readonly users: User[];
+  /** Every descriptor ever enrolled, by template id. */
+  readonly descriptors: Map<string, Float32Array>;
+  readonly random: () => number;
+}
+
+async function openWorld(seed: number): Promise<World> {
+  const testDb = await openTestDatabase();
+  const masterKey = randomBytes(32);
+  const store = await createPostgresEventStore(testDb.database);
+  const keys = await createSqlSubjectKeyStore(testDb.database.db, masterKey);
+  const runner = createProjectionRunner({ db: testDb.database.db, store, projections: [usersProjection], logger: quietLogger(), batchSize: 500 });
+  return { testDb, masterKey, store, keys, cipher: createFieldCipher(keys), runner, users: [], descriptors: new Map(), random: seededRandom(seed) };
+}
+
+async function closeWorld(world: World): Promise<void> {
+  await world.store.close();
+  await world.testDb.dispose();
+}
+
+async function append(world: World, user: User, events: UserEvent[]): Promise<void> {
+  const occurredAt = new Date().toISOString();
+  await world.store.appendToStream(
+    userStream(user.id),
+    events.map((event) => ({ id: randomUUID(), type: event.type, data: event.data, metadata: { occurredAt, schemaVersion: 1, tenantId: user.gallery.tenantId, mode: user.gallery.mode } })),
+  );
+}
+
+async function templateAdded(world: World, user: User): Promise<UserEvent> {
+  const templateId = `tpl_${hex(world.random)}`;
+  const descriptor = Float32Array.from(randomVector(world.random));
+  world.descriptors.set(templateId, descriptor);
+  user.templates.push(templateId);
+  const sealed = await world.cipher.encryptBytes(user.id, descriptorToBytes(descriptor), aad.descriptor(templateId));
+  return { type: 'FaceTemplateAdded', data: { userId: user.id, templateId, descriptor: sealed, quality: 0.9, lighting: null, source: 'descriptor', model: 'faceRecognitionNet' } };
+}
+
+/** Enrols users with one to three templates each, most of them with one. */
+async function enrol(world: World, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const r = world.random();
+    const user: User = { id: `usr_${hex(world.random)}`, gallery: GALLERIES[Math.floor(world.random() * GALLERIES.length)]!, templates: [] };
+    world.users.push(user);
+    const events: UserEvent[] = [{ type: 'UserEnrolled', data: { userId: user.id, email: await world.cipher.encryptText(user.id, `${user.id}@example.com`, 'email'), emailIndex: hex(world.random) } }];
+    for (let n = r < 0.7 ? 1 : r < 0.9 ? 2 : 3; n > 0; n--) events.push(await templateAdded(world, user));
+    await append(world, user, events);
+  }
+}
+
+async function removeSomeTemplates(world: World, share: number): Promise<void> {
+  for (const user of world.users) {
+    if (user.templates.length === 0 || world.random() >= share) continue;
+    const templateId = user.templates.splice(Math.floor(world.random() * user.templates.length), 1)[0]!;
+    await append(world, user, [{ type: 'FaceTemplateRemoved', data: { userId: user.id, templateId, reason: 'api' } }]);
+  }
+}
+
+/** Erases users as the service does: the key first, then the event (which the projection applies later). */
+async function eraseSome(world: World, share: number, withEvent: boolean): Promise<User[]> {
+  const erased = world.users.filter((user) => user.templates.length > 0 && world.random() < share);
+  for (const user of erased) {
+    await world.keys.destroy(user.id);
+    if (withEvent) await eraseEvent(world, user);
+  }
+  return erased;
+}
+
+async function eraseEvent(world: World, user: User): Promise<void> {
+  await append(world, user, [{ type: 'UserErased', data: { userId: user.id, emailIndex: 'x', reason: 'api' } }]);
+  world.users.splice(world.users.indexOf(user), 1);
+}
+
+/** What the read model says the matcher must hold: templates whose user's key is not destroyed. */
+async function readModelTemplates(world: World): Promise<Array<{ templateId: string; userId: string; key: GalleryKey }>> {
+  const { rows } = await sql<{ template_id: string; user_id: string; tenant_id: string; mode: 'live' | 'test' }>`
+    select t.template_id, t.user_id, t.tenant_id, t.mode from rm_users.templates t
+    join crypto.subject_keys k on k.subject_id = t.user_id and k.wrapped_key is not null`.execute(world.testDb.database.db);
+  return rows.map((row) => ({ templateId: row.template_id, userId: row.user_id, key: { tenantId: row.tenant_id, mode: row.mode } }));
+}
+
+/** The matcher holds exactly these templates: the same count per gallery, each identified as itself, none of `absent`. */
+async function assertHolds(t: ExecutionContext, matcher: Matcher, world: World, expected: Awaited<ReturnType<typeof readModelTemplates>>, absent: readonly User[]): Promise<void> {
+  t.is(matcher.size(), expected.length);
+  for (const key of GALLERIES) t.is(matcher.size(key), expected.filter((row) => row.key.tenantId === key.tenantId && row.key.mode === key.mode).length, `gallery ${key.mode}:${key.tenantId}`);
+  let found = 0;
+  for (const row of expected) {
+    const { matches } = await matcher.identify(row.key, world.descriptors.get(row.templateId)!, { maxResults: 1, minSimilarity: 0.999 });
+    if (matches[0]?.templateId === row.templateId && matches[0].userId === row.userId) found++;
+  }
+  t.is(found, expected.length, 'every template is identified as itself');
+  for (const user of absent) {
+    for (const templateId of user.templates) t.deepEqual(matcher.verify(user.gallery, user.id, world.descriptors.get(templateId)!), [], 'nothing of an erased user');
+  }
+}
+
+async function checkpointOf(world: World): Promise<bigint> {
+  const { rows } = await sql<{ position: string }>`select position::text as position from rm_users.checkpoint where id = 1`.execute(world.testDb.database.db);
+  return BigInt(rows[0]!.position);
+}
+
+type OpenerKind = 'inline' | 'worker';
+
+const openerOf = (world: World, kind: OpenerKind, masterKey = world.masterKey): TemplateOpener =>
+  kind === 'inline' ? createTemplateOpener({ masterKey, threads: 0 }) : createTemplateOpener({ masterKey, threads: 2, inlineRows: 0 });
+
+const feedOf = (world: World, matcher: Matcher, opener: TemplateOpener): MatcherFeed =>
+  createMatcherFeed({ db: world.testDb.database.db, matcher, cipher: world.cipher, keys: world.keys, opener, blocksPerPage: 8 });
+
+const loadsExactly = test.macro(async (t, kind: OpenerKind) => {
+  const world = await openWorld(kind === 'inline' ? 1 : 2);
+  const matcher = createMatcher({ threads: 1 });
+  const opener = openerOf(world, kind);
+  try {
+    await enrol(world, 2000);
+    await removeSomeTemplates(world, 0.1);
+    await eraseSome(world, 0.05, true);
+    await world.runner.catchUp();
+    // Erasing while the load runs: keys destroyed, the events not appended yet.
+    const erasing = await eraseSome(world, 0.02, false);
+    t.true(erasing.length > 0);
+    const feed = feedOf(world, matcher, opener);
+    const loaded = await feed.load();
+    const expected = await readModelTemplates(world);
+    t.true(expected.length > 2000, `a few thousand templates (${expected.length})`);
+    t.is(loaded.templates, expected.length);
+    t.is(feed.position(), await checkpointOf(world), 'the feed follows on from the checkpoint it read first');
+    await assertHolds(t, matcher, world, expected, erasing);
+
+    // Events after the checkpoint: the erasures, new templates and users, removals of loaded ones.
+    for (const user of erasing) await eraseEvent(world, user);
+    await enrol(world, 40);
+    for (const user of world.users.slice(0, 60)) await append(world, user, [await templateAdded(world, user)]);
+    await removeSomeTemplates(world, 0.05);
+    const after = await world.store.readAll({ after: feed.position(), maxCount: 100_000 });
+    t.true(after.length > 100);
+    await feed.consumer.handle(after);
+    await world.runner.catchUp();
+    const later = await readModelTemplates(world);
+    await assertHolds(t, matcher, world, later, erasing);
+
+    // Replaying the whole stream again changes nothing: adds are idempotent, removals of missing templates do nothing.
+    await feed.consumer.handle(await world.store.readAll({ after: 0n, maxCount: 100_000 }));
+    await assertHolds(t, matcher, world, later, erasing);
+  } finally {
+    await opener.close();
+    await matcher.close();
+    await closeWorld(world);
+  }
+});
+
+test('the load holds exactly the read model of users not erased, per tenant and mode, also after the events that follow its checkpoint (pages opened inline)', loadsExactly, 'inline');
+test('the load holds exactly the read model of users not erased, per tenant and mode, also after the events that follow its checkpoint (pages opened on worker threads)', loadsExactly, 'worker');
+
+const refusesTampering = test.macro(async (t, kind: OpenerKind) => {
+  const world = await openWorld(3);
+  const matcher = createMatcher({ threads: 1 });
+  const openers: TemplateOpener[] = [];
+  try {
+    await enrol(world, 30);
+    await world.runner.catchUp();
+    const load = (masterKey?: Buffer) => {
+      const opener = openerOf(world, kind, masterKey);
+      openers.push(opener);
+      return feedOf(world, matcher, opener).load();
+    };
+    const wrongKey = await t.throwsAsync(load(randomBytes(32)));
+    t.is((wrongKey as { code?: string }).code, 'INTERNAL_ERROR');
+    t.regex(wrongKey!.message, /data key failed its integrity check/);
+
+    // One template's sealed descriptor moved onto another template of the same user: its aad no longer matches.
+    const user = world.users.find((candidate) => candidate.templates.length >= 2)!;
+    const [first, second] = user.templates;
+    await sql`update rm_users.templates set descriptor_sealed = (select descriptor_sealed from rm_users.templates where template_id = ${second}) where template_id = ${first}`.execute(world.testDb.database.db);
+    const moved = await t.throwsAsync(load());
+    t.is((moved as { code?: string }).code, 'INTERNAL_ERROR');
+    t.regex(moved!.message, /integrity check/);
+    t.like((moved as { details?: object }).details, { subjectId: user.id, aad: aad.descriptor(first!) });
+  } finally {
+    for (const opener of openers) await opener.close();
+    await matcher.close();
+    await closeWorld(world);
+  }
+});
+
+test('a wrong master key or a descriptor moved to another template fails the load with INTERNAL_ERROR, never skipped (inline)', refusesTampering, 'inline');
+test('a wrong master key or a descriptor moved to another template fails the load with INTERNAL_ERROR, never skipped (worker threads)', refusesTampering, 'worker');
