@@ -1,4 +1,5 @@
 import test from 'ava';
+import { eventsThrough } from './support/events.ts';
 import { atDistance, randomVector, seededRandom } from './support/faces.ts';
 import { client, type TestResponse } from './support/http.ts';
 import { postgresUrl } from './support/databases.ts';
@@ -158,7 +159,7 @@ for (const store of ['pglite', 'postgres'] as const) {
         const answered = verifies.filter((v) => v.status === 200).length;
         // The receipt counts exactly the attempts the store accepted, all before UserErased.
         t.is(erasure!.body.data.deletedRecords.signInLogs, answered, `trial ${trial}`);
-        const events = await running.service.store.readAll({ after: 0n, maxCount: 10_000 });
+        const events = await eventsThrough(running.service.store, 0n, await running.service.store.headPosition());
         const erasedAt = events.find((e) => e.type === 'UserErased' && (e.data as { userId: string }).userId === user.userId)!.position;
         const attempts = events.filter((e) => e.type === 'SignInAttempted' && (e.data as { userId: string }).userId === user.userId);
         t.is(attempts.length, answered);
@@ -186,7 +187,7 @@ for (const store of ['pglite', 'postgres'] as const) {
     // The other instance checks a face once its matcher has reached the gallery's last claim: so a
     // claim must come after the template it claims, or a matcher that reached the claim can still
     // miss the face (this ordering was the cause of two accepted registrations of one face).
-    const events = await first.service.store.readAll({ after: 0n, maxCount: 10_000 });
+    const events = await eventsThrough(first.service.store, 0n, await first.service.store.headPosition());
     const claims = events.filter((e) => e.type === 'FaceClaimed');
     t.is(claims.length, 3);
     for (const claim of claims) {

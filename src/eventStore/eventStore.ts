@@ -101,7 +101,11 @@ export interface EventStore {
   readStream(streamName: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   /** Reads every stream in global order; never skips an event that commits later with a lower position. */
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
-  /** Position of the last event in global order, 0n when the store is empty. */
+  /**
+   * Position of the last committed event in global order, 0n when the store is empty: an
+   * acknowledged append is within it at once, even before readAll may show it (readAll waits for
+   * any lower position still committing).
+   */
   headPosition(): Promise<bigint>;
   /** Catches up from `after`, then yields live events until the signal aborts. */
   subscribeToAll(options?: SubscribeOptions): AsyncIterable<RecordedEvent>;
