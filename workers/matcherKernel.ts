@@ -280,14 +280,19 @@ function marked(text: string, name: string, from = 0): { inner: string; start: n
 export async function kernelSource(relaxed: boolean): Promise<{ source: string; features: Record<string, boolean> }> {
   const text = await readFile(new URL('./matcherKernel.wat', import.meta.url), 'utf8');
   const section = marked(text, 'relaxed-simd');
-  const withoutSection = text.slice(0, section.start) + text.slice(section.end);
-  if (!relaxed) return { source: withoutSection, features: { threads: true, simd: true, relaxed_simd: false } };
-  let scan = marked(text, 'scan-codes').inner.replace('(func (export "scanQuantized")', '(func (export "scanQuantizedRelaxed")');
+  // The section gives way to the relaxed scan made from it, or to nothing.
+  const source = text.slice(0, section.start) + (relaxed ? relaxedScan(marked(text, 'scan-codes').inner, section.inner) : '') + text.slice(section.end);
+  return { source, features: { threads: true, simd: true, relaxed_simd: relaxed } };
+}
+
+/** scanQuantizedRelaxed: scanQuantized's text with its query-codes and row-dots parts taken from the relaxed section. */
+function relaxedScan(plainScan: string, relaxedParts: string): string {
+  let scan = plainScan.replace('(func (export "scanQuantized")', '(func (export "scanQuantizedRelaxed")');
   for (const part of ['query-codes', 'row-dots']) {
     const plain = marked(scan, part);
-    scan = scan.slice(0, plain.start) + marked(section.inner, part).inner + scan.slice(plain.end);
+    scan = scan.slice(0, plain.start) + marked(relaxedParts, part).inner + scan.slice(plain.end);
   }
-  return { source: text.slice(0, section.start) + scan + text.slice(section.end), features: { threads: true, simd: true, relaxed_simd: true } };
+  return scan;
 }
 
 // The smallest module using the relaxed dot product: (func (param v128 v128 v128) (result v128) (i32x4.relaxed_dot_i8x16_i7x16_add_s ...)).
