@@ -216,9 +216,33 @@ interface LoadRun {
   readonly split: MatcherLoad['split'];
   readonly matcherBytes: number;
   readonly heapBytes: number;
+  /** CPU time of this process (all its threads) and of the local PostgreSQL server's processes during the load. */
+  readonly nodeCpuMs: number;
+  readonly postgresCpuMs: number | undefined;
 }
 
-async function loadOnce(db: Kysely<any>, masterKey: Buffer, seeded: Seeded): Promise<LoadRun> {
+/** CPU time so far of every process named postgres (Linux /proc; undefined elsewhere): the server's share of a load on this machine. */
+async function postgresCpuMs(): Promise<number | undefined> {
+  let entries: string[];
+  try {
+    entries = await fs.readdir('/proc');
+  } catch {
+    return undefined;
+  }
+  // utime and stime are in clock ticks, 100 per second on Linux.
+  let ticks = 0;
+  for (const entry of entries) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    const stat = await fs.readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const close = stat.lastIndexOf(')');
+    if (close < 0 || stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
+    const fields = stat.slice(close + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks * 10;
+}
+
+async function loadOnce(db: Kysely<any>, masterKey: Buffer, seeded: Seeded, server: boolean): Promise<LoadRun> {
   const keys = await createSqlSubjectKeyStore(db, masterKey);
   const threads = os.availableParallelism();
   const matcher = createMatcher({ threads });
@@ -227,11 +251,22 @@ async function loadOnce(db: Kysely<any>, masterKey: Buffer, seeded: Seeded): Pro
   gc();
   const heapBefore = process.memoryUsage().heapUsed;
   try {
+    const cpuBefore = process.cpuUsage();
+    const postgresBefore = server ? await postgresCpuMs() : undefined;
     const { ms, value } = await timed(() => feed.load());
+    const cpu = process.cpuUsage(cpuBefore);
+    const postgresAfter = server ? await postgresCpuMs() : undefined;
     gc();
     const heapBytes = process.memoryUsage().heapUsed - heapBefore;
     await checkExact(matcher, seeded, value.templates, feed.position());
-    return { ms, split: value.split, matcherBytes: matcher.memoryBytes(), heapBytes };
+    return {
+      ms,
+      split: value.split,
+      matcherBytes: matcher.memoryBytes(),
+      heapBytes,
+      nodeCpuMs: (cpu.user + cpu.system) / 1000,
+      postgresCpuMs: postgresBefore === undefined || postgresAfter === undefined ? undefined : postgresAfter - postgresBefore,
+    };
   } finally {
     await opener.close();
     await matcher.close();
@@ -283,7 +318,8 @@ async function baselineOnce(read: (after: string) => Promise<Array<{ template_id
 
 const baselineQuery = 'select template_id, user_id, tenant_id, mode, descriptor_sealed from rm_users.templates where template_id > $1 order by template_id limit $2';
 
-async function benchOne(label: string, database: Database, baselineRead: (after: string) => Promise<Array<{ template_id: string }>>): Promise<void> {
+/** `server`: the database is a local PostgreSQL server, whose processes' CPU time is counted (PGlite runs in this process). */
+async function benchOne(label: string, database: Database, baselineRead: (after: string) => Promise<Array<{ template_id: string }>>, server: boolean): Promise<void> {
   const masterKey = randomBytes(32);
   const seeding = await timed(() => seed(database.db, masterKey, templateCount));
   const seeded = seeding.value;
@@ -297,7 +333,7 @@ async function benchOne(label: string, database: Database, baselineRead: (after:
   for (let run = 0; run < runs; run++) {
     selects.push(await baselineOnce(baselineRead));
     adds.push(await addManyOnce(templateCount));
-    loads.push(await loadOnce(database.db, masterKey, seeded));
+    loads.push(await loadOnce(database.db, masterKey, seeded, server));
   }
   const ms = median(loads.map((run) => run.ms));
   const select = median(selects);
@@ -306,6 +342,10 @@ async function benchOne(label: string, database: Database, baselineRead: (after:
   const perMillion = (value: number) => (value * 1_000_000) / seeded.rows;
   console.log(`load: ${fmt(ms)} ms = ${fmt(perMillion(ms))} ms per 1M templates, ${fmt(rate(seeded.loadable, ms))} templates/s (runs: ${loads.map((run) => fmt(run.ms)).join(', ')} ms)`);
   console.log(`  split: reads ${part('readMs')} ms (wall, overlapping), on the opener's threads unwrap ${part('unwrapMs')} ms and decrypt ${part('decryptMs')} ms, on the main thread addMany ${part('addMs')} ms and idle waiting for pages ${part('waitMs')} ms`);
+  const pgCpu = loads.every((run) => run.postgresCpuMs !== undefined) ? median(loads.map((run) => run.postgresCpuMs!)) : undefined;
+  console.log(
+    `  CPU: this process (all threads) ${fmt(median(loads.map((run) => run.nodeCpuMs)))} ms, ${pgCpu === undefined ? 'PostgreSQL in this process' : `PostgreSQL's processes ${fmt(pgCpu)} ms`}; ${os.availableParallelism()} cores x the load's wall time = ${fmt(os.availableParallelism() * ms)} ms`,
+  );
   console.log(`baseline, plain keyset SELECT of the same rows: ${fmt(select)} ms = ${fmt(perMillion(select))} ms per 1M; load / baseline = ${fmt(ms / select)}`);
   console.log(`baseline, addMany alone of the same descriptors in the clear: ${fmt(add)} ms = ${fmt(perMillion(add))} ms per 1M; load / baseline = ${fmt(ms / add)}`);
   console.log(`matcher memory: ${fmt(median(loads.map((run) => run.matcherBytes)) / 2 ** 20)} MiB of descriptor storage, JS heap +${fmt(median(loads.map((run) => run.heapBytes)) / 2 ** 20)} MiB after the load`);
@@ -321,7 +361,7 @@ if (stores === 'all' || stores === 'postgres') {
   await client.connect();
   try {
     const read = async (after: string) => (await client.query<{ template_id: string }>(baselineQuery, [after, BASELINE_PAGE])).rows;
-    await benchOne('PostgreSQL', database, read);
+    await benchOne('PostgreSQL', database, read, true);
   } finally {
     await client.end();
     await database.close();
@@ -335,7 +375,7 @@ if (stores === 'all' || stores === 'pglite') {
   try {
     const read = async (after: string) =>
       (await sql<{ template_id: string }>`select template_id, user_id, tenant_id, mode, descriptor_sealed from rm_users.templates where template_id > ${after} order by template_id limit ${BASELINE_PAGE}`.execute(database.db)).rows;
-    await benchOne('embedded PGlite (data dir on disk)', database, read);
+    await benchOne('embedded PGlite (data dir on disk)', database, read, false);
   } finally {
     await database.close();
     await fs.rm(dir, { recursive: true, force: true });

@@ -1,7 +1,8 @@
 import { bruteForce as referenceBruteForce } from './support/bruteForce.ts';
 import test, { type ExecutionContext } from 'ava';
 import { hasCode } from '../src/errors/appError.ts';
-import { loadKernel, sharedBounds, unpackCandidates } from '../workers/matcherKernel.ts';
+import { compileKernel, loadKernel, relaxedSimd, sharedBounds, SLOT_BYTE_CODES, SLOT_WIDE_CODES, unpackCandidates } from '../workers/matcherKernel.ts';
+import { wasm } from '../src/matching/wasm.ts';
 import { quantizeQuery, squaredDistance, squaredNorm } from '../src/matching/distance.ts';
 import { copyRows, createShard } from '../src/matching/shard.ts';
 import { createGallery } from '../src/matching/gallery.ts';
@@ -476,6 +477,46 @@ test("the tasks of one pass share their bounds: a task keeps no row beyond anoth
   const capped = unpackCandidates(kernel.scan({ kind: 'quantized', segments: [second], queries: [query], bounds }))[0]!;
   t.deepEqual([...capped.row], [...secondAlone.row].filter((_, i) => secondAlone.distance[i]! <= kth));
   t.true([...capped.distance].every((distance) => distance <= kth));
+});
+
+// The full-codes scan exists only with relaxed SIMD (Node 22 and later); on Node 20 this shows as skipped.
+(relaxedSimd() ? test : test.skip)('the full-codes scan emits the same rows as the head test, in the same order, and counts the same head passes', async (t) => {
+  type Scan = (...args: number[]) => number;
+  const shard = createShard(1000);
+  const { entries } = clustered(141, 320);
+  // Rows of the same people as the query, and of others; the last block is not a multiple of four.
+  for (const entry of entries.slice(0, 998)) shard.append(entry.templateId, entry.userId, entry.descriptor);
+  t.is(shard.count, 998);
+  shard.tombstone(5);
+  const values = entries[3]!.descriptor;
+  const wide = new Int16Array(D);
+  const bytes = new Uint8Array(D);
+  const quantized = quantizeQuery(values, wide, bytes);
+  shard.writeQuery(0, { values, wide, bytes });
+  let emitted: Array<[number, number]> = [];
+  const instance = new wasm.Instance(await compileKernel(), { env: { memory: shard.memory, emit: (row: number, distance: number) => (emitted.push([row, distance]), fixed) } });
+  const exports = instance.exports as unknown as { scanQuantizedRelaxed: Scan; scanFullCodesRelaxed: Scan; passes: { value: number } };
+  const s = shard.segment(0, shard.count);
+  const slot = s.queries;
+  let fixed = 0;
+  const run = (scan: Scan, from: number, to: number, bound: number) => {
+    emitted = [];
+    fixed = bound;
+    const returned = scan(from, to, s.flags, s.headBases, s.fullBases, s.residuals, s.head, s.tail, s.rows, slot, slot + SLOT_WIDE_CODES, slot + SLOT_BYTE_CODES, quantized.headBase, quantized.fullBase, quantized.residual, bound);
+    return { emitted, returned, passes: exports.passes.value };
+  };
+  const exact = Array.from({ length: shard.count }, (_, row) => squaredDistance(shard.rowsView(), shard.rowOffset(row), values)).sort((a, b) => a - b);
+  // Every row, most rows (a bound that nearly every head passes), and a tight bound.
+  for (const bound of [Number.POSITIVE_INFINITY, exact[900]!, exact[10]!]) {
+    for (const [from, to] of [[0, shard.count], [3, 994]]) {
+      const head = run(exports.scanQuantizedRelaxed, from!, to!, bound);
+      const full = run(exports.scanFullCodesRelaxed, from!, to!, bound);
+      t.deepEqual(full, head, `bound ${bound}, rows [${from}, ${to})`);
+      t.true(head.emitted.every(([row, distance]) => row !== 5 && distance <= bound && row >= from! && row < to!));
+    }
+  }
+  t.is(run(exports.scanFullCodesRelaxed, 0, shard.count, Number.POSITIVE_INFINITY).emitted.length, shard.count - 1);
+  t.is(run(exports.scanFullCodesRelaxed, 0, shard.count, exact[10]!).emitted.length, 11);
 });
 
 test("a full queue answers SERVICE_UNAVAILABLE and close() stops the matcher", async (t) => {

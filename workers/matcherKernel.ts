@@ -137,6 +137,13 @@ interface KernelExports {
   ): number;
   /** The same test with the relaxed dot product; only in a module compiled with relaxed SIMD. */
   scanQuantizedRelaxed?: KernelExports['scanQuantized'];
+  /**
+   * The same candidates from every row's full code distance, for blocks where the head test passes
+   * most rows; the kernel uses only the relaxed one (scanFullCodes is the text it is made from).
+   */
+  scanFullCodesRelaxed?: KernelExports['scanQuantized'];
+  /** Rows that passed the head test in the last call of a code scan. */
+  readonly passes: { value: number };
   scanFloat(from: number, to: number, flags: number, norms: number, rows: number, query: number, norm: number, bound: number): number;
 }
 
@@ -144,6 +151,16 @@ interface KernelExports {
 const BATCH_BLOCK = 1024;
 /** Rows per block for a lone query: blocks only bound how late a cancellation is seen. */
 const SINGLE_BLOCK = 8192;
+
+/**
+ * A query's next block is scanned by full codes (scanFullCodes) once more than this fraction of
+ * the last block's rows passed the head test: each of those costs scanQuantized a call and the
+ * tail's dot product on its own, more than the full scan's vector test of every row. It goes back
+ * to the head test once fewer than FULL_CODES_BELOW pass (both scans count them). Both find the
+ * same candidates; only the time differs.
+ */
+const FULL_CODES_ABOVE = 0.25;
+const FULL_CODES_BELOW = 0.125;
 
 /** Splits a buffer from `Kernel.scan` into the candidates of each query of the task, in order. */
 export function unpackCandidates(buffer: ArrayBuffer): Candidates[] {
@@ -272,10 +289,10 @@ function marked(text: string, name: string, from = 0): { inner: string; start: n
 }
 
 /**
- * The kernel's source, with or without scanQuantizedRelaxed, and the wabt features it needs. The
- * .wat holds that function only as the parts that differ from scanQuantized (its section
- * `;; <relaxed-simd>`): here it is made from scanQuantized's text (`;; <scan-codes>`) with its
- * `;; <query-codes>` and `;; <row-dots>` parts swapped for those, so the rest is one text.
+ * The kernel's source, with or without the relaxed code scans (scanQuantizedRelaxed,
+ * scanFullCodesRelaxed), and the wabt features it needs. The .wat holds those only as the parts
+ * that differ from the plain ones (its section `;; <relaxed-simd>`): here they are made from the
+ * plain scans' text (`;; <scan-codes>`) with the marked parts swapped, so the rest is one text.
  */
 export async function kernelSource(relaxed: boolean): Promise<{ source: string; features: Record<string, boolean> }> {
   const text = await readFile(new URL('./matcherKernel.wat', import.meta.url), 'utf8');
@@ -285,14 +302,17 @@ export async function kernelSource(relaxed: boolean): Promise<{ source: string; 
   return { source, features: { threads: true, simd: true, relaxed_simd: relaxed } };
 }
 
-/** scanQuantizedRelaxed: scanQuantized's text with its query-codes and row-dots parts taken from the relaxed section. */
-function relaxedScan(plainScan: string, relaxedParts: string): string {
-  let scan = plainScan.replace('(func (export "scanQuantized")', '(func (export "scanQuantizedRelaxed")');
-  for (const part of ['query-codes', 'row-dots']) {
-    const plain = marked(scan, part);
-    scan = scan.slice(0, plain.start) + marked(relaxedParts, part).inner + scan.slice(plain.end);
+/**
+ * The relaxed code scans: every function of the plain scans' text renamed `<name>Relaxed`, with each
+ * part that the relaxed section marks (`;; <query-codes>`, `;; <row-dots>`, ...) taken from it.
+ */
+function relaxedScan(plainScans: string, relaxedParts: string): string {
+  let scans = plainScans.replace(/\(func \(export "(\w+)"\)/g, '(func (export "$1Relaxed")');
+  for (const [, part] of relaxedParts.matchAll(/;; <([a-z-]+)>/g)) {
+    const plain = marked(scans, part!);
+    scans = scans.slice(0, plain.start) + marked(relaxedParts, part!).inner + scans.slice(plain.end);
   }
-  return scan;
+  return scans;
 }
 
 // The smallest module using the relaxed dot product: (func (param v128 v128 v128) (result v128) (i32x4.relaxed_dot_i8x16_i7x16_add_s ...)).
@@ -352,10 +372,17 @@ export async function loadKernel(): Promise<Kernel> {
         bounds[q] = collectors[q]!.reset(query);
       });
       const block = count === 1 ? SINGLE_BLOCK : BATCH_BLOCK;
+      // Per query, whether its next block is scanned by full codes (see FULL_CODES_ABOVE); a query
+      // with no bound yet lets every row through the head test.
+      const fullCodes = queries.map((_, q) => !Number.isFinite(bounds[q]!));
       let open = count;
       scanning: for (const [index, s] of task.segments.entries()) {
         const exports = exportsOf(s.memory);
-        const scanCodes = kind === 'quantized' ? (exports.scanQuantizedRelaxed ?? exports.scanQuantized) : exports.scanQuantized;
+        const relaxed = kind === 'quantized';
+        const headScan = relaxed ? (exports.scanQuantizedRelaxed ?? exports.scanQuantized) : exports.scanQuantized;
+        // With SIMD128 alone, the full scan's sixteen i16 dot products a row cost more than the
+        // head test and its survivors' tails, even when most rows pass (measured): it is relaxed only.
+        const fullScan = relaxed ? exports.scanFullCodesRelaxed : undefined;
         for (let from = s.from; from < s.to; from += block) {
           const to = Math.min(s.to, from + block);
           if (cancel) {
@@ -370,13 +397,16 @@ export async function loadKernel(): Promise<Kernel> {
             current = collectors[q]!;
             current.setSegment(index);
             if (shared) bounds[q] = current.capAt(boundOfBits(Atomics.load(shared, q)));
-            bounds[q] =
-              kind === 'float'
-                ? exports.scanFloat(from, to, s.flags, s.norms, s.rows, slot, query.norm, bounds[q]!)
-                : scanCodes(
-                    from, to, s.flags, s.headBases, s.fullBases, s.residuals, s.head, s.tail, s.rows,
-                    slot, slot + SLOT_WIDE_CODES, slot + SLOT_BYTE_CODES, query.headBase, query.fullBase, query.residual, bounds[q]!,
-                  );
+            if (kind === 'float') {
+              bounds[q] = exports.scanFloat(from, to, s.flags, s.norms, s.rows, slot, query.norm, bounds[q]!);
+            } else {
+              bounds[q] = (fullCodes[q] && fullScan ? fullScan : headScan)(
+                from, to, s.flags, s.headBases, s.fullBases, s.residuals, s.head, s.tail, s.rows,
+                slot, slot + SLOT_WIDE_CODES, slot + SLOT_BYTE_CODES, query.headBase, query.fullBase, query.residual, bounds[q]!,
+              );
+              const passing = exports.passes.value / (to - from);
+              fullCodes[q] = fullCodes[q] ? passing > FULL_CODES_BELOW : passing > FULL_CODES_ABOVE;
+            }
             if (shared) publish(shared, q, boundBits(current.own()));
           }
         }

@@ -29,6 +29,9 @@
   (import "env" "memory" (memory 1 65536 shared))
   ;; emit(row, exact squared distance) returns the bound to use from now on (the caller's k-th best).
   (import "env" "emit" (func $emit (param i32 f32) (result f32)))
+  ;; The rows of the last code scan's call that passed the head test, for the caller to pick the
+  ;; scan of its next block (see workers/matcherKernel.ts).
+  (global $passes (export "passes") (mut i32) (i32.const 0))
 
   ;; Exact squared distance between the 128 f32 at byte offsets $p and $q.
   (func $distance (export "distance") (param $p i32) (param $q i32) (result f32)
@@ -125,7 +128,7 @@
     (param $q i32) (param $qc i32) (param $qb i32) (param $qhb i32) (param $qfb i32) (param $qr f32) (param $bound f32) (result f32)
     (local $Q0 v128) (local $Q1 v128) (local $Q2 v128) (local $Q3 v128) (local $Q4 v128) (local $Q5 v128) (local $Q6 v128) (local $Q7 v128) (local $zero v128)
     (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $dot v128) (local $limit v128) (local $qhbs v128)
-    (local $h i32) (local $row i32) (local $pass i32) (local $a f32) (local $next f32)
+    (local $h i32) (local $row i32) (local $pass i32) (local $passed i32) (local $a f32) (local $next f32)
     ;; <query-codes>
     (local.set $Q0 (v128.load offset=0 (local.get $qc)))
     (local.set $Q1 (v128.load offset=16 (local.get $qc)))
@@ -170,6 +173,7 @@
         ;; Lanes at or past $to are not rows of this segment (their memory is read, never used).
         (if (i32.lt_u (i32.sub (local.get $to) (local.get $row)) (i32.const 4))
           (then (local.set $pass (i32.and (local.get $pass) (i32.sub (i32.shl (i32.const 1) (i32.sub (local.get $to) (local.get $row))) (i32.const 1))))))
+        (local.set $passed (i32.add (local.get $passed) (i32.popcnt (local.get $pass))))
         (if (local.get $pass)
           (then
             (if (i32.and (local.get $pass) (i32.const 1))
@@ -212,6 +216,98 @@
         (local.set $row (i32.add (local.get $row) (i32.const 4)))
         (local.set $h (i32.add (local.get $h) (i32.const 256)))
         (br $group)))
+    (global.set $passes (local.get $passed))
+    (local.get $bound))
+
+  ;; The same candidates as scanQuantized, for blocks where its head test lets most rows through
+  ;; (a loose bound: the nearest so far, an exhaustive k-th): every row's full code distance, from
+  ;; the head's and the tail's dot products of four rows at a time, tested against the row's own
+  ;; limit in one vector test (the test $survivor makes of one row, lane by lane with the same f32
+  ;; operations), instead of a call per row that passes the head. The head test is still counted
+  ;; into $passes, so that the caller sees when it bites again. The exact distance of each
+  ;; candidate is measured by $consider, in row order, as in scanQuantized.
+  (func (export "scanFullCodes")
+    (param $from i32) (param $to i32) (param $flags i32) (param $headBases i32) (param $fullBases i32) (param $residuals i32) (param $head i32) (param $tail i32) (param $rows i32)
+    (param $q i32) (param $qc i32) (param $qb i32) (param $qhb i32) (param $qfb i32) (param $qr f32) (param $bound f32) (result f32)
+    (local $Q0 v128) (local $Q1 v128) (local $Q2 v128) (local $Q3 v128) (local $Q4 v128) (local $Q5 v128) (local $Q6 v128) (local $Q7 v128) (local $zero v128)
+    (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $e0 v128) (local $e1 v128) (local $e2 v128) (local $e3 v128)
+    (local $dot v128) (local $tailDot v128) (local $limit v128) (local $qhbs v128) (local $qfbs v128) (local $av v128) (local $lim v128)
+    (local $h i32) (local $t i32) (local $row i32) (local $lanes i32) (local $pass i32) (local $passed i32) (local $full i32) (local $lane i32) (local $a f32) (local $next f32)
+    ;; <full-query-codes>
+    (local.set $Q0 (v128.load offset=0 (local.get $qc)))
+    (local.set $Q1 (v128.load offset=16 (local.get $qc)))
+    (local.set $Q2 (v128.load offset=32 (local.get $qc)))
+    (local.set $Q3 (v128.load offset=48 (local.get $qc)))
+    (local.set $Q4 (v128.load offset=64 (local.get $qc)))
+    (local.set $Q5 (v128.load offset=80 (local.get $qc)))
+    (local.set $Q6 (v128.load offset=96 (local.get $qc)))
+    (local.set $Q7 (v128.load offset=112 (local.get $qc)))
+    ;; </full-query-codes>
+    (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
+    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))
+    (local.set $av (f32x4.splat (local.get $a)))
+    (local.set $qhbs (i32x4.splat (local.get $qhb)))
+    (local.set $qfbs (i32x4.splat (local.get $qfb)))
+    (local.set $row (local.get $from))
+    (local.set $h (i32.add (local.get $head) (i32.shl (local.get $from) (i32.const 6))))
+    (local.set $t (i32.add (local.get $tail) (i32.shl (local.get $from) (i32.const 6))))
+    (block $done
+      (loop $group
+        (br_if $done (i32.ge_u (local.get $row) (local.get $to)))
+        ;; <full-row-dots>
+        (local.set $d0 (i32x4.add (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=0 (local.get $h)) (local.get $Q0)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=8 (local.get $h)) (local.get $Q1))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=16 (local.get $h)) (local.get $Q2)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=24 (local.get $h)) (local.get $Q3)))) (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=32 (local.get $h)) (local.get $Q4)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=40 (local.get $h)) (local.get $Q5))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=48 (local.get $h)) (local.get $Q6)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=56 (local.get $h)) (local.get $Q7))))))
+        (local.set $d1 (i32x4.add (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=64 (local.get $h)) (local.get $Q0)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=72 (local.get $h)) (local.get $Q1))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=80 (local.get $h)) (local.get $Q2)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=88 (local.get $h)) (local.get $Q3)))) (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=96 (local.get $h)) (local.get $Q4)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=104 (local.get $h)) (local.get $Q5))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=112 (local.get $h)) (local.get $Q6)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=120 (local.get $h)) (local.get $Q7))))))
+        (local.set $d2 (i32x4.add (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=128 (local.get $h)) (local.get $Q0)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=136 (local.get $h)) (local.get $Q1))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=144 (local.get $h)) (local.get $Q2)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=152 (local.get $h)) (local.get $Q3)))) (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=160 (local.get $h)) (local.get $Q4)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=168 (local.get $h)) (local.get $Q5))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=176 (local.get $h)) (local.get $Q6)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=184 (local.get $h)) (local.get $Q7))))))
+        (local.set $d3 (i32x4.add (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=192 (local.get $h)) (local.get $Q0)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=200 (local.get $h)) (local.get $Q1))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=208 (local.get $h)) (local.get $Q2)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=216 (local.get $h)) (local.get $Q3)))) (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=224 (local.get $h)) (local.get $Q4)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=232 (local.get $h)) (local.get $Q5))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=240 (local.get $h)) (local.get $Q6)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=248 (local.get $h)) (local.get $Q7))))))
+        (local.set $e0 (i32x4.add (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=0 (local.get $t)) (v128.load offset=128 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=8 (local.get $t)) (v128.load offset=144 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=16 (local.get $t)) (v128.load offset=160 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=24 (local.get $t)) (v128.load offset=176 (local.get $qc))))) (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=32 (local.get $t)) (v128.load offset=192 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=40 (local.get $t)) (v128.load offset=208 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=48 (local.get $t)) (v128.load offset=224 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=56 (local.get $t)) (v128.load offset=240 (local.get $qc)))))))
+        (local.set $e1 (i32x4.add (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=64 (local.get $t)) (v128.load offset=128 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=72 (local.get $t)) (v128.load offset=144 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=80 (local.get $t)) (v128.load offset=160 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=88 (local.get $t)) (v128.load offset=176 (local.get $qc))))) (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=96 (local.get $t)) (v128.load offset=192 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=104 (local.get $t)) (v128.load offset=208 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=112 (local.get $t)) (v128.load offset=224 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=120 (local.get $t)) (v128.load offset=240 (local.get $qc)))))))
+        (local.set $e2 (i32x4.add (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=128 (local.get $t)) (v128.load offset=128 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=136 (local.get $t)) (v128.load offset=144 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=144 (local.get $t)) (v128.load offset=160 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=152 (local.get $t)) (v128.load offset=176 (local.get $qc))))) (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=160 (local.get $t)) (v128.load offset=192 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=168 (local.get $t)) (v128.load offset=208 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=176 (local.get $t)) (v128.load offset=224 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=184 (local.get $t)) (v128.load offset=240 (local.get $qc)))))))
+        (local.set $e3 (i32x4.add (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=192 (local.get $t)) (v128.load offset=128 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=200 (local.get $t)) (v128.load offset=144 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=208 (local.get $t)) (v128.load offset=160 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=216 (local.get $t)) (v128.load offset=176 (local.get $qc))))) (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=224 (local.get $t)) (v128.load offset=192 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=232 (local.get $t)) (v128.load offset=208 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=240 (local.get $t)) (v128.load offset=224 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=248 (local.get $t)) (v128.load offset=240 (local.get $qc)))))))
+        ;; </full-row-dots>
+        ;; (Σd0, Σd1, Σd2, Σd3) and the same of e: interleave and add pairs of rows, then add the halves
+        (local.set $d0 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d0) (local.get $d1)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d0) (local.get $d1))))
+        (local.set $d2 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d2) (local.get $d3)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d2) (local.get $d3))))
+        (local.set $dot (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $d0) (local.get $d2)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $d0) (local.get $d2))))
+        (local.set $e0 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $e0) (local.get $e1)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $e0) (local.get $e1))))
+        (local.set $e2 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $e2) (local.get $e3)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $e2) (local.get $e3))))
+        (local.set $tailDot (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $e0) (local.get $e2)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $e0) (local.get $e2))))
+        ;; Lanes at or past $to are not rows of this segment (their memory is read, never used).
+        (local.set $lanes (i32.const 15))
+        (if (i32.lt_u (i32.sub (local.get $to) (local.get $row)) (i32.const 4))
+          (then (local.set $lanes (i32.sub (i32.shl (i32.const 1) (i32.sub (local.get $to) (local.get $row))) (i32.const 1)))))
+        ;; the head test, counted only
+        (local.set $pass (i32.and (local.get $lanes) (i32x4.bitmask (i32x4.le_s
+          (i32x4.sub (i32x4.add (v128.load (i32.add (local.get $headBases) (i32.shl (local.get $row) (i32.const 2)))) (local.get $qhbs)) (i32x4.shl (local.get $dot) (i32.const 2)))
+          (local.get $limit)))))
+        (local.set $passed (i32.add (local.get $passed) (i32.popcnt (local.get $pass))))
+        ;; |c − 2q₇|² = (|c|² + 256·Σc) + 4·|q₇|² − 4·c·b over all dimensions, against ((a + r)² · 1.0001) · 2¹⁶
+        (local.set $lim (f32x4.add (local.get $av) (v128.load (i32.add (local.get $residuals) (i32.shl (local.get $row) (i32.const 2))))))
+        (local.set $lim (f32x4.mul (f32x4.mul (local.get $lim) (local.get $lim)) (f32x4.splat (f32.const 1.0001))))
+        (local.set $full (i32.and (local.get $lanes) (i32x4.bitmask (f32x4.le
+          (f32x4.mul
+            (f32x4.convert_i32x4_s (i32x4.sub
+              (i32x4.add (v128.load (i32.add (local.get $fullBases) (i32.shl (local.get $row) (i32.const 2)))) (local.get $qfbs))
+              (i32x4.shl (i32x4.add (local.get $dot) (local.get $tailDot)) (i32.const 2))))
+            (f32x4.splat (f32.const 0x1p-16)))
+          (local.get $lim)))))
+        (block $considered
+          (loop $candidates
+            (br_if $considered (i32.eqz (local.get $full)))
+            (local.set $lane (i32.add (local.get $row) (i32.ctz (local.get $full))))
+            (local.set $full (i32.and (local.get $full) (i32.sub (local.get $full) (i32.const 1))))
+            (local.set $next (call $consider (local.get $lane) (local.get $flags) (i32.add (local.get $rows) (i32.shl (local.get $lane) (i32.const 9))) (local.get $q) (local.get $bound)))
+            (if (f32.ne (local.get $next) (local.get $bound))
+              (then
+                (local.set $bound (local.get $next))
+                (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
+                (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))
+                (local.set $av (f32x4.splat (local.get $a)))))
+            (br $candidates)))
+        (local.set $row (i32.add (local.get $row) (i32.const 4)))
+        (local.set $h (i32.add (local.get $h) (i32.const 256)))
+        (local.set $t (i32.add (local.get $t) (i32.const 256)))
+        (br $group)))
+    (global.set $passes (local.get $passed))
     (local.get $bound))
   ;; </scan-codes>
 
@@ -241,6 +337,38 @@
           (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=208 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=192 (local.get $h)) (local.get $Q0) (local.get $zero)))
           (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=240 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=224 (local.get $h)) (local.get $Q2) (local.get $zero)))))
   ;; </row-dots>
+  ;; <full-query-codes>
+    (local.set $Q0 (v128.load offset=0 (local.get $qb)))
+    (local.set $Q1 (v128.load offset=16 (local.get $qb)))
+    (local.set $Q2 (v128.load offset=32 (local.get $qb)))
+    (local.set $Q3 (v128.load offset=48 (local.get $qb)))
+  ;; </full-query-codes>
+  ;; <full-row-dots>
+        (local.set $d0 (i32x4.add
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=16 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=0 (local.get $h)) (local.get $Q0) (local.get $zero)))
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=48 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=32 (local.get $h)) (local.get $Q2) (local.get $zero)))))
+        (local.set $d1 (i32x4.add
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=80 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=64 (local.get $h)) (local.get $Q0) (local.get $zero)))
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=112 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=96 (local.get $h)) (local.get $Q2) (local.get $zero)))))
+        (local.set $d2 (i32x4.add
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=144 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=128 (local.get $h)) (local.get $Q0) (local.get $zero)))
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=176 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=160 (local.get $h)) (local.get $Q2) (local.get $zero)))))
+        (local.set $d3 (i32x4.add
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=208 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=192 (local.get $h)) (local.get $Q0) (local.get $zero)))
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=240 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=224 (local.get $h)) (local.get $Q2) (local.get $zero)))))
+        (local.set $e0 (i32x4.add
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=16 (local.get $t)) (v128.load offset=80 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=0 (local.get $t)) (v128.load offset=64 (local.get $qb)) (local.get $zero)))
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=48 (local.get $t)) (v128.load offset=112 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=32 (local.get $t)) (v128.load offset=96 (local.get $qb)) (local.get $zero)))))
+        (local.set $e1 (i32x4.add
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=80 (local.get $t)) (v128.load offset=80 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=64 (local.get $t)) (v128.load offset=64 (local.get $qb)) (local.get $zero)))
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=112 (local.get $t)) (v128.load offset=112 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=96 (local.get $t)) (v128.load offset=96 (local.get $qb)) (local.get $zero)))))
+        (local.set $e2 (i32x4.add
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=144 (local.get $t)) (v128.load offset=80 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=128 (local.get $t)) (v128.load offset=64 (local.get $qb)) (local.get $zero)))
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=176 (local.get $t)) (v128.load offset=112 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=160 (local.get $t)) (v128.load offset=96 (local.get $qb)) (local.get $zero)))))
+        (local.set $e3 (i32x4.add
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=208 (local.get $t)) (v128.load offset=80 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=192 (local.get $t)) (v128.load offset=64 (local.get $qb)) (local.get $zero)))
+          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=240 (local.get $t)) (v128.load offset=112 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=224 (local.get $t)) (v128.load offset=96 (local.get $qb)) (local.get $zero)))))
+  ;; </full-row-dots>
   ;; </relaxed-simd>
 
   ;; Rows [$from, $to) by the dot-product form against the f32 query at $q (|q|² = $qn; |x|² from $norms). Returns the
