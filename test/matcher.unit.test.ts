@@ -479,6 +479,35 @@ test("the tasks of one pass share their bounds: a task keeps no row beyond anoth
   t.true([...capped.distance].every((distance) => distance <= kth));
 });
 
+test('tasks sharing a claim counter scan each block once: the blocks left after the claims, and none once they are all claimed', async (t) => {
+  const kernel = await loadKernel();
+  const shard = createShard(3000);
+  const { entries } = clustered(151, 1000);
+  for (const entry of entries.slice(0, 3000)) shard.append(entry.templateId, entry.userId, entry.descriptor);
+  t.is(shard.count, 3000);
+  // Two queries: a batch, scanned in blocks of 1,024 rows (three blocks here); every row within
+  // the bound is kept, so what a task keeps is exactly the rows of the blocks it scanned.
+  const queries = [entries[1]!.descriptor, entries[2000]!.descriptor].map((values, slot) => {
+    const wide = new Int16Array(D);
+    const bytes = new Uint8Array(D);
+    const quantized = quantizeQuery(values, wide, bytes);
+    shard.writeQuery(slot, { values, wide, bytes });
+    return { slot, norm: squaredNorm(values), ...quantized, k: 3000, bound: 1.2 };
+  });
+  const segments = [shard.segment(0, shard.count)];
+  const rowsOf = (buffer: ArrayBuffer) => unpackCandidates(buffer).map((candidates) => [...candidates.row].sort((a, b) => a - b));
+  const alone = rowsOf(kernel.scan({ kind: 'quantized', segments, queries }));
+  t.true(alone.every((rows) => rows.some((row) => row < 1024) && rows.some((row) => row >= 1024)));
+  const claim = new Int32Array(new SharedArrayBuffer(4));
+  Atomics.store(claim, 0, 1);
+  // Block 0 was claimed by another task: this one scans blocks 1 and 2.
+  t.deepEqual(rowsOf(kernel.scan({ kind: 'quantized', segments, queries, claim })), alone.map((rows) => rows.filter((row) => row >= 1024)));
+  t.is(Atomics.load(claim, 0), 4);
+  t.deepEqual(rowsOf(kernel.scan({ kind: 'quantized', segments, queries, claim })), [[], []]);
+  Atomics.store(claim, 0, 0);
+  t.deepEqual(rowsOf(kernel.scan({ kind: 'quantized', segments, queries, claim })), alone);
+});
+
 // The full-codes scan exists only with relaxed SIMD (Node 22 and later); on Node 20 this shows as skipped.
 (relaxedSimd() ? test : test.skip)('the full-codes scan emits the same rows as the head test, in the same order, and counts the same head passes', async (t) => {
   type Scan = (...args: number[]) => number;

@@ -74,6 +74,14 @@ export interface ScanTask {
   readonly queries: readonly ScanQuery[];
   readonly cancel?: Int32Array;
   readonly bounds?: Int32Array;
+  /**
+   * Shared by tasks that carry the same segments (one per thread of a pass): the blocks of the
+   * segments are numbered in order, and each task scans only the blocks it claims, by
+   * Atomics.add on claim[0], until none is left. Every block is scanned by exactly one task, and
+   * a thread that starts late or is slowed leaves its share to the others. Without it the task
+   * scans every block.
+   */
+  readonly claim?: Int32Array;
 }
 
 /**
@@ -149,7 +157,7 @@ interface KernelExports {
 
 /** Rows per block when a batch shares the scan: ~150 KiB of codes and norms, read from memory once and from the core's L2 by the other queries. */
 const BATCH_BLOCK = 1024;
-/** Rows per block for a lone query: blocks only bound how late a cancellation is seen. */
+/** Rows per block for a lone query: blocks bound how late a cancellation or a bound is seen, and are what the tasks of a pass claim. */
 const SINGLE_BLOCK = 8192;
 
 /**
@@ -376,14 +384,24 @@ export async function loadKernel(): Promise<Kernel> {
       // with no bound yet lets every row through the head test.
       const fullCodes = queries.map((_, q) => !Number.isFinite(bounds[q]!));
       let open = count;
+      const { claim } = task;
+      // The number of the next block this task scans, and of the block at hand.
+      let next = claim ? Atomics.add(claim, 0, 1) : 0;
+      let numbered = 0;
       scanning: for (const [index, s] of task.segments.entries()) {
+        const blocks = Math.ceil((s.to - s.from) / block);
+        if (next >= numbered + blocks) {
+          numbered += blocks;
+          continue;
+        }
         const exports = exportsOf(s.memory);
         const relaxed = kind === 'quantized';
         const headScan = relaxed ? (exports.scanQuantizedRelaxed ?? exports.scanQuantized) : exports.scanQuantized;
         // With SIMD128 alone, the full scan's sixteen i16 dot products a row cost more than the
         // head test and its survivors' tails, even when most rows pass (measured): it is relaxed only.
         const fullScan = relaxed ? exports.scanFullCodesRelaxed : undefined;
-        for (let from = s.from; from < s.to; from += block) {
+        for (let from = s.from; from < s.to; from += block, numbered++) {
+          if (numbered !== next) continue;
           const to = Math.min(s.to, from + block);
           if (cancel) {
             open = 0;
@@ -409,6 +427,8 @@ export async function loadKernel(): Promise<Kernel> {
             }
             if (shared) publish(shared, q, boundBits(current.own()));
           }
+          // Claimed once this block is done, so that the last blocks go to whoever is free.
+          next = claim ? Atomics.add(claim, 0, 1) : next + 1;
         }
       }
       current = undefined;

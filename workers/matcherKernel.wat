@@ -9,7 +9,7 @@
 ;; Codes have one scale for every row and query, S = 2^-8 (x̂ = S · code), so squared distances
 ;; between codes are integers, and S² = 2^-16 turns them into distances exactly.
 ;;
-;; Both scans only pick candidates cheaply; every candidate that is not tombstoned is measured by
+;; The scans only pick candidates cheaply; every candidate that is not tombstoned is measured by
 ;; `distance`, the exact Σ(x − q)², and emitted if that is <= the bound. A candidate test may
 ;; let extra rows through but never drops one within the bound, so the result is exact:
 ;;  - scanQuantized reads 64 bytes of int8 codes and a 4-byte head base per row, and the rest
@@ -19,6 +19,8 @@
 ;;    head test uses R >= r of every row it tests (see $headLimit), the tail's test the row's own r.
 ;;    The integer parts are exact; the float rest (and `distance`'s own rounding, ~1e-5 relative)
 ;;    is covered by widening sqrt(bound) by 1e-4 and the squared limit by another 1e-4.
+;;  - scanFullCodes makes the tail's test of every row, reading all 128 bytes of codes: the same
+;;    candidates, cheaper when a loose bound lets most rows through the head test.
 ;;  - scanFloat uses |x|² + |q|² − 2·x·q with a margin of 3e-5·(|x|² + |q|²) (its f32 rounding
 ;;    error is ~1e-6 of that): the baseline, reading all 512 bytes of every row.
 ;;

@@ -116,7 +116,7 @@ const MAX_RESULTS = 50;
 const MAX_ROWS_PER_SHARD = 4_000_000;
 
 interface ScanPlan {
-  /** The shard of each of the task's segments, to map candidate rows back to ids. */
+  /** The shard of each of the pass's segments, to map candidate rows back to ids. */
   readonly shards: readonly Shard[];
   readonly segments: readonly ScanSegment[];
 }
@@ -220,8 +220,8 @@ export function createMatcher(options: MatcherOptions): Matcher {
     // Taken after the await, so that the plan, k and the snapshot of shards agree.
     const shards = [...gallery.shards()];
     const query = scanQueryOf(gallery, prepared, ask, 0);
-    const plans = planScans(shards, 1, [{ slot: 0, prepared }]);
-    const results = plans.map((plan) => ({ plan, candidates: unpackCandidates(kernel.scan({ kind: scanKind, segments: plan.segments, queries: [query] }))[0]! }));
+    const plan = planScan(shards, [{ slot: 0, prepared }]);
+    const results = [{ plan, candidates: unpackCandidates(kernel.scan({ kind: scanKind, segments: plan.segments, queries: [query] }))[0]! }];
     return { ...merge(gallery, results, ask), totalCompared: gallery.size };
   }
 
@@ -255,15 +255,18 @@ export function createMatcher(options: MatcherOptions): Matcher {
     const totalCompared = gallery.size;
     const slots = batch.map(() => freeSlots.pop()!);
     const queries = batch.map((ask, i) => scanQueryOf(gallery, ask.prepared, ask, slots[i]!));
-    const plans = planScans(shards, parts, batch.map((ask, i) => ({ slot: slots[i]!, prepared: ask.prepared })));
+    const plan = planScan(shards, batch.map((ask, i) => ({ slot: slots[i]!, prepared: ask.prepared })));
     const cancel = new Int32Array(new SharedArrayBuffer(4 * batch.length));
-    // The tasks scan other rows and tighten each other's bounds as they go.
-    const bounds = plans.length > 1 ? sharedBounds(batch.length) : undefined;
+    // One task per thread, all over the whole gallery: each scans the blocks it claims from one
+    // shared counter (so a thread that starts late or is slowed leaves its share to the others),
+    // and they tighten each other's bounds as they go.
+    const claim = parts > 1 ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
+    const bounds = parts > 1 ? sharedBounds(batch.length) : undefined;
     batch.forEach((ask, i) => {
       ask.onDrop = () => Atomics.store(cancel, i, 1);
     });
     lane.scanning = true;
-    tasksInFlight += plans.length;
+    tasksInFlight += parts;
     stats.scans++;
     stats.queries += batch.length;
     stats.largestBatch = Math.max(stats.largestBatch, batch.length);
@@ -273,10 +276,11 @@ export function createMatcher(options: MatcherOptions): Matcher {
       for (const ask of batch) ask.startClock();
       const pool = poolOf();
       // allSettled, not all: the slots must stay taken until no task of this batch can still read them.
-      return Promise.allSettled(plans.map((plan) => pool.run({ kind: scanKind, segments: plan.segments, queries, cancel, bounds } satisfies ScanTask, { name: 'scan' }) as Promise<ArrayBuffer>));
+      const task: ScanTask = { kind: scanKind, segments: plan.segments, queries, cancel, bounds, claim };
+      return Promise.allSettled(Array.from({ length: parts }, () => pool.run(task, { name: 'scan' }) as Promise<ArrayBuffer>));
     };
     void run().catch((error: unknown): Array<PromiseSettledResult<ArrayBuffer>> => [{ status: 'rejected', reason: error }]).then((settled) => {
-      tasksInFlight -= plans.length;
+      tasksInFlight -= parts;
       freeSlots.push(...slots);
       lane.scanning = false;
       const failure = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
@@ -286,7 +290,7 @@ export function createMatcher(options: MatcherOptions): Matcher {
         if (ask.settled()) return;
         if (failure) return ask.settle(translateScanError(failure.reason));
         try {
-          ask.settle({ ...merge(gallery, plans.map((plan, p) => ({ plan, candidates: unpacked[p]![i]! })), ask), totalCompared });
+          ask.settle({ ...merge(gallery, unpacked.map((candidates) => ({ plan, candidates: candidates[i]! })), ask), totalCompared });
         } catch (error) {
           ask.settle(translateScanError(error));
         }
@@ -491,34 +495,16 @@ function merge(gallery: Gallery, results: ReadonlyArray<{ plan: ScanPlan; candid
   return ask.nearest && ranked[0] ? { matches, nearest: ranked[0] } : { matches };
 }
 
-/** Writes the queries into every shard's slots, and splits the shards' rows into `parts` tasks of nearly equal row counts. */
-function planScans(shards: readonly Shard[], parts: number, queries: ReadonlyArray<{ slot: number; prepared: PreparedQuery }>): ScanPlan[] {
-  const total = shards.reduce((sum, shard) => sum + shard.count, 0);
-  const perPart = Math.max(1, Math.ceil(total / parts));
-  const plans: ScanPlan[] = [];
-  let planShards: Shard[] = [];
-  let segments: ScanSegment[] = [];
-  let room = perPart;
-  const flush = () => {
-    if (segments.length > 0) plans.push({ shards: planShards, segments });
-    planShards = [];
-    segments = [];
-    room = perPart;
-  };
+/** Writes the queries into every shard's slots: the plan of a pass, one segment per shard with rows. */
+function planScan(shards: readonly Shard[], queries: ReadonlyArray<{ slot: number; prepared: PreparedQuery }>): ScanPlan {
+  const plan: { shards: Shard[]; segments: ScanSegment[] } = { shards: [], segments: [] };
   for (const shard of shards) {
     if (shard.count === 0) continue;
     for (const { slot, prepared } of queries) shard.writeQuery(slot, prepared.slot);
-    for (let from = 0; from < shard.count; ) {
-      const to = Math.min(shard.count, from + room);
-      planShards.push(shard);
-      segments.push(shard.segment(from, to));
-      room -= to - from;
-      from = to;
-      if (room === 0) flush();
-    }
+    plan.shards.push(shard);
+    plan.segments.push(shard.segment(0, shard.count));
   }
-  flush();
-  return plans;
+  return plan;
 }
 
 function translateScanError(error: unknown): AppError {
