@@ -300,14 +300,24 @@ function marked(text: string, name: string, from = 0): { inner: string; start: n
  * The kernel's source, with or without the relaxed code scans (scanQuantizedRelaxed,
  * scanFullCodesRelaxed), and the wabt features it needs. The .wat holds those only as the parts
  * that differ from the plain ones (its section `;; <relaxed-simd>`): here they are made from the
- * plain scans' text (`;; <scan-codes>`) with the marked parts swapped, so the rest is one text.
+ * plain scans' text (`;; <scan-codes>`) with the marked parts swapped, so the rest is one text;
+ * within it, `;; <same name>` stands for the part marked `name` (see withSameParts).
  */
 export async function kernelSource(relaxed: boolean): Promise<{ source: string; features: Record<string, boolean> }> {
   const text = await readFile(new URL('./matcherKernel.wat', import.meta.url), 'utf8');
   const section = marked(text, 'relaxed-simd');
-  // The section gives way to the relaxed scan made from it, or to nothing.
-  const source = text.slice(0, section.start) + (relaxed ? relaxedScan(marked(text, 'scan-codes').inner, section.inner) : '') + text.slice(section.end);
+  // The section gives way to the relaxed scans made from it, or to nothing.
+  const relaxedScans = relaxed ? withSameParts(relaxedScan(marked(text, 'scan-codes').inner, section.inner)) : '';
+  const source = withSameParts(text.slice(0, section.start)) + relaxedScans + withSameParts(text.slice(section.end));
   return { source, features: { threads: true, simd: true, relaxed_simd: relaxed } };
+}
+
+/**
+ * Fills each `;; <same name>` of `text` with the part marked `name` in it, so that the full-codes
+ * scan uses scanQuantized's query codes, row dot products and sums, of the same variant.
+ */
+function withSameParts(text: string): string {
+  return text.replace(/;; <same ([a-z-]+)>/g, (_, name: string) => marked(text, name).inner);
 }
 
 /**
@@ -318,7 +328,8 @@ function relaxedScan(plainScans: string, relaxedParts: string): string {
   let scans = plainScans.replace(/\(func \(export "(\w+)"\)/g, '(func (export "$1Relaxed")');
   for (const [, part] of relaxedParts.matchAll(/;; <([a-z-]+)>/g)) {
     const plain = marked(scans, part!);
-    scans = scans.slice(0, plain.start) + marked(relaxedParts, part!).inner + scans.slice(plain.end);
+    // The markers stay, for withSameParts.
+    scans = `${scans.slice(0, plain.start)};; <${part}>${marked(relaxedParts, part!).inner};; </${part}>${scans.slice(plain.end)}`;
   }
   return scans;
 }

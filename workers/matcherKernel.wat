@@ -165,9 +165,11 @@
           (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=224 (local.get $h)) (local.get $Q4)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=232 (local.get $h)) (local.get $Q5))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=240 (local.get $h)) (local.get $Q6)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=248 (local.get $h)) (local.get $Q7))))))
         ;; </row-dots>
         ;; (Σd0, Σd1, Σd2, Σd3): interleave and add pairs of rows, then add the halves
+        ;; <row-sums>
         (local.set $d0 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d0) (local.get $d1)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d0) (local.get $d1))))
         (local.set $d2 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d2) (local.get $d3)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d2) (local.get $d3))))
         (local.set $dot (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $d0) (local.get $d2)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $d0) (local.get $d2))))
+        ;; </row-sums>
         ;; lb = hb + qhb − 4·c_h·b_h <= limit, in integers
         (local.set $pass (i32x4.bitmask (i32x4.le_s
           (i32x4.sub (i32x4.add (v128.load (i32.add (local.get $headBases) (i32.shl (local.get $row) (i32.const 2)))) (local.get $qhbs)) (i32x4.shl (local.get $dot) (i32.const 2)))
@@ -235,16 +237,7 @@
     (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $e0 v128) (local $e1 v128) (local $e2 v128) (local $e3 v128)
     (local $dot v128) (local $tailDot v128) (local $limit v128) (local $qhbs v128) (local $qfbs v128) (local $av v128) (local $lim v128)
     (local $h i32) (local $t i32) (local $row i32) (local $lanes i32) (local $pass i32) (local $passed i32) (local $full i32) (local $lane i32) (local $a f32) (local $next f32)
-    ;; <full-query-codes>
-    (local.set $Q0 (v128.load offset=0 (local.get $qc)))
-    (local.set $Q1 (v128.load offset=16 (local.get $qc)))
-    (local.set $Q2 (v128.load offset=32 (local.get $qc)))
-    (local.set $Q3 (v128.load offset=48 (local.get $qc)))
-    (local.set $Q4 (v128.load offset=64 (local.get $qc)))
-    (local.set $Q5 (v128.load offset=80 (local.get $qc)))
-    (local.set $Q6 (v128.load offset=96 (local.get $qc)))
-    (local.set $Q7 (v128.load offset=112 (local.get $qc)))
-    ;; </full-query-codes>
+    ;; <same query-codes>
     (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
     (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))
     (local.set $av (f32x4.splat (local.get $a)))
@@ -256,20 +249,15 @@
     (block $done
       (loop $group
         (br_if $done (i32.ge_u (local.get $row) (local.get $to)))
-        ;; <full-row-dots>
-        (local.set $d0 (i32x4.add (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=0 (local.get $h)) (local.get $Q0)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=8 (local.get $h)) (local.get $Q1))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=16 (local.get $h)) (local.get $Q2)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=24 (local.get $h)) (local.get $Q3)))) (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=32 (local.get $h)) (local.get $Q4)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=40 (local.get $h)) (local.get $Q5))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=48 (local.get $h)) (local.get $Q6)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=56 (local.get $h)) (local.get $Q7))))))
-        (local.set $d1 (i32x4.add (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=64 (local.get $h)) (local.get $Q0)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=72 (local.get $h)) (local.get $Q1))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=80 (local.get $h)) (local.get $Q2)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=88 (local.get $h)) (local.get $Q3)))) (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=96 (local.get $h)) (local.get $Q4)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=104 (local.get $h)) (local.get $Q5))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=112 (local.get $h)) (local.get $Q6)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=120 (local.get $h)) (local.get $Q7))))))
-        (local.set $d2 (i32x4.add (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=128 (local.get $h)) (local.get $Q0)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=136 (local.get $h)) (local.get $Q1))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=144 (local.get $h)) (local.get $Q2)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=152 (local.get $h)) (local.get $Q3)))) (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=160 (local.get $h)) (local.get $Q4)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=168 (local.get $h)) (local.get $Q5))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=176 (local.get $h)) (local.get $Q6)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=184 (local.get $h)) (local.get $Q7))))))
-        (local.set $d3 (i32x4.add (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=192 (local.get $h)) (local.get $Q0)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=200 (local.get $h)) (local.get $Q1))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=208 (local.get $h)) (local.get $Q2)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=216 (local.get $h)) (local.get $Q3)))) (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=224 (local.get $h)) (local.get $Q4)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=232 (local.get $h)) (local.get $Q5))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=240 (local.get $h)) (local.get $Q6)) (i32x4.dot_i16x8_s (v128.load8x8_s offset=248 (local.get $h)) (local.get $Q7))))))
+        ;; <same row-dots>
+        ;; <tail-dots>
         (local.set $e0 (i32x4.add (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=0 (local.get $t)) (v128.load offset=128 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=8 (local.get $t)) (v128.load offset=144 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=16 (local.get $t)) (v128.load offset=160 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=24 (local.get $t)) (v128.load offset=176 (local.get $qc))))) (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=32 (local.get $t)) (v128.load offset=192 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=40 (local.get $t)) (v128.load offset=208 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=48 (local.get $t)) (v128.load offset=224 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=56 (local.get $t)) (v128.load offset=240 (local.get $qc)))))))
         (local.set $e1 (i32x4.add (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=64 (local.get $t)) (v128.load offset=128 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=72 (local.get $t)) (v128.load offset=144 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=80 (local.get $t)) (v128.load offset=160 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=88 (local.get $t)) (v128.load offset=176 (local.get $qc))))) (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=96 (local.get $t)) (v128.load offset=192 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=104 (local.get $t)) (v128.load offset=208 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=112 (local.get $t)) (v128.load offset=224 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=120 (local.get $t)) (v128.load offset=240 (local.get $qc)))))))
         (local.set $e2 (i32x4.add (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=128 (local.get $t)) (v128.load offset=128 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=136 (local.get $t)) (v128.load offset=144 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=144 (local.get $t)) (v128.load offset=160 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=152 (local.get $t)) (v128.load offset=176 (local.get $qc))))) (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=160 (local.get $t)) (v128.load offset=192 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=168 (local.get $t)) (v128.load offset=208 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=176 (local.get $t)) (v128.load offset=224 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=184 (local.get $t)) (v128.load offset=240 (local.get $qc)))))))
         (local.set $e3 (i32x4.add (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=192 (local.get $t)) (v128.load offset=128 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=200 (local.get $t)) (v128.load offset=144 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=208 (local.get $t)) (v128.load offset=160 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=216 (local.get $t)) (v128.load offset=176 (local.get $qc))))) (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=224 (local.get $t)) (v128.load offset=192 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=232 (local.get $t)) (v128.load offset=208 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=240 (local.get $t)) (v128.load offset=224 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=248 (local.get $t)) (v128.load offset=240 (local.get $qc)))))))
-        ;; </full-row-dots>
+        ;; </tail-dots>
         ;; (Σd0, Σd1, Σd2, Σd3) and the same of e: interleave and add pairs of rows, then add the halves
-        (local.set $d0 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d0) (local.get $d1)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d0) (local.get $d1))))
-        (local.set $d2 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d2) (local.get $d3)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d2) (local.get $d3))))
-        (local.set $dot (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $d0) (local.get $d2)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $d0) (local.get $d2))))
+        ;; <same row-sums>
         (local.set $e0 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $e0) (local.get $e1)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $e0) (local.get $e1))))
         (local.set $e2 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $e2) (local.get $e3)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $e2) (local.get $e3))))
         (local.set $tailDot (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $e0) (local.get $e2)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $e0) (local.get $e2))))
@@ -339,25 +327,7 @@
           (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=208 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=192 (local.get $h)) (local.get $Q0) (local.get $zero)))
           (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=240 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=224 (local.get $h)) (local.get $Q2) (local.get $zero)))))
   ;; </row-dots>
-  ;; <full-query-codes>
-    (local.set $Q0 (v128.load offset=0 (local.get $qb)))
-    (local.set $Q1 (v128.load offset=16 (local.get $qb)))
-    (local.set $Q2 (v128.load offset=32 (local.get $qb)))
-    (local.set $Q3 (v128.load offset=48 (local.get $qb)))
-  ;; </full-query-codes>
-  ;; <full-row-dots>
-        (local.set $d0 (i32x4.add
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=16 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=0 (local.get $h)) (local.get $Q0) (local.get $zero)))
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=48 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=32 (local.get $h)) (local.get $Q2) (local.get $zero)))))
-        (local.set $d1 (i32x4.add
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=80 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=64 (local.get $h)) (local.get $Q0) (local.get $zero)))
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=112 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=96 (local.get $h)) (local.get $Q2) (local.get $zero)))))
-        (local.set $d2 (i32x4.add
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=144 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=128 (local.get $h)) (local.get $Q0) (local.get $zero)))
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=176 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=160 (local.get $h)) (local.get $Q2) (local.get $zero)))))
-        (local.set $d3 (i32x4.add
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=208 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=192 (local.get $h)) (local.get $Q0) (local.get $zero)))
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=240 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=224 (local.get $h)) (local.get $Q2) (local.get $zero)))))
+  ;; <tail-dots>
         (local.set $e0 (i32x4.add
           (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=16 (local.get $t)) (v128.load offset=80 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=0 (local.get $t)) (v128.load offset=64 (local.get $qb)) (local.get $zero)))
           (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=48 (local.get $t)) (v128.load offset=112 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=32 (local.get $t)) (v128.load offset=96 (local.get $qb)) (local.get $zero)))))
@@ -370,7 +340,7 @@
         (local.set $e3 (i32x4.add
           (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=208 (local.get $t)) (v128.load offset=80 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=192 (local.get $t)) (v128.load offset=64 (local.get $qb)) (local.get $zero)))
           (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=240 (local.get $t)) (v128.load offset=112 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=224 (local.get $t)) (v128.load offset=96 (local.get $qb)) (local.get $zero)))))
-  ;; </full-row-dots>
+  ;; </tail-dots>
   ;; </relaxed-simd>
 
   ;; Rows [$from, $to) by the dot-product form against the f32 query at $q (|q|² = $qn; |x|² from $norms). Returns the
