@@ -320,6 +320,34 @@ test('a row whose rounding points straight away from the query is still found at
   }
 });
 
+// The query's side of the same allowance: every row is on its code grid (no residual), and every
+// head value of the query is half a query step (2⁻⁸, less a hair) off the grid point it rounds to,
+// on the side away from the row, so that its codes are farther from each row than the query itself
+// by its whole residual over the head (a head test without r_qh misses these).
+test("a query whose rounding points straight away from the rows still finds each at a threshold it just meets", async (t) => {
+  const random = seededRandom(405);
+  const grid = new Float32Array(D).map(() => Math.round((0.06 * gaussian(random)) / 2 ** -7) * 2 ** -7);
+  const signs = Array.from({ length: 64 }, () => (random() < 0.5 ? -1 : 1));
+  const query = Float32Array.from(grid, (g, i) => (i < 64 ? g - signs[i]! * (2 ** -8 - 2 ** -20) : g));
+  const entries: GalleryEntry[] = [];
+  const thresholds: number[] = [];
+  for (let u = 0; u < 40; u++) {
+    // Beyond the query from its grid point by a whole number of row steps: on the row grid.
+    const row = Float32Array.from(grid, (g, i) => (i < 64 ? g - signs[i]! * (1 + Math.floor(random() * 3)) * 2 ** -8 : g));
+    entries.push({ templateId: `far-${u}`, userId: `far-user-${u}`, descriptor: row });
+    thresholds.push(Math.max(0, 1 - Math.sqrt(squaredDistance(row, 0, query))));
+  }
+  for (const name of ['quantized scan, 2 threads', 'quantized scan on SIMD128 alone, 2 threads', 'inline on the calling thread']) {
+    const matcher = matcherFor(name);
+    const key = freshKey();
+    matcher.addMany(key, entries);
+    for (let u = 0; u < entries.length; u++) {
+      const { matches } = await matcher.identify(key, query, { maxResults: 50, minSimilarity: thresholds[u]! });
+      t.true(matches.some((match) => match.templateId === `far-${u}`), `${name}: far-${u} at similarity ${thresholds[u]}`);
+    }
+  }
+});
+
 test('a compaction copied elsewhere keeps the old shard until the copy is done, carries over removals made meanwhile and sends new rows to another shard', async (t) => {
   let release: () => void = () => undefined;
   const copies: Array<Promise<void>> = [];
@@ -531,7 +559,7 @@ test('tasks sharing a claim counter scan each block once: the blocks left after 
   const run = (scan: Scan, from: number, to: number, bound: number) => {
     emitted = [];
     fixed = bound;
-    const returned = scan(from, to, s.flags, s.headBases, s.fullBases, s.residuals, s.head, s.tail, s.rows, slot, slot + SLOT_WIDE_CODES, slot + SLOT_BYTE_CODES, quantized.headBase, quantized.fullBase, quantized.residual, bound);
+    const returned = scan(from, to, s.flags, s.headBases, s.fullBases, s.residuals, s.head, s.tail, s.rows, slot, slot + SLOT_WIDE_CODES, slot + SLOT_BYTE_CODES, quantized.headBase, quantized.fullBase, quantized.residual, quantized.headResidual, bound);
     return { emitted, returned, passes: exports.passes.value };
   };
   const exact = Array.from({ length: shard.count }, (_, row) => squaredDistance(shard.rowsView(), shard.rowOffset(row), values)).sort((a, b) => a - b);

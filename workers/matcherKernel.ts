@@ -39,10 +39,14 @@ export interface ScanQuery {
   readonly slot: number;
   /** |q|² as float32 (for 'float'). */
   readonly norm: number;
-  /** The query's parts of the squared code distance over the head and over all dimensions (integers), and its residual |q − q̂| (see distance.ts). */
+  /**
+   * The query's parts of the squared code distance over the head and over all dimensions
+   * (integers), its residual |q − q̂| and that over the head's dimensions (see distance.ts).
+   */
   readonly headBase: number;
   readonly fullBase: number;
   readonly residual: number;
+  readonly headResidual: number;
   /** How many best rows to keep; rows tied with the k-th are kept too. */
   readonly k: number;
   /** Only rows with squared distance <= bound (may be Infinity). */
@@ -141,7 +145,7 @@ export interface Kernel {
 interface KernelExports {
   scanQuantized(
     from: number, to: number, flags: number, headBases: number, fullBases: number, residuals: number, head: number, tail: number, rows: number,
-    query: number, wideCodes: number, byteCodes: number, headBase: number, fullBase: number, residual: number, bound: number,
+    query: number, wideCodes: number, byteCodes: number, headBase: number, fullBase: number, residual: number, headResidual: number, bound: number,
   ): number;
   /** The same test with the relaxed dot product; only in a module compiled with relaxed SIMD. */
   scanQuantizedRelaxed?: KernelExports['scanQuantized'];
@@ -431,7 +435,7 @@ export async function loadKernel(): Promise<Kernel> {
             } else {
               bounds[q] = (fullCodes[q] && fullScan ? fullScan : headScan)(
                 from, to, s.flags, s.headBases, s.fullBases, s.residuals, s.head, s.tail, s.rows,
-                slot, slot + SLOT_WIDE_CODES, slot + SLOT_BYTE_CODES, query.headBase, query.fullBase, query.residual, bounds[q]!,
+                slot, slot + SLOT_WIDE_CODES, slot + SLOT_BYTE_CODES, query.headBase, query.fullBase, query.residual, query.headResidual, bounds[q]!,
               );
               const passing = exports.passes.value / (to - from);
               fullCodes[q] = fullCodes[q] ? passing > FULL_CODES_BELOW : passing > FULL_CODES_ABOVE;
@@ -474,7 +478,7 @@ function warmUp(kernel: Kernel): void {
   for (let i = 0; i < floats.length; i++) floats[i] = ((i * 7919) % 1000) / 8000;
   const bytes = new Int8Array(memory.buffer, head, rows * 128);
   for (let i = 0; i < bytes.length; i++) bytes[i] = ((i * 7919) % 255) - 127;
-  const query = (slot: number, bound: number): ScanQuery => ({ slot, norm: 1, headBase: 1000, fullBase: 2000, residual: 0.01, k: 4, bound, nearest: slot === 1 });
+  const query = (slot: number, bound: number): ScanQuery => ({ slot, norm: 1, headBase: 1000, fullBase: 2000, residual: 0.01, headResidual: 0.007, k: 4, bound, nearest: slot === 1 });
   for (const kind of ['quantized', 'quantized-simd128', 'float'] as const) {
     for (let i = 0; i < 30; i++) kernel.scan({ kind, segments: [segment], queries: i % 2 === 0 ? [query(0, Number.POSITIVE_INFINITY)] : [query(0, 0.3), query(1, 0.3)] });
   }

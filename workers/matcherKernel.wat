@@ -14,9 +14,10 @@
 ;; let extra rows through but never drops one within the bound, so the result is exact:
 ;;  - scanQuantized reads 64 bytes of int8 codes and a 4-byte head base per row, and the rest
 ;;    only for the rows they cannot rule out, instead of 512. With r = |x − x̂| and r_q = |q − q̂|,
-;;    the triangle inequality gives |x − q| >= |x̂ − q̂| − r − r_q, and |x̂ − q̂| >= |x̂_h − q̂_h| (the
-;;    head's part of it), so a row within the bound has |x̂_h − q̂_h| <= sqrt(bound) + r + r_q. The
-;;    head test uses R >= r of every row it tests (see $headLimit), the tail's test the row's own r.
+;;    the triangle inequality gives |x − q| >= |x̂ − q̂| − r − r_q. Over the head's dimensions alone
+;;    (r_h, r_qh the residuals over them), |x − q| >= |x_h − q_h| >= |x̂_h − q̂_h| − r_h − r_qh, so a
+;;    row within the bound has |x̂_h − q̂_h| <= sqrt(bound) + r_h + r_qh. The head test uses
+;;    R >= r_h of every row it tests (see $headLimit), the tail's test the row's own r and r_q.
 ;;    The integer parts are exact; the float rest (and `distance`'s own rounding, ~1e-5 relative)
 ;;    is covered by widening sqrt(bound) by 1e-4 and the squared limit by another 1e-4.
 ;;  - scanFullCodes makes the tail's test of every row, reading all 128 bytes of codes: the same
@@ -83,14 +84,15 @@
       (then (call $emit (local.get $row) (local.get $d)))
       (else (local.get $bound))))
 
-  ;; The head test's limit in code units (2⁻¹⁶): floor((a + R)^2 · 1.0001 · 2^16), where a = sqrt(bound) + r_q
-  ;; (widened) and R = 0.0222 bounds the residual of every row whose values are all within the
-  ;; codes' range (128 half steps of 2⁻⁸ make at most √128 · 2⁻⁹ = 0.02210); rows beyond it store a
-  ;; head base lowered by 2³⁰, so that they always reach the tail's test, which uses their own
-  ;; residual. Infinity saturates to the largest i32, which every row passes.
-  (func $headLimit (param $a f32) (result i32)
+  ;; The head test's limit in code units (2⁻¹⁶): floor((a_h + R)^2 · 1.0001 · 2^16), where
+  ;; a_h = sqrt(bound) + r_qh (widened), r_qh the query's residual over the head's dimensions alone,
+  ;; and R = 0.015625 bounds the head's residual of every row whose head values are all within the
+  ;; codes' range (64 half steps of 2⁻⁸ make at most √64 · 2⁻⁹ = 2⁻⁶); rows beyond it store a head
+  ;; base lowered by 2³⁰, so that they always reach the tail's test, which uses their own residual
+  ;; over all dimensions. Infinity saturates to the largest i32, which every row passes.
+  (func $headLimit (param $bound f32) (param $qhr f32) (result i32)
     (local $r f64)
-    (local.set $r (f64.add (f64.promote_f32 (local.get $a)) (f64.const 0.0222)))
+    (local.set $r (f64.add (f64.promote_f32 (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qhr))) (f64.const 0.015625)))
     (i32.trunc_sat_f64_s (f64.floor (f64.mul (f64.mul (local.get $r) (local.get $r)) (f64.const 65542.5536)))))
 
   ;; A row whose head the test did not rule out: the full integer code distance from the head's
@@ -116,10 +118,11 @@
       (else (local.get $bound))))
 
   ;; Rows [$from, $to) by their int8 codes against the query's biased codes (i16 at $qc, bytes at
-  ;; $qb; its parts $qhb of the head's and $qfb of the whole squared code distance, residual $qr);
+  ;; $qb; its parts $qhb of the head's and $qfb of the whole squared code distance, its residual $qr
+  ;; and that over the head's dimensions $qhr);
   ;; the f32 query is at $q. Returns the final bound. Four rows at a time: their head dot products
   ;; with the query (the query's head codes stay in registers), then one vector test of each row's
-  ;; head code distance lb = hb + qhb − 4·c_h·b_h against its limit (sqrt(bound) + r_q + r)²; the
+  ;; head code distance lb = hb + qhb − 4·c_h·b_h against its limit (sqrt(bound) + r_qh + R)²; the
   ;; few rows it cannot rule out go on to the tail. This one extends the row's codes to i16 and
   ;; uses SIMD128's i16 dot product. scanQuantizedRelaxed is this function with the two marked
   ;; parts (the query's codes, the rows' dot products) taken from the relaxed-SIMD section below,
@@ -127,7 +130,7 @@
   ;; <scan-codes>
   (func (export "scanQuantized")
     (param $from i32) (param $to i32) (param $flags i32) (param $headBases i32) (param $fullBases i32) (param $residuals i32) (param $head i32) (param $tail i32) (param $rows i32)
-    (param $q i32) (param $qc i32) (param $qb i32) (param $qhb i32) (param $qfb i32) (param $qr f32) (param $bound f32) (result f32)
+    (param $q i32) (param $qc i32) (param $qb i32) (param $qhb i32) (param $qfb i32) (param $qr f32) (param $qhr f32) (param $bound f32) (result f32)
     (local $Q0 v128) (local $Q1 v128) (local $Q2 v128) (local $Q3 v128) (local $Q4 v128) (local $Q5 v128) (local $Q6 v128) (local $Q7 v128) (local $zero v128)
     (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $dot v128) (local $limit v128) (local $qhbs v128)
     (local $h i32) (local $row i32) (local $pass i32) (local $passed i32) (local $a f32) (local $next f32)
@@ -143,7 +146,7 @@
     ;; </query-codes>
     ;; a = how far |x̂ − q̂| may be from a row within the bound, before the row's own residual
     (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))
+    (local.set $limit (i32x4.splat (call $headLimit (local.get $bound) (local.get $qhr))))
     (local.set $qhbs (i32x4.splat (local.get $qhb)))
     (local.set $row (local.get $from))
     (local.set $h (i32.add (local.get $head) (i32.shl (local.get $from) (i32.const 6))))
@@ -188,7 +191,7 @@
                   (then
                     (local.set $bound (local.get $next))
                     (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-                    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))))))
+                    (local.set $limit (i32x4.splat (call $headLimit (local.get $bound) (local.get $qhr))))))))
             (if (i32.and (local.get $pass) (i32.const 2))
               (then
                 (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 1)) (i32x4.extract_lane 1 (local.get $dot))
@@ -197,7 +200,7 @@
                   (then
                     (local.set $bound (local.get $next))
                     (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-                    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))))))
+                    (local.set $limit (i32x4.splat (call $headLimit (local.get $bound) (local.get $qhr))))))))
             (if (i32.and (local.get $pass) (i32.const 4))
               (then
                 (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 2)) (i32x4.extract_lane 2 (local.get $dot))
@@ -206,7 +209,7 @@
                   (then
                     (local.set $bound (local.get $next))
                     (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-                    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))))))
+                    (local.set $limit (i32x4.splat (call $headLimit (local.get $bound) (local.get $qhr))))))))
             (if (i32.and (local.get $pass) (i32.const 8))
               (then
                 (local.set $next (call $survivor (i32.add (local.get $row) (i32.const 3)) (i32x4.extract_lane 3 (local.get $dot))
@@ -215,7 +218,7 @@
                   (then
                     (local.set $bound (local.get $next))
                     (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-                    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))))))
+                    (local.set $limit (i32x4.splat (call $headLimit (local.get $bound) (local.get $qhr))))))))
 ))
         (local.set $row (i32.add (local.get $row) (i32.const 4)))
         (local.set $h (i32.add (local.get $h) (i32.const 256)))
@@ -232,14 +235,14 @@
   ;; candidate is measured by $consider, in row order, as in scanQuantized.
   (func (export "scanFullCodes")
     (param $from i32) (param $to i32) (param $flags i32) (param $headBases i32) (param $fullBases i32) (param $residuals i32) (param $head i32) (param $tail i32) (param $rows i32)
-    (param $q i32) (param $qc i32) (param $qb i32) (param $qhb i32) (param $qfb i32) (param $qr f32) (param $bound f32) (result f32)
+    (param $q i32) (param $qc i32) (param $qb i32) (param $qhb i32) (param $qfb i32) (param $qr f32) (param $qhr f32) (param $bound f32) (result f32)
     (local $Q0 v128) (local $Q1 v128) (local $Q2 v128) (local $Q3 v128) (local $Q4 v128) (local $Q5 v128) (local $Q6 v128) (local $Q7 v128) (local $zero v128)
     (local $d0 v128) (local $d1 v128) (local $d2 v128) (local $d3 v128) (local $e0 v128) (local $e1 v128) (local $e2 v128) (local $e3 v128)
     (local $dot v128) (local $tailDot v128) (local $limit v128) (local $qhbs v128) (local $qfbs v128) (local $av v128) (local $lim v128)
     (local $h i32) (local $t i32) (local $row i32) (local $lanes i32) (local $pass i32) (local $passed i32) (local $full i32) (local $lane i32) (local $a f32) (local $next f32)
     ;; <same query-codes>
     (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-    (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))
+    (local.set $limit (i32x4.splat (call $headLimit (local.get $bound) (local.get $qhr))))
     (local.set $av (f32x4.splat (local.get $a)))
     (local.set $qhbs (i32x4.splat (local.get $qhb)))
     (local.set $qfbs (i32x4.splat (local.get $qfb)))
@@ -290,7 +293,7 @@
               (then
                 (local.set $bound (local.get $next))
                 (local.set $a (f32.add (f32.mul (f32.sqrt (local.get $bound)) (f32.const 1.0001)) (local.get $qr)))
-                (local.set $limit (i32x4.splat (call $headLimit (local.get $a))))
+                (local.set $limit (i32x4.splat (call $headLimit (local.get $bound) (local.get $qhr))))
                 (local.set $av (f32x4.splat (local.get $a)))))
             (br $candidates)))
         (local.set $row (i32.add (local.get $row) (i32.const 4)))

@@ -46,19 +46,20 @@ export const QUERY_CODE_SCALE = 2 ** -7;
 const QUERY_BIAS = 64;
 
 /**
- * The residual the kernel's head test assumes for every row: 128 half steps of 2⁻⁸ make at most
- * √128 · 2⁻⁹ = 0.02210 for a row whose values are all within the codes' range. A row beyond it
- * (a value clamped) stores its head base lowered by HEAD_OUTLIER_OFFSET, so that it always goes
- * on to the tail's test, which uses the row's own residual. Mirrors `$headLimit` in the kernel.
+ * The residual over the head's dimensions the kernel's head test assumes for every row: 64 half
+ * steps of 2⁻⁸ make at most √64 · 2⁻⁹ = 2⁻⁶ for a row whose head values are all within the codes'
+ * range. A row beyond it (a head value clamped) stores its head base lowered by
+ * HEAD_OUTLIER_OFFSET, so that it always goes on to the tail's test, which uses the row's own
+ * residual over all dimensions. Mirrors `$headLimit` in the kernel.
  */
-export const HEAD_RESIDUAL_CAP = 0.0222;
+export const HEAD_RESIDUAL_CAP = 2 ** -6;
 export const HEAD_OUTLIER_OFFSET = 2 ** 30;
 
 /** What the quantized scan needs of a row besides its codes. */
 export interface RowQuantization {
   /**
    * |c|² + 256·Σc over the head dimensions (lowered by HEAD_OUTLIER_OFFSET for a row whose
-   * residual exceeds HEAD_RESIDUAL_CAP), and over all of them: the row's part of the squared code
+   * residual over them exceeds HEAD_RESIDUAL_CAP), and over all of them: the row's part of the squared code
    * distance, exact integers.
    */
   readonly headBase: number;
@@ -72,13 +73,14 @@ export interface QueryQuantization {
   /** 4·|q₇|² over the head dimensions, and over all of them: the query's part of the squared code distance. */
   readonly headBase: number;
   readonly fullBase: number;
-  /** |q − q̂|, rounded up. */
+  /** |q − q̂|, rounded up, and the same over the head's dimensions alone (the head test's). */
   readonly residual: number;
+  readonly headResidual: number;
 }
 
 /** Writes the int8 codes of a row at `offset` of `codes`. */
 export function quantizeRow(values: Float32Array, codes: Int8Array, offset: number): RowQuantization {
-  const residual = quantizeOnGrid(values, ROW_CODE_SCALE, -127, 127, codes, offset);
+  const { residual, headResidual } = quantizeOnGrid(values, ROW_CODE_SCALE, -127, 127, codes, offset);
   let headBase = 0;
   let fullBase = 0;
   for (let i = 0; i < DIMENSIONS; i++) {
@@ -86,12 +88,12 @@ export function quantizeRow(values: Float32Array, codes: Int8Array, offset: numb
     fullBase += code * code + 256 * code;
     if (i === HEAD_DIMENSIONS - 1) headBase = fullBase;
   }
-  return { headBase: residual > HEAD_RESIDUAL_CAP ? headBase - HEAD_OUTLIER_OFFSET : headBase, fullBase, residual };
+  return { headBase: headResidual > HEAD_RESIDUAL_CAP ? headBase - HEAD_OUTLIER_OFFSET : headBase, fullBase, residual };
 }
 
 /** Writes a query's biased codes b = q₇ + 64, as i16 (the SIMD128 kernel's operand) and as bytes (the relaxed kernel's). */
 export function quantizeQuery(values: Float32Array, wide: Int16Array, bytes: Uint8Array): QueryQuantization {
-  const residual = quantizeOnGrid(values, QUERY_CODE_SCALE, -QUERY_BIAS, QUERY_BIAS - 1, wide, 0);
+  const { residual, headResidual } = quantizeOnGrid(values, QUERY_CODE_SCALE, -QUERY_BIAS, QUERY_BIAS - 1, wide, 0);
   let headBase = 0;
   let fullBase = 0;
   for (let i = 0; i < DIMENSIONS; i++) {
@@ -101,19 +103,20 @@ export function quantizeQuery(values: Float32Array, wide: Int16Array, bytes: Uin
     wide[i] = code + QUERY_BIAS;
     bytes[i] = code + QUERY_BIAS;
   }
-  return { headBase, fullBase, residual };
+  return { headBase, fullBase, residual, headResidual };
 }
 
 /**
  * The one grid both kinds of code use: each value rounded to the nearest multiple of `scale`,
- * clamped to codes lo..hi, written at `offset` of `codes`; answers the residual |v − scale·code|,
- * rounded up.
+ * clamped to codes lo..hi, written at `offset` of `codes`; answers the residual |v − scale·code|
+ * and the same over the head's dimensions, both rounded up.
  */
-function quantizeOnGrid(values: Float32Array, scale: number, lo: number, hi: number, codes: Int8Array | Int16Array, offset: number): number {
+function quantizeOnGrid(values: Float32Array, scale: number, lo: number, hi: number, codes: Int8Array | Int16Array, offset: number): { residual: number; headResidual: number } {
   // scale is a power of two, so value · (1 / scale) is exact and floor(x + 0.5) is Math.round(x)
   // (x + 0.5 is exact in a double for these magnitudes): the same codes, at half the cost.
   const inverse = 1 / scale;
   let residualSquares = 0;
+  let headSquares = 0;
   for (let i = 0; i < DIMENSIONS; i++) {
     const value = values[i]!;
     const rounded = Math.floor(value * inverse + 0.5);
@@ -121,8 +124,9 @@ function quantizeOnGrid(values: Float32Array, scale: number, lo: number, hi: num
     codes[offset + i] = code;
     const error = value - scale * code;
     residualSquares += error * error;
+    if (i === HEAD_DIMENSIONS - 1) headSquares = residualSquares;
   }
-  return roundedUp(residualSquares);
+  return { residual: roundedUp(residualSquares), headResidual: roundedUp(headSquares) };
 }
 
 /** √(squares) as float32, never below the exact value. */
