@@ -457,6 +457,30 @@ test('calls arriving while a scan runs are scanned together in one pass, each ge
   t.deepEqual(matcher.scanStats(), { scans: 2, queries: 16, largestBatch: 15, threadsStarted: 2, offThreadCompactions: 0 });
 });
 
+test('callers who ask again as soon as they are answered join the next batch with those who waited, instead of alternating half batches', async (t) => {
+  const matcher = createMatcher({ threads: 2, rowsPerShard: 64, inlineRows: 0 });
+  t.teardown(() => matcher.close());
+  const key = freshKey();
+  const { entries, near } = clustered(112, 150);
+  matcher.addMany(key, entries);
+  const random = seededRandom(13);
+  const options = { maxResults: 3, minSimilarity: 0.4, nearest: true };
+  // Eight callers, each asking ten times in a row, every answer checked.
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      for (let i = 0; i < 10; i++) {
+        const query = near(random);
+        const { matches } = await matcher.identify(key, query, options);
+        sameMatches(t, matches, bruteForce(entries, query, options, kernelOrderSquared), 'answer', 0);
+      }
+    }),
+  );
+  // The first call is scanned alone and the seven others wait for it; from then on every pass
+  // holds all eight (1 + 79 / 8 rounded up = 11 passes), where starting the waiting ones at once
+  // would alternate batches of seven and one (or four and four), about twice as many passes.
+  t.like(matcher.scanStats(), { scans: 11, queries: 80, largestBatch: 8 });
+});
+
 test('the kernel drops a cancelled query of a batch and still answers the others', async (t) => {
   const kernel = await loadKernel();
   const shard = createShard(300);

@@ -140,6 +140,8 @@ interface Ask {
 /** The calls of one gallery: at most one batch scanning, the others waiting to form the next. */
 interface Lane {
   scanning: boolean;
+  /** Set from the end of a pass until the next batch may start (see scanBatch). */
+  deferred: boolean;
   readonly waiting: Ask[];
 }
 
@@ -227,7 +229,7 @@ export function createMatcher(options: MatcherOptions): Matcher {
 
   /** Starts the next batch of a lane's waiting calls, if it has any and no batch is scanning. */
   function pump(name: string, lane: Lane): void {
-    if (lane.scanning || closed) return;
+    if (lane.scanning || lane.deferred || closed) return;
     const gallery = galleries.get(name)!;
     while (lane.waiting.length > 0 && !lane.scanning) {
       const batch = lane.waiting.splice(0, Math.min(maxBatch, freeSlots.length)).filter((ask) => !ask.settled());
@@ -295,19 +297,26 @@ export function createMatcher(options: MatcherOptions): Matcher {
           ask.settle(translateScanError(error));
         }
       });
-      // The slots freed here may be what another gallery's waiting calls lack.
-      pump(name, lane);
-      for (const [other, waiting] of lanes) if (waiting !== lane && waiting.waiting.length > 0) pump(other, waiting);
+      // The next batch starts once the callers just answered have run (setImmediate comes after
+      // their promise reactions and the I/O of this turn), so that those who ask again at once,
+      // and requests that arrived meanwhile, join it instead of waiting a whole pass for the one
+      // after. The slots freed here may be what another gallery's waiting calls lack.
+      lane.deferred = true;
+      setImmediate(() => {
+        lane.deferred = false;
+        pump(name, lane);
+        for (const [other, waiting] of lanes) if (waiting !== lane && waiting.waiting.length > 0) pump(other, waiting);
+      });
     });
   }
 
   function askPool(name: string, prepared: PreparedQuery, options: IdentifyOptions): Promise<IdentifyResult> {
     let lane = lanes.get(name);
     if (!lane) {
-      lane = { scanning: false, waiting: [] };
+      lane = { scanning: false, deferred: false, waiting: [] };
       lanes.set(name, lane);
     }
-    if (lane.scanning && waitingAsks >= maxQueue) throw new AppError('SERVICE_UNAVAILABLE', 'The matcher is saturated; retry later', { queued: waitingAsks });
+    if ((lane.scanning || lane.deferred) && waitingAsks >= maxQueue) throw new AppError('SERVICE_UNAVAILABLE', 'The matcher is saturated; retry later', { queued: waitingAsks });
     const { signal } = options;
     return new Promise((resolve, reject) => {
       let done = false;
