@@ -290,15 +290,31 @@ test('a shard with more than a quarter tombstoned is compacted into a new memory
   t.is(gallery.maxTemplatesPerUser, 4);
 });
 
-// The worst case of the head test's allowance: the query sits on its code grid (no residual), and
-// every head value of the row is half a code step off, rounded away from the query, so that its
-// codes are farther from the query than the row itself by its whole residual.
+/**
+ * Each row's template is found, by every kind of scan, with the threshold set at the similarity
+ * it has to the query: the edge cases of the head test's allowance.
+ */
+async function foundAtTheirThresholds(t: ExecutionContext, query: Float32Array, rows: readonly Float32Array[], name: string): Promise<void> {
+  const entries = rows.map((descriptor, u) => ({ templateId: `${name}-${u}`, userId: `${name}-user-${u}`, descriptor }));
+  for (const scan of ['quantized scan, 2 threads', 'quantized scan on SIMD128 alone, 2 threads', 'inline on the calling thread']) {
+    const matcher = matcherFor(scan);
+    const key = freshKey();
+    matcher.addMany(key, entries);
+    for (const { templateId, descriptor } of entries) {
+      const minSimilarity = Math.max(0, 1 - Math.sqrt(squaredDistance(descriptor, 0, query)));
+      const { matches } = await matcher.identify(key, query, { maxResults: 50, minSimilarity });
+      t.true(matches.some((match) => match.templateId === templateId), `${scan}: ${templateId} at similarity ${minSimilarity}`);
+    }
+  }
+}
+
+// The worst case of the head test's allowance for the rows: the query sits on its code grid (no
+// residual), and every head value of the row is half a code step off, rounded away from the query,
+// so that its codes are farther from the query than the row itself by its whole residual.
 test('a row whose rounding points straight away from the query is still found at a threshold it just meets', async (t) => {
   const random = seededRandom(404);
   const query = new Float32Array(D).map(() => Math.round((0.06 * gaussian(random)) / 2 ** -7) * 2 ** -7);
-  const entries: GalleryEntry[] = [];
-  const thresholds: number[] = [];
-  for (let u = 0; u < 40; u++) {
+  const rows = Array.from({ length: 40 }, () => {
     const row = Float32Array.from(query);
     for (let i = 0; i < 64; i++) {
       const sign = random() < 0.5 ? -1 : 1;
@@ -306,46 +322,23 @@ test('a row whose rounding points straight away from the query is still found at
       const grid = Math.round((query[i]! + (sign * 0.45) / 8) / 2 ** -8) * 2 ** -8;
       row[i] = grid - sign * (2 ** -9 - 2 ** -20);
     }
-    entries.push({ templateId: `edge-${u}`, userId: `edge-user-${u}`, descriptor: row });
-    thresholds.push(Math.max(0, 1 - Math.sqrt(squaredDistance(row, 0, query))));
-  }
-  for (const name of ['quantized scan, 2 threads', 'quantized scan on SIMD128 alone, 2 threads', 'inline on the calling thread']) {
-    const matcher = matcherFor(name);
-    const key = freshKey();
-    matcher.addMany(key, entries);
-    for (let u = 0; u < entries.length; u++) {
-      const { matches } = await matcher.identify(key, query, { maxResults: 50, minSimilarity: thresholds[u]! });
-      t.true(matches.some((match) => match.templateId === `edge-${u}`), `${name}: edge-${u} at similarity ${thresholds[u]}`);
-    }
-  }
+    return row;
+  });
+  await foundAtTheirThresholds(t, query, rows, 'edge');
 });
 
-// The query's side of the same allowance: every row is on its code grid (no residual), and every
-// head value of the query is half a query step (2⁻⁸, less a hair) off the grid point it rounds to,
-// on the side away from the row, so that its codes are farther from each row than the query itself
-// by its whole residual over the head (a head test without r_qh misses these).
-test("a query whose rounding points straight away from the rows still finds each at a threshold it just meets", async (t) => {
+// And for the query: every row is on its code grid (no residual), and every head value of the
+// query is half a query step (2⁻⁸, less a hair) off the grid point it rounds to, on the side away
+// from the rows, so that its codes are farther from each row than the query itself by its whole
+// residual over the head (a head test without r_qh misses these).
+test('a query whose rounding points straight away from the rows still finds each at a threshold it just meets', async (t) => {
   const random = seededRandom(405);
   const grid = new Float32Array(D).map(() => Math.round((0.06 * gaussian(random)) / 2 ** -7) * 2 ** -7);
   const signs = Array.from({ length: 64 }, () => (random() < 0.5 ? -1 : 1));
   const query = Float32Array.from(grid, (g, i) => (i < 64 ? g - signs[i]! * (2 ** -8 - 2 ** -20) : g));
-  const entries: GalleryEntry[] = [];
-  const thresholds: number[] = [];
-  for (let u = 0; u < 40; u++) {
-    // Beyond the query from its grid point by a whole number of row steps: on the row grid.
-    const row = Float32Array.from(grid, (g, i) => (i < 64 ? g - signs[i]! * (1 + Math.floor(random() * 3)) * 2 ** -8 : g));
-    entries.push({ templateId: `far-${u}`, userId: `far-user-${u}`, descriptor: row });
-    thresholds.push(Math.max(0, 1 - Math.sqrt(squaredDistance(row, 0, query))));
-  }
-  for (const name of ['quantized scan, 2 threads', 'quantized scan on SIMD128 alone, 2 threads', 'inline on the calling thread']) {
-    const matcher = matcherFor(name);
-    const key = freshKey();
-    matcher.addMany(key, entries);
-    for (let u = 0; u < entries.length; u++) {
-      const { matches } = await matcher.identify(key, query, { maxResults: 50, minSimilarity: thresholds[u]! });
-      t.true(matches.some((match) => match.templateId === `far-${u}`), `${name}: far-${u} at similarity ${thresholds[u]}`);
-    }
-  }
+  // Beyond the query from its grid point by a whole number of row steps: on the row grid.
+  const rows = Array.from({ length: 40 }, () => Float32Array.from(grid, (g, i) => (i < 64 ? g - signs[i]! * (1 + Math.floor(random() * 3)) * 2 ** -8 : g)));
+  await foundAtTheirThresholds(t, query, rows, 'far');
 });
 
 test('a compaction copied elsewhere keeps the old shard until the copy is done, carries over removals made meanwhile and sends new rows to another shard', async (t) => {
