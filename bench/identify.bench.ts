@@ -12,9 +12,10 @@
 import { runInNewContext } from 'node:vm';
 import v8 from 'node:v8';
 import wabt from 'wabt';
-import { kernelSource, relaxedSimd, type ScanKind } from '../workers/matcherKernel.ts';
+import { kernelSource, loadKernel, relaxedSimd, type ScanKind, type ScanQuery } from '../workers/matcherKernel.ts';
 import { createMatcher, type GalleryEntry, type GalleryKey, type IdentifyOptions, type Matcher } from '../src/matching/matcher.ts';
-import { similarityOf } from '../src/matching/distance.ts';
+import { quantizeQuery, similarityOf, squaredBoundOf, squaredNorm } from '../src/matching/distance.ts';
+import { createGallery } from '../src/matching/gallery.ts';
 import { wasm, WASM_PAGE, type WasmMemory } from '../src/matching/wasm.ts';
 import { seededRandom } from '../test/support/faces.ts';
 import { readBandwidth } from './bandwidth.ts';
@@ -211,6 +212,48 @@ function prune(candidates: Array<{ row: number; distance: number }>, keep: numbe
   return kth;
 }
 
+/**
+ * The kernel alone on this thread over the same rows (one gallery, no pool, no merge): the median
+ * time of a pass with batches of 1, 8 and 16 queries, per row and query. It is what a batch costs
+ * in compute, apart from threads, dispatch and merging: the rate 8 clients can reach at most.
+ */
+async function kernelAlone(data: Dataset, queriesOf: (mode: Mode) => Float32Array[]): Promise<void> {
+  const gallery = createGallery({ rowsPerShard: 131072, compactFraction: 0.25 });
+  data.templateIds.forEach((templateId, i) => {
+    const chunk = data.chunks[Math.floor(i / CHUNK_ROWS)]!;
+    const at = (i % CHUNK_ROWS) * D;
+    gallery.add(templateId, data.userIds[i]!, chunk.rows.subarray(at, at + D));
+  });
+  const kernel = await loadKernel();
+  const shards = gallery.shards();
+  const segments = shards.map((shard) => shard.segment(0, shard.count));
+  for (const mode of modes) {
+    const options = optionsOf[mode];
+    const asked = queriesOf(mode);
+    const perRow: string[] = [];
+    const before = kernel.headTests();
+    for (const batch of [1, 8, 16]) {
+      const ms: number[] = [];
+      for (let pass = 0; pass < 12; pass++) {
+        const queries = Array.from({ length: batch }, (_, i): ScanQuery => {
+          const values = asked[(pass * batch + i) % asked.length]!;
+          const wide = new Int16Array(D);
+          const bytes = new Uint8Array(D);
+          const quantized = quantizeQuery(values, wide, bytes);
+          for (const shard of shards) shard.writeQuery(i + 1, { values, wide, bytes });
+          const k = options.maxResults * gallery.maxTemplatesPerUser;
+          return { slot: i + 1, norm: squaredNorm(values), ...quantized, k, bound: squaredBoundOf(options.minSimilarity), nearest: options.nearest === true };
+        });
+        ms.push((await timed(async () => kernel.scan({ kind: 'quantized', segments, queries }))).ms);
+      }
+      perRow.push(((median(ms) * 1e6) / batch / data.templateIds.length).toFixed(2));
+    }
+    const after = kernel.headTests();
+    const passed = (100 * (after.passed - before.passed)) / (after.rows - before.rows);
+    console.log(`  kernel alone (this thread, no pool), ${mode}: ${perRow.join(' / ')} ns per row and query in batches of 1 / 8 / 16; ${passed.toFixed(2)}% of rows past the head test`);
+  }
+}
+
 // In pages of 5,000 through addMany, as the service's feed loads the read model.
 async function load(matcher: Matcher, data: Dataset): Promise<number> {
   const { ms } = await timed(async () => {
@@ -311,6 +354,7 @@ for (const size of sizes) {
   const strangers = data.strangers.slice(0, Math.min(checkCount, STRANGER_CHECKS)).map((query) => reference(data, query, 5));
   const queriesOf = (mode: Mode) => (mode === 'stranger' ? data.strangers : data.queries).slice(0, queryCount);
   const checksOf = (mode: Mode) => (mode === 'stranger' ? { queries: data.strangers, references: strangers } : { queries: data.queries, references: checked.value });
+  if (size === sizes[0] && scans.includes('quantized')) await kernelAlone(data, queriesOf);
   for (const scan of scans) {
     const p50: Record<string, Record<number, number>> = {};
     for (const threads of [1, 2]) {

@@ -57,6 +57,13 @@ export interface ScanQuery {
    * within the threshold, and if no one, how close was the best" reads no more than it must.
    */
   readonly nearest?: boolean;
+  /**
+   * With `nearest` and a finite bound: scan with the bound alone first, as if the nearest were not
+   * asked for, and look for the nearest only if no row within the bound turns up (scanning the
+   * task's blocks again). Cheaper when a match is found, dearer for a miss: for a gallery whose
+   * calls mostly find a match (the matcher decides).
+   */
+  readonly nearestLater?: boolean;
 }
 
 /**
@@ -140,6 +147,8 @@ export interface Candidates {
 export interface Kernel {
   /** Runs a task; the result is one buffer (see `unpackCandidates`) so that it can be moved. */
   scan(task: ScanTask): ArrayBuffer;
+  /** Rows the code scans of this kernel have tested, and how many of them passed the head test, since it loaded (for the bench). */
+  headTests(): { readonly rows: number; readonly passed: number };
 }
 
 interface KernelExports {
@@ -251,6 +260,14 @@ function createCollector() {
       if (published < cap) cap = published;
       return bound();
     },
+    /** The bound without the nearest so far: the query's own bound, k-th and the pass's cap. */
+    thresholdBound: () => Math.min(limit, kth, cap),
+    /**
+     * Whether a row within the query's bound is known to this pass: kept here, or published by
+     * another task (a task publishes a bound at or below the query's only once it keeps such a row;
+     * a `nearest` one without publishes its nearest so far, which is beyond it).
+     */
+    matched: () => best <= limit || cap <= limit,
     /** This task's own bound, to publish. */
     own,
     setSegment(index: number): void {
@@ -385,7 +402,9 @@ export async function loadKernel(): Promise<Kernel> {
     }
     return exports;
   };
+  const tested = { rows: 0, passed: 0 };
   const kernel: Kernel = {
+    headTests: () => ({ ...tested }),
     scan(task) {
       const { queries, cancel, kind, bounds: shared } = task;
       const count = queries.length;
@@ -395,11 +414,48 @@ export async function loadKernel(): Promise<Kernel> {
         bounds[q] = collectors[q]!.reset(query);
       });
       const block = count === 1 ? SINGLE_BLOCK : BATCH_BLOCK;
+      // A `nearestLater` query first scans with its bound alone, as if it did not ask for the
+      // nearest: cheap, since the head test rules out nearly every row, where the nearest so far
+      // lets most rows through until a row within the bound turns up. Once one is known to the
+      // pass, it is nearer than any row beyond the bound, so the blocks scanned so far owe nothing
+      // more. A query still owing them at the end of the task (a miss, so far) scans them again
+      // for the nearest.
+      const owing = queries.map((query) => query.nearest === true && query.nearestLater === true && Number.isFinite(query.bound));
       // Per query, whether its next block is scanned by full codes (see FULL_CODES_ABOVE); a query
       // with no bound yet lets every row through the head test.
-      const fullCodes = queries.map((_, q) => !Number.isFinite(bounds[q]!));
-      let open = count;
+      const fullCodes = queries.map((query, q) => !Number.isFinite(owing[q] ? query.bound : bounds[q]!));
+      const scanned: Array<{ index: number; segment: ScanSegment; from: number; to: number }> = [];
       const { claim } = task;
+      const dropped = (q: number) => cancel !== undefined && Atomics.load(cancel, q) !== 0;
+      /** Scans rows [from, to) of a segment for query q with its bound, or (`withoutNearest`) with its bound but for the nearest so far. */
+      const scanBlock = (q: number, index: number, s: ScanSegment, from: number, to: number, withoutNearest: boolean): void => {
+        const exports = exportsOf(s.memory);
+        const query = queries[q]!;
+        const slot = s.queries + query.slot * SLOT_BYTES;
+        current = collectors[q]!;
+        current.setSegment(index);
+        // The collector's bound, lowered to the pass's lowest published one.
+        bounds[q] = current.capAt(shared ? boundOfBits(Atomics.load(shared, q)) : Number.POSITIVE_INFINITY);
+        if (withoutNearest) bounds[q] = current.thresholdBound();
+        if (kind === 'float') {
+          bounds[q] = exports.scanFloat(from, to, s.flags, s.norms, s.rows, slot, query.norm, bounds[q]!);
+        } else {
+          const relaxed = kind === 'quantized';
+          const headScan = relaxed ? (exports.scanQuantizedRelaxed ?? exports.scanQuantized) : exports.scanQuantized;
+          // With SIMD128 alone, the full scan's sixteen i16 dot products a row cost more than the
+          // head test and its survivors' tails, even when most rows pass (measured): it is relaxed only.
+          const fullScan = relaxed ? exports.scanFullCodesRelaxed : undefined;
+          bounds[q] = (fullCodes[q] && fullScan ? fullScan : headScan)(
+            from, to, s.flags, s.headBases, s.fullBases, s.residuals, s.head, s.tail, s.rows,
+            slot, slot + SLOT_WIDE_CODES, slot + SLOT_BYTE_CODES, query.headBase, query.fullBase, query.residual, query.headResidual, bounds[q]!,
+          );
+          tested.rows += to - from;
+          tested.passed += exports.passes.value;
+          const passing = exports.passes.value / (to - from);
+          fullCodes[q] = fullCodes[q] ? passing > FULL_CODES_BELOW : passing > FULL_CODES_ABOVE;
+        }
+        if (shared) publish(shared, q, boundBits(current.own()));
+      };
       // The number of the next block this task scans, and of the block at hand.
       let next = claim ? Atomics.add(claim, 0, 1) : 0;
       let numbered = 0;
@@ -409,41 +465,33 @@ export async function loadKernel(): Promise<Kernel> {
           numbered += blocks;
           continue;
         }
-        const exports = exportsOf(s.memory);
-        const relaxed = kind === 'quantized';
-        const headScan = relaxed ? (exports.scanQuantizedRelaxed ?? exports.scanQuantized) : exports.scanQuantized;
-        // With SIMD128 alone, the full scan's sixteen i16 dot products a row cost more than the
-        // head test and its survivors' tails, even when most rows pass (measured): it is relaxed only.
-        const fullScan = relaxed ? exports.scanFullCodesRelaxed : undefined;
         for (let from = s.from; from < s.to; from += block, numbered++) {
           if (numbered !== next) continue;
           const to = Math.min(s.to, from + block);
-          if (cancel) {
-            open = 0;
-            for (let q = 0; q < count; q++) if (Atomics.load(cancel, q) === 0) open++;
-            if (open === 0) break scanning;
-          }
+          if (cancel && queries.every((_, q) => dropped(q))) break scanning;
           for (let q = 0; q < count; q++) {
-            if (cancel && Atomics.load(cancel, q) !== 0) continue;
-            const query = queries[q]!;
-            const slot = s.queries + query.slot * SLOT_BYTES;
-            current = collectors[q]!;
-            current.setSegment(index);
-            if (shared) bounds[q] = current.capAt(boundOfBits(Atomics.load(shared, q)));
-            if (kind === 'float') {
-              bounds[q] = exports.scanFloat(from, to, s.flags, s.norms, s.rows, slot, query.norm, bounds[q]!);
-            } else {
-              bounds[q] = (fullCodes[q] && fullScan ? fullScan : headScan)(
-                from, to, s.flags, s.headBases, s.fullBases, s.residuals, s.head, s.tail, s.rows,
-                slot, slot + SLOT_WIDE_CODES, slot + SLOT_BYTE_CODES, query.headBase, query.fullBase, query.residual, query.headResidual, bounds[q]!,
-              );
-              const passing = exports.passes.value / (to - from);
-              fullCodes[q] = fullCodes[q] ? passing > FULL_CODES_BELOW : passing > FULL_CODES_ABOVE;
-            }
-            if (shared) publish(shared, q, boundBits(current.own()));
+            if (dropped(q)) continue;
+            if (owing[q] && collectors[q]!.matched()) owing[q] = false;
+            scanBlock(q, index, s, from, to, owing[q]!);
           }
+          if (owing.includes(true)) scanned.push({ index, segment: s, from, to });
           // Claimed once this block is done, so that the last blocks go to whoever is free.
           next = claim ? Atomics.add(claim, 0, 1) : next + 1;
+        }
+      }
+      // The misses so far: the nearest from the blocks they owe (all this task scanned while they
+      // owed them), block by block for all of them; a row found within the bound by another task
+      // meanwhile makes the rest cheap (its bound then caps this scan).
+      owing.forEach((owes, q) => {
+        fullCodes[q] = owes;
+      });
+      for (const { index, segment, from, to } of owing.includes(true) ? scanned : []) {
+        if (cancel && queries.every((_, q) => dropped(q))) break;
+        for (let q = 0; q < count; q++) {
+          if (!owing[q] || dropped(q)) continue;
+          if (shared) collectors[q]!.capAt(boundOfBits(Atomics.load(shared, q)));
+          if (collectors[q]!.matched()) owing[q] = false;
+          else scanBlock(q, index, segment, from, to, false);
         }
       }
       current = undefined;
