@@ -33,8 +33,9 @@ export interface IdentifyOptions {
   readonly excludeUserId?: string;
   /**
    * Also answer `nearest`: the best user whatever their similarity (how close a miss came). The
-   * scan then reads no more than for `minSimilarity` alone once someone is within it, and, while
-   * no one is, only what could be nearer than the nearest so far. Not with `excludeUserId`.
+   * scan then reads no more than for `minSimilarity` alone once someone is within it; while no one
+   * is, it either scans with `minSimilarity` alone and for the nearest only after a miss, or only
+   * what could be nearer than the nearest so far (see NEAREST_LATER_BELOW). Not with `excludeUserId`.
    */
   readonly nearest?: boolean;
   readonly signal?: AbortSignal;
