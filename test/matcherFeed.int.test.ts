@@ -191,8 +191,13 @@ const loadsExactly = test.macro(async (t, kind: OpenerKind) => {
   }
 });
 
-test('the load holds exactly the read model of users not erased, per tenant and mode, also after the events that follow its checkpoint (pages opened inline)', loadsExactly, 'inline');
-test('the load holds exactly the read model of users not erased, per tenant and mode, also after the events that follow its checkpoint (pages opened on worker threads)', loadsExactly, 'worker');
+// Serial, as are the file's other tests: on PostgreSQL the event store reads only events older than
+// the cluster's oldest running transaction (pg_snapshot_xmin), so another test's load, which holds
+// a REPEATABLE READ transaction open, made readAll and the projection's catch-up here return fewer
+// of the events just appended, at different moments (the read model and the matcher then
+// disagreed by a few templates, about 1 run in 8).
+test.serial('the load holds exactly the read model of users not erased, per tenant and mode, also after the events that follow its checkpoint (pages opened inline)', loadsExactly, 'inline');
+test.serial('the load holds exactly the read model of users not erased, per tenant and mode, also after the events that follow its checkpoint (pages opened on worker threads)', loadsExactly, 'worker');
 
 const refusesTampering = test.macro(async (t, kind: OpenerKind) => {
   const world = await openWorld(3);
@@ -225,5 +230,5 @@ const refusesTampering = test.macro(async (t, kind: OpenerKind) => {
   }
 });
 
-test('a wrong master key or a descriptor moved to another template fails the load with INTERNAL_ERROR, never skipped (inline)', refusesTampering, 'inline');
-test('a wrong master key or a descriptor moved to another template fails the load with INTERNAL_ERROR, never skipped (worker threads)', refusesTampering, 'worker');
+test.serial('a wrong master key or a descriptor moved to another template fails the load with INTERNAL_ERROR, never skipped (inline)', refusesTampering, 'inline');
+test.serial('a wrong master key or a descriptor moved to another template fails the load with INTERNAL_ERROR, never skipped (worker threads)', refusesTampering, 'worker');
