@@ -13,8 +13,8 @@ import { runInNewContext } from 'node:vm';
 import v8 from 'node:v8';
 import wabt from 'wabt';
 import { kernelSource, loadKernel, relaxedSimd, type ScanKind, type ScanQuery } from '../workers/matcherKernel.ts';
-import { createMatcher, type GalleryEntry, type GalleryKey, type IdentifyOptions, type Matcher } from '../src/matching/matcher.ts';
-import { quantizeQuery, similarityOf, squaredBoundOf, squaredNorm } from '../src/matching/distance.ts';
+import { createMatcher, prepareQuery, type GalleryEntry, type GalleryKey, type IdentifyOptions, type Matcher } from '../src/matching/matcher.ts';
+import { similarityOf, squaredBoundOf } from '../src/matching/distance.ts';
 import { createGallery } from '../src/matching/gallery.ts';
 import { wasm, WASM_PAGE, type WasmMemory } from '../src/matching/wasm.ts';
 import { seededRandom } from '../test/support/faces.ts';
@@ -217,7 +217,7 @@ function prune(candidates: Array<{ row: number; distance: number }>, keep: numbe
  * time of a pass with batches of 1, 8 and 16 queries, per row and query. It is what a batch costs
  * in compute, apart from threads, dispatch and merging: the rate 8 clients can reach at most.
  */
-async function kernelAlone(data: Dataset, queriesOf: (mode: Mode) => Float32Array[]): Promise<void> {
+async function kernelAlone(data: Dataset, queriesOf: (mode: Mode) => readonly Float32Array[]): Promise<void> {
   const gallery = createGallery({ rowsPerShard: 131072, compactFraction: 0.25 });
   data.templateIds.forEach((templateId, i) => {
     const chunk = data.chunks[Math.floor(i / CHUNK_ROWS)]!;
@@ -238,13 +238,10 @@ async function kernelAlone(data: Dataset, queriesOf: (mode: Mode) => Float32Arra
       const ms: number[] = [];
       for (let pass = 0; pass < 12; pass++) {
         const queries = Array.from({ length: batch }, (_, i): ScanQuery => {
-          const values = asked[(pass * batch + i) % asked.length]!;
-          const wide = new Int16Array(D);
-          const bytes = new Uint8Array(D);
-          const quantized = quantizeQuery(values, wide, bytes);
-          for (const shard of shards) shard.writeQuery(i + 1, { values, wide, bytes });
+          const prepared = prepareQuery(asked[(pass * batch + i) % asked.length]!);
+          for (const shard of shards) shard.writeQuery(i + 1, prepared.slot);
           const k = options.maxResults * gallery.maxTemplatesPerUser;
-          return { slot: i + 1, norm: squaredNorm(values), ...quantized, k, bound: squaredBoundOf(options.minSimilarity), nearest: options.nearest === true, nearestLater: later };
+          return { slot: i + 1, ...prepared.scan, k, bound: squaredBoundOf(options.minSimilarity), nearest: options.nearest === true, nearestLater: later };
         });
         ms.push((await timed(async () => kernel.scan({ kind: 'quantized', segments, queries }))).ms);
       }
@@ -355,7 +352,7 @@ for (const size of sizes) {
   const checked = await timed(async () => data.queries.slice(0, checkCount).map((query) => reference(data, query, 5)));
   console.log(`  brute force: ${fmt(checked.ms / checkCount)} ms per query`);
   const strangers = data.strangers.slice(0, Math.min(checkCount, STRANGER_CHECKS)).map((query) => reference(data, query, 5));
-  const queriesOf = (mode: Mode) => (mode === 'stranger' ? data.strangers : data.queries).slice(0, queryCount);
+  const queriesOf = (mode: Mode, count = queryCount) => (mode === 'stranger' ? data.strangers : data.queries).slice(0, count);
   const checksOf = (mode: Mode) => (mode === 'stranger' ? { queries: data.strangers, references: strangers } : { queries: data.queries, references: checked.value });
   if (size === sizes[0] && scans.includes('quantized')) await kernelAlone(data, queriesOf);
   for (const scan of scans) {
@@ -378,8 +375,7 @@ for (const size of sizes) {
           const rates: Record<number, number> = {};
           for (const clients of [1, 8, 32]) {
             // At least 16 calls per client, so that the rate is mostly of full batches, not of the ramp up and down.
-            const asked = (mode === 'stranger' ? data.strangers : data.queries).slice(0, Math.max(queryCount, 16 * clients));
-            const { perSecond, meanBatch } = await throughput(matcher, asked, clients, optionsOf[mode]);
+            const { perSecond, meanBatch } = await throughput(matcher, queriesOf(mode, Math.max(queryCount, 16 * clients)), clients, optionsOf[mode]);
             rates[clients] = perSecond;
             console.log(`    ${mode}: ${String(clients).padStart(2)} concurrent client${clients > 1 ? 's' : ' '}: ${fmt(perSecond)} queries/s (mean batch ${fmt(meanBatch)})${clients > 1 ? `, ${ratio(perSecond / rates[1]!)} the 1-client rate` : ''}`);
           }

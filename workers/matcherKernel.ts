@@ -427,6 +427,7 @@ export async function loadKernel(): Promise<Kernel> {
       const scanned: Array<{ index: number; segment: ScanSegment; from: number; to: number }> = [];
       const { claim } = task;
       const dropped = (q: number) => cancel !== undefined && Atomics.load(cancel, q) !== 0;
+      const allDropped = () => cancel !== undefined && queries.every((_, q) => dropped(q));
       /** Scans rows [from, to) of a segment for query q with its bound, or (`withoutNearest`) with its bound but for the nearest so far. */
       const scanBlock = (q: number, index: number, s: ScanSegment, from: number, to: number, withoutNearest: boolean): void => {
         const exports = exportsOf(s.memory);
@@ -468,7 +469,7 @@ export async function loadKernel(): Promise<Kernel> {
         for (let from = s.from; from < s.to; from += block, numbered++) {
           if (numbered !== next) continue;
           const to = Math.min(s.to, from + block);
-          if (cancel && queries.every((_, q) => dropped(q))) break scanning;
+          if (allDropped()) break scanning;
           for (let q = 0; q < count; q++) {
             if (dropped(q)) continue;
             if (owing[q] && collectors[q]!.matched()) owing[q] = false;
@@ -482,11 +483,10 @@ export async function loadKernel(): Promise<Kernel> {
       // The misses so far: the nearest from the blocks they owe (all this task scanned while they
       // owed them), block by block for all of them; a row found within the bound by another task
       // meanwhile makes the rest cheap (its bound then caps this scan).
-      owing.forEach((owes, q) => {
-        fullCodes[q] = owes;
-      });
+      // With no bound of their own yet, every row passes their head test.
+      for (let q = 0; q < count; q++) if (owing[q]) fullCodes[q] = true;
       for (const { index, segment, from, to } of owing.includes(true) ? scanned : []) {
-        if (cancel && queries.every((_, q) => dropped(q))) break;
+        if (allDropped()) break;
         for (let q = 0; q < count; q++) {
           if (!owing[q] || dropped(q)) continue;
           if (shared) collectors[q]!.capAt(boundOfBits(Atomics.load(shared, q)));
@@ -496,7 +496,7 @@ export async function loadKernel(): Promise<Kernel> {
       }
       current = undefined;
       // A dropped query's candidates are worthless to its caller, who has already been answered.
-      const kept = queries.map((_, q) => (cancel && Atomics.load(cancel, q) !== 0 ? 0 : collectors[q]!.finish()));
+      const kept = queries.map((_, q) => (dropped(q) ? 0 : collectors[q]!.finish()));
       const headerBytes = 4 * (1 + count);
       const buffer = new ArrayBuffer(headerBytes + 12 * kept.reduce((sum, n) => sum + n, 0));
       const header = new Int32Array(buffer, 0, 1 + count);

@@ -497,16 +497,16 @@ export function createMatcher(options: MatcherOptions): Matcher {
   };
 }
 
-interface PreparedQuery {
+/** A query as the kernel takes it: what goes into a shard's slot, and the numbers that go with the scan task. */
+export interface PreparedQuery {
   readonly slot: SlotQuery;
   readonly scan: Pick<ScanQuery, 'norm' | 'headBase' | 'fullBase' | 'residual' | 'headResidual'>;
 }
 
-function prepareQuery(values: Float32Array): PreparedQuery {
+export function prepareQuery(values: Float32Array): PreparedQuery {
   const wide = new Int16Array(DIMENSIONS);
   const bytes = new Uint8Array(DIMENSIONS);
-  const { headBase, fullBase, residual, headResidual } = quantizeQuery(values, wide, bytes);
-  return { slot: { values, wide, bytes }, scan: { norm: squaredNorm(values), headBase, fullBase, residual, headResidual } };
+  return { slot: { values, wide, bytes }, scan: { norm: squaredNorm(values), ...quantizeQuery(values, wide, bytes) } };
 }
 
 /** The best template per user among a call's candidates from every task, best first, by the contract's rules; and the nearest user, when asked. */
