@@ -254,19 +254,22 @@ async function kernelAlone(data: Dataset, queriesOf: (mode: Mode) => readonly Fl
   }
 }
 
-// In pages of 5,000 through addMany, as the service's feed loads the read model.
+// In pages of 5,000 through addMany, as the service's feed loads the read model; only the addMany
+// calls are timed. Each page's ids are fresh copies, as the feed's pages give them (copied from an
+// opener thread), so that the matcher's memory counts the ids it keeps.
 async function load(matcher: Matcher, data: Dataset): Promise<number> {
-  const { ms } = await timed(async () => {
-    for (let from = 0; from < data.templateIds.length; from += 5000) {
-      const page: GalleryEntry[] = [];
-      for (let i = from; i < Math.min(from + 5000, data.templateIds.length); i++) {
-        const chunk = data.chunks[Math.floor(i / CHUNK_ROWS)]!;
-        const at = (i % CHUNK_ROWS) * D;
-        page.push({ templateId: data.templateIds[i]!, userId: data.userIds[i]!, descriptor: chunk.rows.subarray(at, at + D) });
-      }
-      matcher.addMany(key, page);
+  let ms = 0;
+  for (let from = 0; from < data.templateIds.length; from += 5000) {
+    const to = Math.min(from + 5000, data.templateIds.length);
+    const [templateIds, userIds] = structuredClone([data.templateIds.slice(from, to), data.userIds.slice(from, to)]);
+    const page: GalleryEntry[] = [];
+    for (let i = from; i < to; i++) {
+      const chunk = data.chunks[Math.floor(i / CHUNK_ROWS)]!;
+      const at = (i % CHUNK_ROWS) * D;
+      page.push({ templateId: templateIds[i - from]!, userId: userIds[i - from]!, descriptor: chunk.rows.subarray(at, at + D) });
     }
-  });
+    ms += (await timed(async () => matcher.addMany(key, page))).ms;
+  }
   return ms;
 }
 
@@ -328,12 +331,13 @@ async function agreement(matcher: Matcher, queries: readonly Float32Array[], ref
 
 // Shard memories of a closed matcher are freed by the collector, their backing stores on a
 // background sweeper thread: collect twice with a pause so the reading is not mid-release.
-async function settledRss(): Promise<number> {
+async function settledMemory(): Promise<{ rss: number; heap: number }> {
   for (let i = 0; i < 2; i++) {
     gc();
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
-  return process.memoryUsage().rss;
+  const { rss, heapUsed } = process.memoryUsage();
+  return { rss, heap: heapUsed };
 }
 
 const mib = (bytes: number) => `${fmt(bytes / 2 ** 20)} MiB`;
@@ -360,9 +364,11 @@ for (const size of sizes) {
     for (const threads of [1, 2]) {
       const matcher = createMatcher({ threads, scan, inlineRows: 0 });
       await startThreads(matcher, threads);
-      const rssBefore = await settledRss();
+      const before = await settledMemory();
       const loadMs = await load(matcher, data);
-      const rssDelta = (await settledRss()) - rssBefore;
+      const after = await settledMemory();
+      const rssDelta = after.rss - before.rss;
+      const heapDelta = after.heap - before.heap;
       const floor = ((size * D) / bandwidth[threads]!) * 1000;
       for (const mode of modes) {
         const ms = await latencies(matcher, queriesOf(mode), optionsOf[mode]);
@@ -385,7 +391,7 @@ for (const size of sizes) {
         if (scan === 'quantized') {
           const scale = 1e6 / size;
           console.log(`    load: ${fmt(loadMs)} ms (${fmt(rate(size, loadMs))} templates/s, addMany in pages of 5,000)`);
-          console.log(`    memory per 1M templates: descriptor storage ${mib(matcher.memoryBytes() * scale)}, RSS delta ${mib(rssDelta * scale)}`);
+          console.log(`    memory per 1M templates: descriptor storage ${mib(matcher.memoryBytes() * scale)}, JS heap delta (ids, maps) ${mib(heapDelta * scale)}, RSS delta ${mib(rssDelta * scale)}`);
           for (const mode of modes) {
             (p50At[mode] ??= {})[size] = p50[mode]![2]!;
             const smallest = sizes.find((s) => p50At[mode]![s] !== undefined && s < size);

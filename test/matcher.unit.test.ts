@@ -290,6 +290,46 @@ test('a shard with more than a quarter tombstoned is compacted into a new memory
   t.is(gallery.maxTemplatesPerUser, 4);
 });
 
+test("a user's templates are kept in order through one, several and none, and every row of the user names them", (t) => {
+  const gallery = createGallery({ rowsPerShard: 4, compactFraction: 0.5 });
+  const descriptor = (i: number) => new Float32Array(D).fill(i / 100);
+  // A fresh string for every call, as pages read at different times give them (the rows share the
+  // first one's, which only memory shows).
+  const user = () => ['u', 'ser'].join('');
+  const rowsOf = (templateIds: readonly string[]) => templateIds.map((id) => gallery.locate(id)!);
+  t.deepEqual(gallery.templatesOf('user'), []);
+  t.true(gallery.add('a', user(), descriptor(1)));
+  t.deepEqual(gallery.templatesOf('user'), ['a']);
+  t.false(gallery.add('a', user(), descriptor(1)), 'a template already there');
+  t.true(gallery.add('b', user(), descriptor(2)));
+  t.true(gallery.add('other', 'someone', descriptor(3)));
+  t.true(gallery.add('c', user(), descriptor(4)));
+  t.deepEqual(gallery.templatesOf('user'), ['a', 'b', 'c']);
+  t.is(gallery.maxTemplatesPerUser, 3);
+  t.is(gallery.userCount, 2);
+  const [first, ...rest] = rowsOf(['a', 'b', 'c']).map(({ shard, row }) => shard.userIdAt(row));
+  t.is(first, 'user');
+  t.true(rest.every((id) => id === first));
+  t.true(gallery.removeTemplate('b'));
+  t.deepEqual(gallery.templatesOf('user'), ['a', 'c']);
+  t.is(gallery.maxTemplatesPerUser, 2);
+  t.true(gallery.removeTemplate('a'));
+  t.deepEqual(gallery.templatesOf('user'), ['c']);
+  t.is(gallery.maxTemplatesPerUser, 1);
+  t.true(gallery.add('d', user(), descriptor(5)));
+  t.deepEqual(gallery.templatesOf('user'), ['c', 'd']);
+  t.is(gallery.removeUser('user'), 2);
+  t.deepEqual(gallery.templatesOf('user'), []);
+  t.is(gallery.userCount, 1);
+  t.is(gallery.size, 1);
+  t.is(gallery.removeUser('user'), 0);
+  t.true(gallery.removeTemplate('other'));
+  t.is(gallery.userCount, 0);
+  t.is(gallery.maxTemplatesPerUser, 0);
+  t.true(gallery.add('e', user(), descriptor(6)), 'a user can come back');
+  t.deepEqual(gallery.templatesOf('user'), ['e']);
+});
+
 /**
  * Each row's template is found, by every kind of scan, with the threshold set at the similarity
  * it has to the query: the edge cases of the head test's allowance.

@@ -44,11 +44,15 @@ export interface GalleryOptions {
   readonly copyElsewhere?: (source: ShardRegions, target: ShardRegions, rows: Int32Array) => Promise<void> | undefined;
 }
 
-interface UserRecord {
-  // The one string instance every row of the user points to.
-  readonly id: string;
-  readonly templates: string[];
-}
+/**
+ * A user's live templates as the gallery keeps them: the one template's id, or (two or more) an
+ * array of exactly their ids. Most users have one template, and an object with a growable array
+ * per user cost ~200 bytes of heap each, more than the user's id and map entry together.
+ */
+type HeldTemplates = string | readonly string[];
+
+const listOf = (held: HeldTemplates | undefined): readonly string[] => (held === undefined ? [] : typeof held === 'string' ? [held] : held);
+const countOf = (held: HeldTemplates): number => (typeof held === 'string' ? 1 : held.length);
 
 /** Creates an empty gallery. */
 export function createGallery(options: GalleryOptions): Gallery {
@@ -56,7 +60,7 @@ export function createGallery(options: GalleryOptions): Gallery {
   const shards: Shard[] = [];
   // templateId → shard index × rowsPerShard + row: a number per template instead of an object.
   const locations = new Map<string, number>();
-  const users = new Map<string, UserRecord>();
+  const users = new Map<string, HeldTemplates>();
   // usersWith[n] = how many users have n live templates, so the maximum can also go down.
   const usersWith: number[] = [0];
   let maxPerUser = 0;
@@ -80,16 +84,24 @@ export function createGallery(options: GalleryOptions): Gallery {
     return shards.length - 1;
   }
 
+  /** The user id instance stored with a live template's row. */
+  function userIdOf(templateId: string): string {
+    const location = locations.get(templateId)!;
+    return shards[Math.floor(location / stride)]!.userIdAt(location % stride)!;
+  }
+
   function tombstone(templateId: string, location: number): number {
     const index = Math.floor(location / stride);
     const shard = shards[index]!;
     const row = location % stride;
-    const user = users.get(shard.userIdAt(row)!)!;
+    const userId = shard.userIdAt(row)!;
+    const held = users.get(userId)!;
     shard.tombstone(row);
     locations.delete(templateId);
-    user.templates.splice(user.templates.indexOf(templateId), 1);
-    recount(user.templates.length + 1, user.templates.length);
-    if (user.templates.length === 0) users.delete(user.id);
+    const rest = listOf(held).filter((id) => id !== templateId);
+    recount(countOf(held), rest.length);
+    if (rest.length === 0) users.delete(userId);
+    else users.set(userId, rest.length === 1 ? rest[0]! : rest);
     live--;
     return index;
   }
@@ -136,16 +148,14 @@ export function createGallery(options: GalleryOptions): Gallery {
   return {
     add(templateId, userId, descriptor) {
       if (locations.has(templateId)) return false;
-      let user = users.get(userId);
-      if (!user) {
-        user = { id: userId, templates: [] };
-        users.set(userId, user);
-      }
+      const held = users.get(userId);
+      // Every row of a user points to one string instance, that of the user's first row.
+      const id = held === undefined ? userId : userIdOf(typeof held === 'string' ? held : held[0]!);
       const index = openShard();
-      const row = shards[index]!.append(templateId, user.id, descriptor);
+      const row = shards[index]!.append(templateId, id, descriptor);
       locations.set(templateId, index * stride + row);
-      user.templates.push(templateId);
-      recount(user.templates.length - 1, user.templates.length);
+      users.set(id, held === undefined ? templateId : [...listOf(held), templateId]);
+      recount(held === undefined ? 0 : countOf(held), held === undefined ? 1 : countOf(held) + 1);
       live++;
       return true;
     },
@@ -156,10 +166,10 @@ export function createGallery(options: GalleryOptions): Gallery {
       return true;
     },
     removeUser(userId) {
-      const user = users.get(userId);
-      if (!user) return 0;
+      const held = users.get(userId);
+      if (held === undefined) return 0;
       const touched = new Set<number>();
-      const templates = [...user.templates];
+      const templates = [...listOf(held)];
       for (const templateId of templates) touched.add(tombstone(templateId, locations.get(templateId)!));
       for (const index of touched) compactIfWorthIt(index);
       return templates.length;
@@ -178,7 +188,7 @@ export function createGallery(options: GalleryOptions): Gallery {
       const location = locations.get(templateId);
       return location === undefined ? undefined : { shard: shards[Math.floor(location / stride)]!, row: location % stride };
     },
-    templatesOf: (userId) => users.get(userId)?.templates ?? [],
+    templatesOf: (userId) => listOf(users.get(userId)),
     holds(shard, row, templateId) {
       const location = locations.get(templateId);
       if (location === undefined) return false;
