@@ -331,13 +331,14 @@ async function agreement(matcher: Matcher, queries: readonly Float32Array[], ref
 
 // Shard memories of a closed matcher are freed by the collector, their backing stores on a
 // background sweeper thread: collect twice with a pause so the reading is not mid-release.
-async function settledMemory(): Promise<{ rss: number; heap: number }> {
+async function settledMemory(): Promise<{ rss: number; outsideShards: number }> {
   for (let i = 0; i < 2; i++) {
     gc();
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
-  const { rss, heapUsed } = process.memoryUsage();
-  return { rss, heap: heapUsed };
+  const { rss, heapUsed, arrayBuffers } = process.memoryUsage();
+  // The shards' WebAssembly memories are in neither of the last two: these are the ids and the rest.
+  return { rss, outsideShards: heapUsed + arrayBuffers };
 }
 
 const mib = (bytes: number) => `${fmt(bytes / 2 ** 20)} MiB`;
@@ -368,7 +369,7 @@ for (const size of sizes) {
       const loadMs = await load(matcher, data);
       const after = await settledMemory();
       const rssDelta = after.rss - before.rss;
-      const heapDelta = after.heap - before.heap;
+      const idsDelta = after.outsideShards - before.outsideShards;
       const floor = ((size * D) / bandwidth[threads]!) * 1000;
       for (const mode of modes) {
         const ms = await latencies(matcher, queriesOf(mode), optionsOf[mode]);
@@ -391,7 +392,7 @@ for (const size of sizes) {
         if (scan === 'quantized') {
           const scale = 1e6 / size;
           console.log(`    load: ${fmt(loadMs)} ms (${fmt(rate(size, loadMs))} templates/s, addMany in pages of 5,000)`);
-          console.log(`    memory per 1M templates: descriptor storage ${mib(matcher.memoryBytes() * scale)}, JS heap delta (ids, maps) ${mib(heapDelta * scale)}, RSS delta ${mib(rssDelta * scale)}`);
+          console.log(`    memory per 1M templates: descriptor storage ${mib(matcher.memoryBytes() * scale)}, ids (JS heap and array buffers) ${mib(idsDelta * scale)}, RSS delta ${mib(rssDelta * scale)}`);
           for (const mode of modes) {
             (p50At[mode] ??= {})[size] = p50[mode]![2]!;
             const smallest = sizes.find((s) => p50At[mode]![s] !== undefined && s < size);

@@ -4,13 +4,15 @@ import { hasCode } from '../src/errors/appError.ts';
 import { compileKernel, loadKernel, relaxedSimd, sharedBounds, SLOT_BYTE_CODES, SLOT_WIDE_CODES, unpackCandidates } from '../workers/matcherKernel.ts';
 import { wasm } from '../src/matching/wasm.ts';
 import { quantizeQuery, squaredDistance, squaredNorm } from '../src/matching/distance.ts';
-import { copyRows, createShard } from '../src/matching/shard.ts';
+import { copyRows, createShard, type RowIds } from '../src/matching/shard.ts';
 import { createGallery } from '../src/matching/gallery.ts';
 import { createMatcher, type GalleryEntry, type GalleryKey, type IdentifyOptions, type MatchCandidate, type Matcher, type MatcherOptions } from '../src/matching/matcher.ts';
 
 import { gaussian, seededRandom } from './support/faces.ts';
 
 const D = 128;
+// For the kernel tests that fill a shard directly: row i was appended with handle i.
+const rowIds: RowIds = { templateId: (handle) => `t${handle}`, userId: (handle) => `u${handle}` };
 
 interface Person {
   readonly userId: string;
@@ -421,8 +423,21 @@ test('a compaction copied elsewhere keeps the old shard until the copy is done, 
     t.is(shard, compacted);
     t.deepEqual([...shard.descriptor(row)], [...descriptor(i)]);
     t.true(gallery.holds(shard, row, `t${i}`));
-    t.true(gallery.holds(first!, 0, `t${i}`), 'a scan that read the old shard still resolves live templates');
+    t.true(gallery.holds(first!, i, `t${i}`), 'a scan that read the old shard still resolves live templates');
+    t.is(first!.templateIdAt(i), `t${i}`);
   }
+  t.false(gallery.holds(first!, 5, 't5'), 'nor one removed since');
+  t.is(first!.templateIdAt(5), undefined);
+  t.false(gallery.holds(first!, 4, 't3'), 'nor another row');
+  // Removed after the copy: its row in the old shard still names its handle, which a new template
+  // may be given; that row then resolves to nothing, not to the new template.
+  t.true(gallery.removeTemplate('t3'));
+  t.true(gallery.add('t9', 'u9', descriptor(9)));
+  t.is(first!.templateIdAt(3), undefined);
+  t.is(first!.userIdAt(3), undefined);
+  t.false(gallery.holds(first!, 3, 't3'));
+  t.false(gallery.holds(first!, 3, 't9'));
+  t.true(gallery.holds(gallery.locate('t9')!.shard, gallery.locate('t9')!.row, 't9'));
   t.is(gallery.size, 5);
 });
 
@@ -545,9 +560,9 @@ test('calls asking for the nearest are scanned with their threshold first while 
 
 test('the kernel drops a cancelled query of a batch and still answers the others', async (t) => {
   const kernel = await loadKernel();
-  const shard = createShard(300);
+  const shard = createShard(300, rowIds);
   const { entries } = clustered(121, 80);
-  for (const entry of entries.slice(0, 300)) shard.append(entry.templateId, entry.userId, entry.descriptor);
+  entries.slice(0, 300).forEach((entry, i) => shard.append(i, 0, entry.descriptor));
   const queries = [entries[1]!.descriptor, entries[2]!.descriptor].map((values, slot) => {
     const wide = new Int16Array(D);
     const bytes = new Uint8Array(D);
@@ -570,9 +585,9 @@ test('the kernel drops a cancelled query of a batch and still answers the others
 
 test("the tasks of one pass share their bounds: a task keeps no row beyond another's published bound and publishes its own k-th", async (t) => {
   const kernel = await loadKernel();
-  const shard = createShard(400);
+  const shard = createShard(400, rowIds);
   const { entries } = clustered(131, 100);
-  for (const entry of entries.slice(0, 400)) shard.append(entry.templateId, entry.userId, entry.descriptor);
+  entries.slice(0, 400).forEach((entry, i) => shard.append(i, 0, entry.descriptor));
   const values = entries[7]!.descriptor;
   const wide = new Int16Array(D);
   const bytes = new Uint8Array(D);
@@ -595,9 +610,9 @@ test("the tasks of one pass share their bounds: a task keeps no row beyond anoth
 
 test('tasks sharing a claim counter scan each block once: the blocks left after the claims, and none once they are all claimed', async (t) => {
   const kernel = await loadKernel();
-  const shard = createShard(3000);
+  const shard = createShard(3000, rowIds);
   const { entries } = clustered(151, 1000);
-  for (const entry of entries.slice(0, 3000)) shard.append(entry.templateId, entry.userId, entry.descriptor);
+  entries.slice(0, 3000).forEach((entry, i) => shard.append(i, 0, entry.descriptor));
   t.is(shard.count, 3000);
   // Two queries: a batch, scanned in blocks of 1,024 rows (three blocks here); every row within
   // the bound is kept, so what a task keeps is exactly the rows of the blocks it scanned.
@@ -625,10 +640,10 @@ test('tasks sharing a claim counter scan each block once: the blocks left after 
 // The full-codes scan exists only with relaxed SIMD (Node 22 and later); on Node 20 this shows as skipped.
 (relaxedSimd() ? test : test.skip)('the full-codes scan emits the same rows as the head test, in the same order, and counts the same head passes', async (t) => {
   type Scan = (...args: number[]) => number;
-  const shard = createShard(1000);
+  const shard = createShard(1000, rowIds);
   const { entries } = clustered(141, 320);
   // Rows of the same people as the query, and of others; the last block is not a multiple of four.
-  for (const entry of entries.slice(0, 998)) shard.append(entry.templateId, entry.userId, entry.descriptor);
+  entries.slice(0, 998).forEach((entry, i) => shard.append(i, 0, entry.descriptor));
   t.is(shard.count, 998);
   shard.tombstone(5);
   const values = entries[3]!.descriptor;

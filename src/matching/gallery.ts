@@ -1,4 +1,5 @@
-import { copyRows, createShard, type Shard, type ShardRegions } from './shard.ts';
+import { createIdArena } from './idArena.ts';
+import { copyRows, createShard, type RowIds, type Shard, type ShardRegions } from './shard.ts';
 
 // A gallery's first shard is small and each next one twice the last, up to rowsPerShard, so that
 // a tenant with a handful of templates does not hold a 64 MiB memory.
@@ -44,27 +45,30 @@ export interface GalleryOptions {
   readonly copyElsewhere?: (source: ShardRegions, target: ShardRegions, rows: Int32Array) => Promise<void> | undefined;
 }
 
-/**
- * A user's live templates as the gallery keeps them: the one template's id, or (two or more) an
- * array of exactly their ids. Most users have one template, and an object with a growable array
- * per user cost ~200 bytes of heap each, more than the user's id and map entry together.
- */
-type HeldTemplates = string | readonly string[];
-
-const listOf = (held: HeldTemplates | undefined): readonly string[] => (held === undefined ? [] : typeof held === 'string' ? [held] : held);
-const countOf = (held: HeldTemplates): number => (typeof held === 'string' ? 1 : held.length);
+// Columns of the templates' arena: where the template's row is (shard index × rowsPerShard +
+// row), the next template of its user (-1: none) and its user's handle.
+const LOCATION = 0;
+const NEXT = 1;
+const USER = 2;
+// Columns of the users' arena: the user's first template (the others follow through NEXT, in the
+// order they were added) and how many live templates the user has.
+const FIRST = 0;
+const COUNT = 1;
 
 /** Creates an empty gallery. */
 export function createGallery(options: GalleryOptions): Gallery {
   const stride = options.rowsPerShard;
   const shards: Shard[] = [];
-  // templateId → shard index × rowsPerShard + row: a number per template instead of an object.
-  const locations = new Map<string, number>();
-  const users = new Map<string, HeldTemplates>();
+  // Ids as handles (see idArena.ts): a row holds its template's handle, a template its user's.
+  const templates = createIdArena(3);
+  const users = createIdArena(2);
+  const rowIds: RowIds = {
+    templateId: (handle, generation) => (templates.generation(handle) === generation ? templates.text(handle) : undefined),
+    userId: (handle) => users.text(templates.get(USER, handle)),
+  };
   // usersWith[n] = how many users have n live templates, so the maximum can also go down.
   const usersWith: number[] = [0];
   let maxPerUser = 0;
-  let live = 0;
 
   function recount(from: number, to: number): void {
     if (from > 0) usersWith[from]!--;
@@ -80,29 +84,36 @@ export function createGallery(options: GalleryOptions): Gallery {
     if (last >= 0 && open(shards[last]!)) return last;
     const index = shards.findIndex(open);
     if (index >= 0) return index;
-    shards.push(createShard(Math.min(stride, Math.max(FIRST_SHARD_ROWS, 2 * (shards[last]?.capacity ?? 0)))));
+    shards.push(createShard(Math.min(stride, Math.max(FIRST_SHARD_ROWS, 2 * (shards[last]?.capacity ?? 0))), rowIds));
     return shards.length - 1;
   }
 
-  /** The user id instance stored with a live template's row. */
-  function userIdOf(templateId: string): string {
-    const location = locations.get(templateId)!;
-    return shards[Math.floor(location / stride)]!.userIdAt(location % stride)!;
+  /** A user's template handles, in the order they were added. */
+  function handlesOf(user: number): number[] {
+    const out: number[] = [];
+    for (let t = users.get(FIRST, user); out.length < users.get(COUNT, user); t = templates.get(NEXT, t)) out.push(t);
+    return out;
   }
 
-  function tombstone(templateId: string, location: number): number {
+  /** Tombstones a live template's row and forgets it (and its user, if that was the last one); answers its shard's index. */
+  function tombstone(template: number): number {
+    const location = templates.get(LOCATION, template);
     const index = Math.floor(location / stride);
-    const shard = shards[index]!;
-    const row = location % stride;
-    const userId = shard.userIdAt(row)!;
-    const held = users.get(userId)!;
-    shard.tombstone(row);
-    locations.delete(templateId);
-    const rest = listOf(held).filter((id) => id !== templateId);
-    recount(countOf(held), rest.length);
-    if (rest.length === 0) users.delete(userId);
-    else users.set(userId, rest.length === 1 ? rest[0]! : rest);
-    live--;
+    shards[index]!.tombstone(location % stride);
+    const user = templates.get(USER, template);
+    const count = users.get(COUNT, user);
+    // Unlinked from the user's list.
+    if (users.get(FIRST, user) === template) {
+      users.set(FIRST, user, templates.get(NEXT, template));
+    } else {
+      let before = users.get(FIRST, user);
+      while (templates.get(NEXT, before) !== template) before = templates.get(NEXT, before);
+      templates.set(NEXT, before, templates.get(NEXT, template));
+    }
+    users.set(COUNT, user, count - 1);
+    recount(count, count - 1);
+    if (count === 1) users.remove(user);
+    templates.remove(template);
     return index;
   }
 
@@ -114,9 +125,9 @@ export function createGallery(options: GalleryOptions): Gallery {
     const old = shards[index]!;
     if (copying.has(old) || old.dead === 0 || old.dead <= options.compactFraction * old.count) return;
     const kept: number[] = [];
-    for (let row = 0; row < old.count; row++) if (old.templateIdAt(row) !== undefined) kept.push(row);
+    for (let row = 0; row < old.count; row++) if (old.handleAt(row) >= 0) kept.push(row);
     const rows = Int32Array.from(kept);
-    const next = createShard(old.capacity, rows.length);
+    const next = createShard(old.capacity, rowIds, rows.length);
     const elsewhere = options.copyElsewhere?.(old, next, rows);
     if (!elsewhere) {
       copyRows(old, next, rows);
@@ -136,10 +147,13 @@ export function createGallery(options: GalleryOptions): Gallery {
 
   /** Puts a compacted copy in place of its shard; rows removed while it was copied become tombstones. */
   function swap(index: number, old: Shard, next: Shard, rows: Int32Array): void {
-    const templateIds = Array.from(rows, (row) => old.templateIdAt(row));
-    next.adopt(templateIds, Array.from(rows, (row) => old.userIdAt(row)));
-    templateIds.forEach((templateId, row) => {
-      if (templateId !== undefined) locations.set(templateId, index * stride + row);
+    const handles = rows.map((row) => old.handleAt(row));
+    next.adopt(
+      handles,
+      rows.map((row) => old.generationAt(row)),
+    );
+    handles.forEach((template, row) => {
+      if (template >= 0) templates.set(LOCATION, template, index * stride + row);
     });
     shards[index] = next;
     old.retire();
@@ -147,35 +161,45 @@ export function createGallery(options: GalleryOptions): Gallery {
 
   return {
     add(templateId, userId, descriptor) {
-      if (locations.has(templateId)) return false;
-      const held = users.get(userId);
-      // Every row of a user points to one string instance, that of the user's first row.
-      const id = held === undefined ? userId : userIdOf(typeof held === 'string' ? held : held[0]!);
+      if (templates.find(templateId) >= 0) return false;
+      // First what may fail (a new shard's memory), then the ids.
       const index = openShard();
-      const row = shards[index]!.append(templateId, id, descriptor);
-      locations.set(templateId, index * stride + row);
-      users.set(id, held === undefined ? templateId : [...listOf(held), templateId]);
-      recount(held === undefined ? 0 : countOf(held), held === undefined ? 1 : countOf(held) + 1);
-      live++;
+      let user = users.find(userId);
+      if (user < 0) user = users.insert(userId);
+      const template = templates.insert(templateId);
+      const row = shards[index]!.append(template, templates.generation(template), descriptor);
+      templates.set(LOCATION, template, index * stride + row);
+      templates.set(NEXT, template, -1);
+      templates.set(USER, template, user);
+      const count = users.get(COUNT, user);
+      if (count === 0) {
+        users.set(FIRST, user, template);
+      } else {
+        let last = users.get(FIRST, user);
+        for (let i = 1; i < count; i++) last = templates.get(NEXT, last);
+        templates.set(NEXT, last, template);
+      }
+      users.set(COUNT, user, count + 1);
+      recount(count, count + 1);
       return true;
     },
     removeTemplate(templateId) {
-      const location = locations.get(templateId);
-      if (location === undefined) return false;
-      compactIfWorthIt(tombstone(templateId, location));
+      const template = templates.find(templateId);
+      if (template < 0) return false;
+      compactIfWorthIt(tombstone(template));
       return true;
     },
     removeUser(userId) {
-      const held = users.get(userId);
-      if (held === undefined) return 0;
+      const user = users.find(userId);
+      if (user < 0) return 0;
       const touched = new Set<number>();
-      const templates = [...listOf(held)];
-      for (const templateId of templates) touched.add(tombstone(templateId, locations.get(templateId)!));
+      const handles = handlesOf(user);
+      for (const template of handles) touched.add(tombstone(template));
       for (const index of touched) compactIfWorthIt(index);
-      return templates.length;
+      return handles.length;
     },
     get size() {
-      return live;
+      return templates.size;
     },
     get userCount() {
       return users.size;
@@ -185,15 +209,21 @@ export function createGallery(options: GalleryOptions): Gallery {
     },
     shards: () => shards,
     locate(templateId) {
-      const location = locations.get(templateId);
-      return location === undefined ? undefined : { shard: shards[Math.floor(location / stride)]!, row: location % stride };
+      const template = templates.find(templateId);
+      if (template < 0) return undefined;
+      const location = templates.get(LOCATION, template);
+      return { shard: shards[Math.floor(location / stride)]!, row: location % stride };
     },
-    templatesOf: (userId) => listOf(users.get(userId)),
+    templatesOf(userId) {
+      const user = users.find(userId);
+      return user < 0 ? [] : handlesOf(user).map((template) => templates.text(template));
+    },
     holds(shard, row, templateId) {
-      const location = locations.get(templateId);
-      if (location === undefined) return false;
-      // A retired shard's live rows were copied unchanged, so being located at all is enough.
-      if (shard.retired) return true;
+      const template = templates.find(templateId);
+      if (template < 0) return false;
+      // A retired shard's live rows were copied unchanged, so being live at all is enough.
+      if (shard.retired) return shard.handleAt(row) === template && shard.generationAt(row) === templates.generation(template);
+      const location = templates.get(LOCATION, template);
       return shards[Math.floor(location / stride)] === shard && location % stride === row;
     },
     bytes: () => shards.reduce((sum, shard) => sum + shard.bytes(), 0),

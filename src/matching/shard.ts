@@ -47,15 +47,19 @@ export interface Shard {
   readonly dead: number;
   /** Set once a compacted copy has replaced this shard; scans in flight may still read it. */
   readonly retired: boolean;
+  /** The row's template id while that template is live (also in a retired shard), else undefined. */
   templateIdAt(row: number): string | undefined;
   userIdAt(row: number): string | undefined;
+  /** The handle (see RowIds) a row was appended with, -1 once tombstoned, and its generation. */
+  handleAt(row: number): number;
+  generationAt(row: number): number;
   /**
-   * Takes the ids of rows copied in by `copyRows` (an empty shard only): row i is templateIds[i],
-   * or a tombstone where that is undefined (removed while the copy ran).
+   * Takes the handles of rows copied in by `copyRows` (an empty shard only): row i is handles[i]
+   * of generation generations[i], or a tombstone where the handle is -1 (removed while the copy ran).
    */
-  adopt(templateIds: ReadonlyArray<string | undefined>, userIds: ReadonlyArray<string | undefined>): void;
-  /** Appends a row and returns its index; the caller checks `count < capacity` first. */
-  append(templateId: string, userId: string, descriptor: Float32Array): number;
+  adopt(handles: Int32Array, generations: Int32Array): void;
+  /** Appends a row for a template handle and returns its index; the caller checks `count < capacity` first. */
+  append(handle: number, generation: number, descriptor: Float32Array): number;
   /** Marks a row removed and zeroes what was stored of it. */
   tombstone(row: number): void;
   /** The stored descriptor of a row (a view, valid until the next append). */
@@ -68,6 +72,12 @@ export interface Shard {
   segment(from: number, to: number): ScanSegment;
   retire(): void;
   bytes(): number;
+}
+
+function grownTo(array: Int32Array, length: number): Int32Array<ArrayBuffer> {
+  const grown = new Int32Array(length);
+  grown.set(array);
+  return grown;
 }
 
 function align64(n: number): number {
@@ -117,8 +127,22 @@ export function copyRows(source: ShardRegions, target: ShardRegions, rows: Int32
   }
 }
 
-/** Creates an empty shard; its memory starts small (or holds `reserve` rows) and grows towards `capacity` rows. */
-export function createShard(capacity: number, reserve = 0): Shard {
+/**
+ * Where a shard's rows get their ids: a row holds only its template's handle and that handle's
+ * generation when it was appended (see src/matching/idArena.ts), and asks these for the texts.
+ */
+export interface RowIds {
+  /** The template's id, or undefined when the handle no longer has that generation (the template was removed). */
+  templateId(handle: number, generation: number): string | undefined;
+  /** The id of the live template's user. */
+  userId(handle: number): string;
+}
+
+/**
+ * Creates an empty shard; its memory starts small (or holds `reserve` rows) and grows towards
+ * `capacity` rows.
+ */
+export function createShard(capacity: number, ids: RowIds, reserve = 0): Shard {
   const layout = shardLayout(capacity);
   const pagesFor = (rows: number) => Math.ceil((layout.rows + rows * ROW_BYTES) / WASM_PAGE);
   let allocated = Math.min(capacity, Math.max(FIRST_ROWS, reserve));
@@ -128,8 +152,9 @@ export function createShard(capacity: number, reserve = 0): Shard {
   let codes = new Int8Array(memory.buffer);
   let shorts = new Int16Array(memory.buffer);
   let ints = new Int32Array(memory.buffer);
-  const templateIds: Array<string | undefined> = [];
-  const userIds: Array<string | undefined> = [];
+  // Per row, its template's handle (-1 once tombstoned) and that handle's generation then.
+  let handles = new Int32Array(allocated);
+  let generations = new Int32Array(allocated);
   let count = 0;
   let dead = 0;
   let retired = false;
@@ -138,9 +163,11 @@ export function createShard(capacity: number, reserve = 0): Shard {
   const rowOffset = (row: number) => (layout.rows + row * ROW_BYTES) / 4;
 
   function grow(): void {
-    const next = Math.min(capacity, allocated * 2);
+    const next = Math.min(capacity, Math.max(allocated + FIRST_ROWS, Math.ceil(allocated * 1.25)));
     memory.grow(pagesFor(next) - pagesFor(allocated));
     allocated = next;
+    handles = grownTo(handles, next);
+    generations = grownTo(generations, next);
     // A grown shared memory hands out a new, longer SharedArrayBuffer; old views stay short.
     floats = new Float32Array(memory.buffer);
     bytes = new Uint8Array(memory.buffer);
@@ -162,18 +189,20 @@ export function createShard(capacity: number, reserve = 0): Shard {
     get retired() {
       return retired;
     },
-    templateIdAt: (row) => templateIds[row],
-    adopt(ids, users) {
-      if (count !== 0 || ids.length > allocated) throw new Error('adopt needs an empty shard that holds the rows');
-      for (let row = 0; row < ids.length; row++) {
-        templateIds.push(ids[row]);
-        userIds.push(users[row]);
-      }
-      count = ids.length;
-      for (let row = 0; row < ids.length; row++) if (ids[row] === undefined) this.tombstone(row);
+    templateIdAt: (row) => (row < count && handles[row]! >= 0 ? ids.templateId(handles[row]!, generations[row]!) : undefined),
+    userIdAt(row) {
+      return this.templateIdAt(row) === undefined ? undefined : ids.userId(handles[row]!);
     },
-    userIdAt: (row) => userIds[row],
-    append(templateId, userId, descriptor) {
+    handleAt: (row) => (row < count ? handles[row]! : -1),
+    generationAt: (row) => generations[row]!,
+    adopt(adopted, adoptedGenerations) {
+      if (count !== 0 || adopted.length > allocated) throw new Error('adopt needs an empty shard that holds the rows');
+      handles.set(adopted);
+      generations.set(adoptedGenerations);
+      count = adopted.length;
+      for (let row = 0; row < adopted.length; row++) if (adopted[row]! < 0) this.tombstone(row);
+    },
+    append(handle, generation, descriptor) {
       if (count === allocated) grow();
       const row = count;
       floats.set(descriptor.length === DIMENSIONS ? descriptor : descriptor.subarray(0, DIMENSIONS), rowOffset(row));
@@ -187,8 +216,8 @@ export function createShard(capacity: number, reserve = 0): Shard {
       ints[layout.headBases / 4 + row] = quantized.headBase;
       ints[layout.fullBases / 4 + row] = quantized.fullBase;
       floats[layout.residuals / 4 + row] = quantized.residual;
-      templateIds[row] = templateId;
-      userIds[row] = userId;
+      handles[row] = handle;
+      generations[row] = generation;
       // Published last: a scan reads only rows below the count it was planned with.
       count = row + 1;
       return row;
@@ -203,8 +232,7 @@ export function createShard(capacity: number, reserve = 0): Shard {
       ints[layout.headBases / 4 + row] = 0;
       ints[layout.fullBases / 4 + row] = 0;
       floats[layout.residuals / 4 + row] = 0;
-      templateIds[row] = undefined;
-      userIds[row] = undefined;
+      handles[row] = -1;
       dead++;
     },
     descriptor: (row) => floats.subarray(rowOffset(row), rowOffset(row) + DIMENSIONS),

@@ -1,0 +1,200 @@
+// The ids a gallery keeps for its rows, in typed arrays rather than as strings in Maps: a million
+// templates held ~220 MiB of heap as id strings, Map entries and per-user lists, against ~60 MiB
+// here, and millions of small objects that every full garbage collection walks.
+
+/**
+ * A set of ids with stable integer handles and per-handle integer columns for the caller's own
+ * data. An id in the canonical text form of a UUID (lowercase 8-4-4-4-12 hex, what this service
+ * generates) is kept as four 32-bit words; any other id as its string. Lookups go through an
+ * open-addressing table of handles (linear probing, kept at most half full). A removed id's
+ * handle is reused; its generation tells a holder of the old handle that it is gone.
+ */
+export interface IdArena {
+  readonly size: number;
+  /** The handle of `id`, or -1. */
+  find(id: string): number;
+  /** Adds an id that is not there (check with `find`) and returns its handle; its columns are 0. */
+  insert(id: string): number;
+  /** Removes a live handle's id; the handle may be handed out again, with the next generation. */
+  remove(handle: number): void;
+  /** The id of a live handle, as it was given. */
+  text(handle: number): string;
+  /** Changes each time the handle's id is removed. */
+  generation(handle: number): number;
+  get(column: number, handle: number): number;
+  set(column: number, handle: number, value: number): void;
+  /** Bytes of its typed arrays (the strings of non-UUID ids are not counted). */
+  bytes(): number;
+}
+
+const HEX = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) HEX['0123456789abcdef'.charCodeAt(i)] = i;
+const BYTE_HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+const DASH = 45;
+
+/** Writes the 128 bits of a canonical UUID text at `out[at..at+3]`; false (nothing usable written) for any other text. */
+export function uuidWords(id: string, out: Uint32Array, at: number): boolean {
+  if (id.length !== 36 || id.charCodeAt(8) !== DASH || id.charCodeAt(13) !== DASH || id.charCodeAt(18) !== DASH || id.charCodeAt(23) !== DASH) return false;
+  let word = 0;
+  let nibbles = 0;
+  let w = at;
+  for (let i = 0; i < 36; i++) {
+    if (i === 8 || i === 13 || i === 18 || i === 23) continue;
+    const code = id.charCodeAt(i);
+    const value = code < 128 ? HEX[code]! : -1;
+    if (value < 0) return false;
+    word = (word << 4) | value;
+    if (++nibbles === 8) {
+      out[w++] = word;
+      word = 0;
+      nibbles = 0;
+    }
+  }
+  return true;
+}
+
+/** The canonical text of the UUID at `words[at..at+3]`. */
+export function uuidText(words: Uint32Array, at: number): string {
+  const hex = (word: number, shift: number) => BYTE_HEX[(word >>> shift) & 255]!;
+  const [a, b, c, d] = [words[at]!, words[at + 1]!, words[at + 2]!, words[at + 3]!];
+  return `${hex(a, 24)}${hex(a, 16)}${hex(a, 8)}${hex(a, 0)}-${hex(b, 24)}${hex(b, 16)}-${hex(b, 8)}${hex(b, 0)}-${hex(c, 24)}${hex(c, 16)}-${hex(c, 8)}${hex(c, 0)}${hex(d, 24)}${hex(d, 16)}${hex(d, 8)}${hex(d, 0)}`;
+}
+
+// MurmurHash3's mixing steps, seeded per arena so that no fixed set of ids collides everywhere.
+function mix(h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b873593);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+function finish(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+const FIRST_HANDLES = 1024;
+const FIRST_SLOTS = 2048;
+
+export function createIdArena(columns: number): IdArena {
+  const seed = (Math.random() * 2 ** 32) | 0;
+  let capacity = FIRST_HANDLES;
+  let words = new Uint32Array(capacity * 4);
+  // 1 where the handle's id is not a canonical UUID: its text is in `texts`, its words unused.
+  let isText = new Uint8Array(capacity);
+  const texts = new Map<number, string>();
+  let generations = new Int32Array(capacity);
+  let data = new Int32Array(capacity * columns);
+  // Handles never handed out start at `fresh`; removed ones wait in `free`.
+  let fresh = 0;
+  const free: number[] = [];
+  let slots = new Int32Array(FIRST_SLOTS).fill(-1);
+  let mask = FIRST_SLOTS - 1;
+  let size = 0;
+  const key = new Uint32Array(4);
+
+  const hashWords = (w: Uint32Array, at: number) => finish(mix(mix(mix(mix(seed, w[at]!), w[at + 1]!), w[at + 2]!), w[at + 3]!) ^ 16);
+  function hashText(text: string): number {
+    let h = seed ^ 0x5bd1e995;
+    for (let i = 0; i < text.length; i++) h = mix(h, text.charCodeAt(i));
+    return finish(h ^ text.length);
+  }
+  const hashOf = (handle: number) => (isText[handle] === 1 ? hashText(texts.get(handle)!) : hashWords(words, handle * 4));
+
+  function growHandles(): void {
+    capacity = Math.ceil(capacity * 1.5);
+    const grown = <T extends Uint32Array | Uint8Array | Int32Array>(old: T, next: T): T => {
+      next.set(old);
+      return next;
+    };
+    words = grown(words, new Uint32Array(capacity * 4));
+    isText = grown(isText, new Uint8Array(capacity));
+    generations = grown(generations, new Int32Array(capacity));
+    data = grown(data, new Int32Array(capacity * columns));
+  }
+
+  function growSlots(): void {
+    const old = slots;
+    slots = new Int32Array(old.length * 2).fill(-1);
+    mask = slots.length - 1;
+    for (const handle of old) {
+      if (handle < 0) continue;
+      let i = hashOf(handle) & mask;
+      while (slots[i] !== -1) i = (i + 1) & mask;
+      slots[i] = handle;
+    }
+  }
+
+  return {
+    get size() {
+      return size;
+    },
+    find(id) {
+      if (uuidWords(id, key, 0)) {
+        for (let i = hashWords(key, 0) & mask; ; i = (i + 1) & mask) {
+          const handle = slots[i]!;
+          if (handle === -1) return -1;
+          const at = handle * 4;
+          if (isText[handle] === 0 && words[at] === key[0] && words[at + 1] === key[1] && words[at + 2] === key[2] && words[at + 3] === key[3]) return handle;
+        }
+      }
+      for (let i = hashText(id) & mask; ; i = (i + 1) & mask) {
+        const handle = slots[i]!;
+        if (handle === -1) return -1;
+        if (isText[handle] === 1 && texts.get(handle) === id) return handle;
+      }
+    },
+    insert(id) {
+      if ((size + 1) * 2 > slots.length) growSlots();
+      const handle = free.pop() ?? fresh++;
+      if (handle >= capacity) growHandles();
+      if (uuidWords(id, words, handle * 4)) {
+        isText[handle] = 0;
+      } else {
+        isText[handle] = 1;
+        texts.set(handle, id);
+      }
+      data.fill(0, handle * columns, (handle + 1) * columns);
+      let i = hashOf(handle) & mask;
+      while (slots[i] !== -1) i = (i + 1) & mask;
+      slots[i] = handle;
+      size++;
+      return handle;
+    },
+    remove(handle) {
+      let i = hashOf(handle) & mask;
+      while (slots[i] !== handle) {
+        if (slots[i] === -1) throw new Error(`id arena: handle ${handle} is not live`);
+        i = (i + 1) & mask;
+      }
+      // Backward-shift deletion: later entries of the probe run move up into the gap when their
+      // home slot is not between the gap and them, so that no lookup stops short at an empty slot.
+      for (let j = (i + 1) & mask; slots[j] !== -1; j = (j + 1) & mask) {
+        const home = hashOf(slots[j]!) & mask;
+        const between = i <= j ? i < home && home <= j : i < home || home <= j;
+        if (!between) {
+          slots[i] = slots[j]!;
+          i = j;
+        }
+      }
+      slots[i] = -1;
+      if (isText[handle] === 1) texts.delete(handle);
+      isText[handle] = 0;
+      generations[handle]! += 1;
+      free.push(handle);
+      size--;
+    },
+    text: (handle) => (isText[handle] === 1 ? texts.get(handle)! : uuidText(words, handle * 4)),
+    generation: (handle) => generations[handle]!,
+    get: (column, handle) => data[handle * columns + column]!,
+    set(column, handle, value) {
+      data[handle * columns + column] = value;
+    },
+    bytes: () => words.byteLength + isText.byteLength + generations.byteLength + data.byteLength + slots.byteLength + free.length * 8,
+  };
+}
