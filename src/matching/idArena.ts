@@ -4,8 +4,10 @@
 
 /**
  * A set of ids with stable integer handles and per-handle integer columns for the caller's own
- * data. An id in the canonical text form of a UUID (lowercase 8-4-4-4-12 hex, what this service
- * generates) is kept as four 32-bit words; any other id as its string. Lookups go through an
+ * data. An id of 128 bits in lowercase hex, as this service makes them (the contract's
+ * `tpl_<32 hex>`, `usr_<32 hex>`: a prefix of 1-8 letters, then `_`) or as a UUID's text
+ * (8-4-4-4-12), is kept as four 32-bit words and a byte naming its form and prefix; any other id
+ * as its string. Lookups go through an
  * open-addressing table of handles (linear probing, kept at most half full). A removed id's
  * handle is reused; its generation tells a holder of the old handle that it is gone.
  */
@@ -35,11 +37,19 @@ const DASH = 45;
 /** Writes the 128 bits of a canonical UUID text at `out[at..at+3]`; false (nothing usable written) for any other text. */
 export function uuidWords(id: string, out: Uint32Array, at: number): boolean {
   if (id.length !== 36 || id.charCodeAt(8) !== DASH || id.charCodeAt(13) !== DASH || id.charCodeAt(18) !== DASH || id.charCodeAt(23) !== DASH) return false;
+  return hexWords(id, 0, true, out, at);
+}
+
+/**
+ * Reads 32 lowercase hex digits of `id` from `start` (past a UUID's dashes when `dashed`) into
+ * `out[at..at+3]`; false when one is not.
+ */
+function hexWords(id: string, start: number, dashed: boolean, out: Uint32Array, at: number): boolean {
   let word = 0;
   let nibbles = 0;
   let w = at;
-  for (let i = 0; i < 36; i++) {
-    if (i === 8 || i === 13 || i === 18 || i === 23) continue;
+  for (let i = start; i < start + (dashed ? 36 : 32); i++) {
+    if (dashed && (i === 8 || i === 13 || i === 18 || i === 23)) continue;
     const code = id.charCodeAt(i);
     const value = code < 128 ? HEX[code]! : -1;
     if (value < 0) return false;
@@ -53,11 +63,25 @@ export function uuidWords(id: string, out: Uint32Array, at: number): boolean {
   return true;
 }
 
+const hex = (word: number, shift: number) => BYTE_HEX[(word >>> shift) & 255]!;
+const hexOf = (word: number) => `${hex(word, 24)}${hex(word, 16)}${hex(word, 8)}${hex(word, 0)}`;
+
 /** The canonical text of the UUID at `words[at..at+3]`. */
 export function uuidText(words: Uint32Array, at: number): string {
-  const hex = (word: number, shift: number) => BYTE_HEX[(word >>> shift) & 255]!;
   const [a, b, c, d] = [words[at]!, words[at + 1]!, words[at + 2]!, words[at + 3]!];
-  return `${hex(a, 24)}${hex(a, 16)}${hex(a, 8)}${hex(a, 0)}-${hex(b, 24)}${hex(b, 16)}-${hex(b, 8)}${hex(b, 0)}-${hex(c, 24)}${hex(c, 16)}-${hex(c, 8)}${hex(c, 0)}${hex(d, 24)}${hex(d, 16)}${hex(d, 8)}${hex(d, 0)}`;
+  return `${hexOf(a)}-${hex(b, 24)}${hex(b, 16)}-${hex(b, 8)}${hex(b, 0)}-${hex(c, 24)}${hex(c, 16)}-${hex(c, 8)}${hex(c, 0)}${hexOf(d)}`;
+}
+
+const UNDERSCORE = 95;
+const MAX_PREFIX = 8;
+const isLetter = (code: number) => code >= 97 && code <= 122;
+
+/** Where `<prefix>_<32 hex>`'s underscore is (1..8), or -1 when `id` does not have that shape up to its digits. */
+function prefixEnd(id: string): number {
+  const end = id.length - 33;
+  if (end < 1 || end > MAX_PREFIX || id.charCodeAt(end) !== UNDERSCORE) return -1;
+  for (let i = 0; i < end; i++) if (!isLetter(id.charCodeAt(i))) return -1;
+  return end;
 }
 
 // MurmurHash3's mixing steps, seeded per arena so that no fixed set of ids collides everywhere.
@@ -78,6 +102,9 @@ function finish(h: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+const TEXT = 0;
+const UUID = 1;
+const PREFIXED = 2;
 const FIRST_HANDLES = 1024;
 const FIRST_SLOTS = 2048;
 
@@ -85,8 +112,11 @@ export function createIdArena(columns: number): IdArena {
   const seed = (Math.random() * 2 ** 32) | 0;
   let capacity = FIRST_HANDLES;
   let words = new Uint32Array(capacity * 4);
-  // 1 where the handle's id is not a canonical UUID: its text is in `texts`, its words unused.
-  let isText = new Uint8Array(capacity);
+  // Per handle: TEXT (the id is in `texts`, its words unused), UUID, or PREFIXED + the index of
+  // its prefix in `prefixes` (the id is that prefix, `_` and the words in hex).
+  let forms = new Uint8Array(capacity);
+  const prefixes: string[] = [];
+  const prefixCodes = new Map<string, number>();
   const texts = new Map<number, string>();
   let generations = new Int32Array(capacity);
   let data = new Int32Array(capacity * columns);
@@ -98,13 +128,32 @@ export function createIdArena(columns: number): IdArena {
   let size = 0;
   const key = new Uint32Array(4);
 
-  const hashWords = (w: Uint32Array, at: number) => finish(mix(mix(mix(mix(seed, w[at]!), w[at + 1]!), w[at + 2]!), w[at + 3]!) ^ 16);
+  const hashWords = (w: Uint32Array, at: number, form: number) => finish(mix(mix(mix(mix(mix(seed, form), w[at]!), w[at + 1]!), w[at + 2]!), w[at + 3]!) ^ 20);
   function hashText(text: string): number {
     let h = seed ^ 0x5bd1e995;
     for (let i = 0; i < text.length; i++) h = mix(h, text.charCodeAt(i));
     return finish(h ^ text.length);
   }
-  const hashOf = (handle: number) => (isText[handle] === 1 ? hashText(texts.get(handle)!) : hashWords(words, handle * 4));
+  const hashOf = (handle: number) => (forms[handle] === TEXT ? hashText(texts.get(handle)!) : hashWords(words, handle * 4, forms[handle]!));
+
+  /**
+   * The form of `id` with its words written at `out[at..]`, or TEXT. A prefix not seen before is
+   * added when `adding`, while there is room for it; an id whose prefix found no room is TEXT
+   * (prefixes are never taken back, so a prefix not here is of no id but TEXT ones).
+   */
+  function formOf(id: string, out: Uint32Array, at: number, adding: boolean): number {
+    if (uuidWords(id, out, at)) return UUID;
+    const end = prefixEnd(id);
+    if (end < 0 || !hexWords(id, end + 1, false, out, at)) return TEXT;
+    const prefix = id.slice(0, end);
+    let code = prefixCodes.get(prefix);
+    if (code === undefined) {
+      if (!adding || prefixes.length === 256 - PREFIXED) return TEXT;
+      code = prefixes.push(prefix) - 1;
+      prefixCodes.set(prefix, code);
+    }
+    return PREFIXED + code;
+  }
 
   function growHandles(): void {
     capacity = Math.ceil(capacity * 1.5);
@@ -113,7 +162,7 @@ export function createIdArena(columns: number): IdArena {
       return next;
     };
     words = grown(words, new Uint32Array(capacity * 4));
-    isText = grown(isText, new Uint8Array(capacity));
+    forms = grown(forms, new Uint8Array(capacity));
     generations = grown(generations, new Int32Array(capacity));
     data = grown(data, new Int32Array(capacity * columns));
   }
@@ -135,30 +184,27 @@ export function createIdArena(columns: number): IdArena {
       return size;
     },
     find(id) {
-      if (uuidWords(id, key, 0)) {
-        for (let i = hashWords(key, 0) & mask; ; i = (i + 1) & mask) {
+      const form = formOf(id, key, 0, false);
+      if (form !== TEXT) {
+        for (let i = hashWords(key, 0, form) & mask; ; i = (i + 1) & mask) {
           const handle = slots[i]!;
           if (handle === -1) return -1;
           const at = handle * 4;
-          if (isText[handle] === 0 && words[at] === key[0] && words[at + 1] === key[1] && words[at + 2] === key[2] && words[at + 3] === key[3]) return handle;
+          if (forms[handle] === form && words[at] === key[0] && words[at + 1] === key[1] && words[at + 2] === key[2] && words[at + 3] === key[3]) return handle;
         }
       }
       for (let i = hashText(id) & mask; ; i = (i + 1) & mask) {
         const handle = slots[i]!;
         if (handle === -1) return -1;
-        if (isText[handle] === 1 && texts.get(handle) === id) return handle;
+        if (forms[handle] === TEXT && texts.get(handle) === id) return handle;
       }
     },
     insert(id) {
       if ((size + 1) * 2 > slots.length) growSlots();
       const handle = free.pop() ?? fresh++;
       if (handle >= capacity) growHandles();
-      if (uuidWords(id, words, handle * 4)) {
-        isText[handle] = 0;
-      } else {
-        isText[handle] = 1;
-        texts.set(handle, id);
-      }
+      forms[handle] = formOf(id, words, handle * 4, true);
+      if (forms[handle] === TEXT) texts.set(handle, id);
       data.fill(0, handle * columns, (handle + 1) * columns);
       let i = hashOf(handle) & mask;
       while (slots[i] !== -1) i = (i + 1) & mask;
@@ -183,18 +229,24 @@ export function createIdArena(columns: number): IdArena {
         }
       }
       slots[i] = -1;
-      if (isText[handle] === 1) texts.delete(handle);
-      isText[handle] = 0;
+      if (forms[handle] === TEXT) texts.delete(handle);
+      forms[handle] = TEXT;
       generations[handle]! += 1;
       free.push(handle);
       size--;
     },
-    text: (handle) => (isText[handle] === 1 ? texts.get(handle)! : uuidText(words, handle * 4)),
+    text(handle) {
+      const form = forms[handle]!;
+      if (form === TEXT) return texts.get(handle)!;
+      const at = handle * 4;
+      if (form === UUID) return uuidText(words, at);
+      return `${prefixes[form - PREFIXED]}_${hexOf(words[at]!)}${hexOf(words[at + 1]!)}${hexOf(words[at + 2]!)}${hexOf(words[at + 3]!)}`;
+    },
     generation: (handle) => generations[handle]!,
     get: (column, handle) => data[handle * columns + column]!,
     set(column, handle, value) {
       data[handle * columns + column] = value;
     },
-    bytes: () => words.byteLength + isText.byteLength + generations.byteLength + data.byteLength + slots.byteLength + free.length * 8,
+    bytes: () => words.byteLength + forms.byteLength + generations.byteLength + data.byteLength + slots.byteLength + free.length * 8,
   };
 }
