@@ -21,8 +21,8 @@ import { runInNewContext } from 'node:vm';
 import v8 from 'node:v8';
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
-import { createFieldCipher, sealField } from '../src/crypto/fieldCipher.ts';
-import { wrapDataKey } from '../src/crypto/dataKeys.ts';
+import { createFieldCipher, openField, sealField } from '../src/crypto/fieldCipher.ts';
+import { unwrapDataKey, wrapDataKey } from '../src/crypto/dataKeys.ts';
 import { createSqlSubjectKeyStore } from '../src/crypto/subjectKeys.ts';
 import { openDatabase, type Database } from '../src/database/database.ts';
 import { createScratchDatabase } from '../src/database/scratchDatabase.ts';
@@ -309,6 +309,36 @@ async function addManyOnce(count: number): Promise<number> {
   }
 }
 
+/**
+ * Baseline: the load's cryptography alone, on this thread: opening sealed descriptors and
+ * unwrapping data keys, each its own AES-256-GCM value (the stored form's cost per value, with
+ * the same code as the load's opener). Answers microseconds per value of each.
+ */
+function cryptoFloor(): { descriptorUs: number; keyUs: number } {
+  const N = 50_000;
+  const masterKey = randomBytes(32);
+  const key = randomBytes(32);
+  const sealed = sealField(key, 'usr_bench', Buffer.from(descriptorToBytes(new Float32Array(D).fill(0.01))), aad.descriptor('tpl_bench'));
+  const wrapped = wrapDataKey(masterKey, 'usr_bench', 'key_bench', key);
+  const perValue = (open: () => void) => {
+    for (let i = 0; i < 2000; i++) open();
+    const { ms } = timedSync(() => {
+      for (let i = 0; i < N; i++) open();
+    });
+    return (ms * 1000) / N;
+  };
+  return {
+    descriptorUs: perValue(() => openField(key, 'usr_bench', sealed, aad.descriptor('tpl_bench'))),
+    keyUs: perValue(() => unwrapDataKey(masterKey, 'usr_bench', 'key_bench', wrapped)),
+  };
+}
+
+function timedSync(run: () => void): { ms: number } {
+  const started = performance.now();
+  run();
+  return { ms: performance.now() - started };
+}
+
 /** Baseline: the same rows in the same order, read in keyset pages of plain SELECTs, nothing done with them. */
 async function baselineOnce(read: (after: string) => Promise<Array<{ template_id: string }>>): Promise<number> {
   const { ms } = await timed(async () => {
@@ -354,6 +384,11 @@ async function benchOne(label: string, database: Database, baselineRead: (after:
   );
   console.log(`baseline, plain keyset SELECT of the same rows: ${fmt(select)} ms = ${fmt(perMillion(select))} ms per 1M; load / baseline = ${fmt(ms / select)}`);
   console.log(`baseline, addMany alone of the same descriptors in the clear: ${fmt(add)} ms = ${fmt(perMillion(add))} ms per 1M; load / baseline = ${fmt(ms / add)}`);
+  const floor = cryptoFloor();
+  const cryptoMs = (seeded.loadable * floor.descriptorUs + (seeded.users - seeded.erasedUsers) * floor.keyUs) / 1000;
+  console.log(
+    `baseline, the cryptography alone (this thread, the opener's code): ${floor.descriptorUs.toFixed(2)} µs per sealed descriptor, ${floor.keyUs.toFixed(2)} µs per wrapped key; ${fmt(seeded.loadable)} descriptors and ${fmt(seeded.users - seeded.erasedUsers)} keys = ${fmt(cryptoMs)} ms of CPU (${fmt(perMillion(cryptoMs))} ms per 1M templates, half that on two threads at best)`,
+  );
   console.log(`matcher memory: ${fmt(median(loads.map((run) => run.matcherBytes)) / 2 ** 20)} MiB of descriptor storage, ids (JS heap and array buffers) +${fmt(median(loads.map((run) => run.heapBytes)) / 2 ** 20)} MiB after the load`);
   console.log(`exact: ${fmt(seeded.loadable)} templates in ${seeded.perGallery.size} galleries, none of the erased users, ${seeded.probes.length} probes found themselves, position = the checkpoint read first`);
 }
