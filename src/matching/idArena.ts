@@ -117,6 +117,8 @@ export function createIdArena(columns: number): IdArena {
   let forms = new Uint8Array(capacity);
   const prefixes: string[] = [];
   const prefixCodes = new Map<string, number>();
+  let lastPrefix = '';
+  let lastCode = 0;
   const texts = new Map<number, string>();
   let generations = new Int32Array(capacity);
   let data = new Int32Array(capacity * columns);
@@ -145,6 +147,8 @@ export function createIdArena(columns: number): IdArena {
     if (uuidWords(id, out, at)) return UUID;
     const end = prefixEnd(id);
     if (end < 0 || !hexWords(id, end + 1, false, out, at)) return TEXT;
+    // An arena's ids nearly all have one prefix: the last one found is tried first, unsliced.
+    if (end === lastPrefix.length && id.startsWith(lastPrefix)) return PREFIXED + lastCode;
     const prefix = id.slice(0, end);
     let code = prefixCodes.get(prefix);
     if (code === undefined) {
@@ -152,6 +156,8 @@ export function createIdArena(columns: number): IdArena {
       code = prefixes.push(prefix) - 1;
       prefixCodes.set(prefix, code);
     }
+    lastPrefix = prefix;
+    lastCode = code;
     return PREFIXED + code;
   }
 
