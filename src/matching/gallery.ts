@@ -107,7 +107,11 @@ export function createGallery(options: GalleryOptions): Gallery {
       users.set(FIRST, user, templates.get(NEXT, template));
     } else {
       let before = users.get(FIRST, user);
-      while (templates.get(NEXT, before) !== template) before = templates.get(NEXT, before);
+      for (let step = 1; templates.get(NEXT, before) !== template; step++) {
+        // The list holds `count` templates: past them, the gallery's own bookkeeping is broken.
+        if (step >= count) throw new Error(`gallery: template ${templates.text(template)} is not in its user's list`);
+        before = templates.get(NEXT, before);
+      }
       templates.set(NEXT, before, templates.get(NEXT, template));
     }
     users.set(COUNT, user, count - 1);
