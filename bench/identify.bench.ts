@@ -392,7 +392,7 @@ for (const size of sizes) {
         if (scan === 'quantized') {
           const scale = 1e6 / size;
           console.log(`    load: ${fmt(loadMs)} ms (${fmt(rate(size, loadMs))} templates/s, addMany in pages of 5,000)`);
-          console.log(`    memory per 1M templates: descriptor storage ${mib(matcher.memoryBytes() * scale)}, ids (JS heap and array buffers) ${mib(idsDelta * scale)}, RSS delta ${mib(rssDelta * scale)}`);
+          console.log(`    memory per 1M templates: descriptor storage ${mib(matcher.memoryBytes() * scale)}, ids ${mib(matcher.idBytes() * scale)} (JS heap and array buffers grew by ${mib(idsDelta * scale)}), RSS delta ${mib(rssDelta * scale)}`);
           for (const mode of modes) {
             (p50At[mode] ??= {})[size] = p50[mode]![2]!;
             const smallest = sizes.find((s) => p50At[mode]![s] !== undefined && s < size);

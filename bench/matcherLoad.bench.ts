@@ -215,7 +215,8 @@ interface LoadRun {
   readonly ms: number;
   readonly split: MatcherLoad['split'];
   readonly matcherBytes: number;
-  readonly heapBytes: number;
+  /** The matcher's typed arrays of ids after the load. */
+  readonly idBytes: number;
   /** CPU time of this process (all its threads) and of the local PostgreSQL server's processes during the load. */
   readonly nodeCpuMs: number;
   readonly postgresCpuMs: number | undefined;
@@ -242,34 +243,26 @@ async function postgresCpuMs(): Promise<number | undefined> {
   return ticks * 10;
 }
 
-/** The JS heap and array buffers: what the matcher keeps outside its shards' WebAssembly memories (its ids), and the rest. */
-function outsideShards(): number {
-  const { heapUsed, arrayBuffers } = process.memoryUsage();
-  return heapUsed + arrayBuffers;
-}
-
 async function loadOnce(db: Kysely<any>, masterKey: Buffer, seeded: Seeded, server: boolean): Promise<LoadRun> {
   const keys = await createSqlSubjectKeyStore(db, masterKey);
   const threads = os.availableParallelism();
   const matcher = createMatcher({ threads });
   const opener = createTemplateOpener({ masterKey, threads });
   const feed = createMatcherFeed({ db, matcher, cipher: createFieldCipher(keys), keys, opener });
+  // The seeding's garbage is not the load's to collect.
   gc();
-  const heapBefore = outsideShards();
   try {
     const cpuBefore = process.cpuUsage();
     const postgresBefore = server ? await postgresCpuMs() : undefined;
     const { ms, value } = await timed(() => feed.load());
     const cpu = process.cpuUsage(cpuBefore);
     const postgresAfter = server ? await postgresCpuMs() : undefined;
-    gc();
-    const heapBytes = outsideShards() - heapBefore;
     await checkExact(matcher, seeded, value.templates, feed.position());
     return {
       ms,
       split: value.split,
       matcherBytes: matcher.memoryBytes(),
-      heapBytes,
+      idBytes: matcher.idBytes(),
       nodeCpuMs: (cpu.user + cpu.system) / 1000,
       postgresCpuMs: postgresBefore === undefined || postgresAfter === undefined ? undefined : postgresAfter - postgresBefore,
     };
@@ -389,7 +382,7 @@ async function benchOne(label: string, database: Database, baselineRead: (after:
   console.log(
     `baseline, the cryptography alone (this thread, the opener's code): ${floor.descriptorUs.toFixed(2)} µs per sealed descriptor, ${floor.keyUs.toFixed(2)} µs per wrapped key; ${fmt(seeded.loadable)} descriptors and ${fmt(seeded.users - seeded.erasedUsers)} keys = ${fmt(cryptoMs)} ms of CPU (${fmt(perMillion(cryptoMs))} ms per 1M templates, half that on two threads at best)`,
   );
-  console.log(`matcher memory: ${fmt(median(loads.map((run) => run.matcherBytes)) / 2 ** 20)} MiB of descriptor storage, ids (JS heap and array buffers) +${fmt(median(loads.map((run) => run.heapBytes)) / 2 ** 20)} MiB after the load`);
+  console.log(`matcher memory: ${fmt(median(loads.map((run) => run.matcherBytes)) / 2 ** 20)} MiB of descriptor storage, ${fmt(median(loads.map((run) => run.idBytes)) / 2 ** 20)} MiB of ids (${fmt((median(loads.map((run) => run.matcherBytes + run.idBytes)) * 1_000_000) / seeded.rows / 2 ** 20)} MiB per 1M templates in all)`);
   console.log(`exact: ${fmt(seeded.loadable)} templates in ${seeded.perGallery.size} galleries, none of the erased users, ${seeded.probes.length} probes found themselves, position = the checkpoint read first`);
 }
 

@@ -29,7 +29,10 @@ export interface Gallery {
   templatesOf(userId: string): readonly string[];
   /** True when `row` of `shard` (possibly retired since a scan was sent) still stands for live `templateId`. */
   holds(shard: Shard, row: number, templateId: string): boolean;
+  /** Bytes of the shards' memories: the descriptors and their codes. */
   bytes(): number;
+  /** Bytes of the typed arrays holding the ids (ids of other shapes than the arenas compact are strings, not counted). */
+  idBytes(): number;
 }
 
 export interface GalleryOptions {
@@ -231,5 +234,6 @@ export function createGallery(options: GalleryOptions): Gallery {
       return shards[Math.floor(location / stride)] === shard && location % stride === row;
     },
     bytes: () => shards.reduce((sum, shard) => sum + shard.bytes(), 0),
+    idBytes: () => templates.bytes() + users.bytes() + shards.reduce((sum, shard) => sum + shard.idBytes(), 0),
   };
 }

@@ -68,6 +68,8 @@ export interface Matcher {
   users(key: GalleryKey): number;
   /** Bytes held by descriptor storage (for the bench and metrics). */
   memoryBytes(): number;
+  /** Bytes of the typed arrays holding the galleries' template and user ids (for the bench). */
+  idBytes(): number;
   /** Counters of the pool's scans since the matcher was created (for the bench, metrics and tests). */
   scanStats(): ScanStats;
   close(): Promise<void>;
@@ -480,6 +482,12 @@ export function createMatcher(options: MatcherOptions): Matcher {
     memoryBytes() {
       let total = 0;
       for (const gallery of galleries.values()) total += gallery.bytes();
+      return total;
+    },
+
+    idBytes() {
+      let total = 0;
+      for (const gallery of galleries.values()) total += gallery.idBytes();
       return total;
     },
 

@@ -72,6 +72,8 @@ export interface Shard {
   segment(from: number, to: number): ScanSegment;
   retire(): void;
   bytes(): number;
+  /** Bytes of its rows' template handles and generations (kept outside the memory, on this thread). */
+  idBytes(): number;
 }
 
 function grownTo(array: Int32Array, length: number): Int32Array<ArrayBuffer> {
@@ -251,5 +253,6 @@ export function createShard(capacity: number, ids: RowIds, reserve = 0): Shard {
       retired = true;
     },
     bytes: () => memory.buffer.byteLength,
+    idBytes: () => handles.byteLength + generations.byteLength,
   };
 }
