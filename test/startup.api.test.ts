@@ -8,7 +8,7 @@ import { freePort } from './support/ports.ts';
 
 const bin = fileURLToPath(new URL('../src/cli/bin.mjs', import.meta.url));
 
-test.serial('the first start listens at once: /healthz answers within 2 s while /readyz is 503 naming the phase, until the service is ready', async (t) => {
+test.serial('the first start listens at once, before it opens the database: /healthz answers while /readyz is 503 naming the phase, until the service is ready', async (t) => {
   // A new data dir: the embedded database is initialised during the start, which takes seconds.
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'fs-start-'));
   const port = await freePort();
@@ -33,7 +33,8 @@ test.serial('the first start listens at once: /healthz answers within 2 s while 
     const body = (await ready.json()) as { error: { code: string; details: { checks: Array<{ name: string; ok: boolean; phase?: string }> } } };
     t.is(body.error.code, 'SERVICE_UNAVAILABLE');
     t.false(body.error.details.checks.every((check) => check.ok));
-    t.true(firstAnswerMs < 2000, `/healthz answered after ${firstAnswerMs} ms`);
+    // How soon is the machine's business (a busy box took 2.8 s); that it listens first is the service's.
+    t.log(`/healthz answered ${firstAnswerMs} ms after the spawn`);
     const early = await fetch(`${base}/v1/users`);
     t.is(early.status, 503, 'routes answer 503 while starting');
     t.is(early.headers.get('retry-after'), '1');
@@ -43,8 +44,12 @@ test.serial('the first start listens at once: /healthz answers within 2 s while 
       if (again.status === 200) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    const phases = log.split('\n').filter((line) => line.includes('"start-up phase"')).map((line) => JSON.parse(line).previous as string);
+    const lines = log.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { msg: string; previous?: string });
+    const phases = lines.filter((line) => line.msg === 'start-up phase').map((line) => line.previous!);
     t.true(phases.includes('opening the database') && phases.includes('loading the matcher'), phases.join(', '));
+    const listening = lines.findIndex((line) => line.msg === 'listening');
+    const opened = lines.findIndex((line) => line.msg === 'start-up phase' && line.previous === 'opening the database');
+    t.true(listening >= 0 && listening < opened, 'it listened before the database was open');
     t.regex(log, /"msg":"started"/);
   } finally {
     child.kill('SIGTERM');
