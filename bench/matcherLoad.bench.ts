@@ -307,29 +307,23 @@ async function addManyOnce(count: number): Promise<number> {
  * unwrapping data keys, each its own AES-256-GCM value (the stored form's cost per value, with
  * the same code as the load's opener). Answers microseconds per value of each.
  */
-function cryptoFloor(): { descriptorUs: number; keyUs: number } {
+async function cryptoFloor(): Promise<{ descriptorUs: number; keyUs: number }> {
   const N = 50_000;
   const masterKey = randomBytes(32);
   const key = randomBytes(32);
   const sealed = sealField(key, 'usr_bench', Buffer.from(descriptorToBytes(new Float32Array(D).fill(0.01))), aad.descriptor('tpl_bench'));
   const wrapped = wrapDataKey(masterKey, 'usr_bench', 'key_bench', key);
-  const perValue = (open: () => void) => {
+  const perValue = async (open: () => void) => {
     for (let i = 0; i < 2000; i++) open();
-    const { ms } = timedSync(() => {
+    const { ms } = await timed(async () => {
       for (let i = 0; i < N; i++) open();
     });
     return (ms * 1000) / N;
   };
   return {
-    descriptorUs: perValue(() => openField(key, 'usr_bench', sealed, aad.descriptor('tpl_bench'))),
-    keyUs: perValue(() => unwrapDataKey(masterKey, 'usr_bench', 'key_bench', wrapped)),
+    descriptorUs: await perValue(() => openField(key, 'usr_bench', sealed, aad.descriptor('tpl_bench'))),
+    keyUs: await perValue(() => unwrapDataKey(masterKey, 'usr_bench', 'key_bench', wrapped)),
   };
-}
-
-function timedSync(run: () => void): { ms: number } {
-  const started = performance.now();
-  run();
-  return { ms: performance.now() - started };
 }
 
 /** Baseline: the same rows in the same order, read in keyset pages of plain SELECTs, nothing done with them. */
@@ -377,10 +371,11 @@ async function benchOne(label: string, database: Database, baselineRead: (after:
   );
   console.log(`baseline, plain keyset SELECT of the same rows: ${fmt(select)} ms = ${fmt(perMillion(select))} ms per 1M; load / baseline = ${fmt(ms / select)}`);
   console.log(`baseline, addMany alone of the same descriptors in the clear: ${fmt(add)} ms = ${fmt(perMillion(add))} ms per 1M; load / baseline = ${fmt(ms / add)}`);
-  const floor = cryptoFloor();
-  const cryptoMs = (seeded.loadable * floor.descriptorUs + (seeded.users - seeded.erasedUsers) * floor.keyUs) / 1000;
+  const floor = await cryptoFloor();
+  const keysOpened = seeded.users - seeded.erasedUsers;
+  const cryptoMs = (seeded.loadable * floor.descriptorUs + keysOpened * floor.keyUs) / 1000;
   console.log(
-    `baseline, the cryptography alone (this thread, the opener's code): ${floor.descriptorUs.toFixed(2)} µs per sealed descriptor, ${floor.keyUs.toFixed(2)} µs per wrapped key; ${fmt(seeded.loadable)} descriptors and ${fmt(seeded.users - seeded.erasedUsers)} keys = ${fmt(cryptoMs)} ms of CPU (${fmt(perMillion(cryptoMs))} ms per 1M templates, half that on two threads at best)`,
+    `baseline, the cryptography alone (this thread, the opener's code): ${floor.descriptorUs.toFixed(2)} µs per sealed descriptor, ${floor.keyUs.toFixed(2)} µs per wrapped key; ${fmt(seeded.loadable)} descriptors and ${fmt(keysOpened)} keys = ${fmt(cryptoMs)} ms of CPU (${fmt(perMillion(cryptoMs))} ms per 1M templates, half that on two threads at best)`,
   );
   console.log(`matcher memory: ${fmt(median(loads.map((run) => run.matcherBytes)) / 2 ** 20)} MiB of descriptor storage, ${fmt(median(loads.map((run) => run.idBytes)) / 2 ** 20)} MiB of ids (${fmt((median(loads.map((run) => run.matcherBytes + run.idBytes)) * 1_000_000) / seeded.rows / 2 ** 20)} MiB per 1M templates in all)`);
   console.log(`exact: ${fmt(seeded.loadable)} templates in ${seeded.perGallery.size} galleries, none of the erased users, ${seeded.probes.length} probes found themselves, position = the checkpoint read first`);

@@ -12,7 +12,7 @@ import { gaussian, seededRandom } from './support/faces.ts';
 
 const D = 128;
 // For the kernel tests that fill a shard directly: row i was appended with handle i.
-const rowIds: RowIds = { templateId: (handle) => `t${handle}`, userId: (handle) => `u${handle}` };
+const rowIds: RowIds = { live: () => true, templateId: (handle) => `t${handle}`, userId: (handle) => `u${handle}` };
 
 interface Person {
   readonly userId: string;

@@ -66,7 +66,8 @@ export function createGallery(options: GalleryOptions): Gallery {
   const templates = createIdArena(3);
   const users = createIdArena(2);
   const rowIds: RowIds = {
-    templateId: (handle, generation) => (templates.generation(handle) === generation ? templates.text(handle) : undefined),
+    live: (handle, generation) => templates.generation(handle) === generation,
+    templateId: (handle) => templates.text(handle),
     userId: (handle) => users.text(templates.get(USER, handle)),
   };
   // usersWith[n] = how many users have n live templates, so the maximum can also go down.
@@ -228,7 +229,8 @@ export function createGallery(options: GalleryOptions): Gallery {
     holds(shard, row, templateId) {
       const template = templates.find(templateId);
       if (template < 0) return false;
-      // A retired shard's live rows were copied unchanged, so being live at all is enough.
+      // A retired shard's live rows were copied unchanged: its row still stands for the template
+      // while the row's handle is the template's, of the same generation.
       if (shard.retired) return shard.handleAt(row) === template && shard.generationAt(row) === templates.generation(template);
       const location = templates.get(LOCATION, template);
       return shards[Math.floor(location / stride)] === shard && location % stride === row;

@@ -1,15 +1,16 @@
-// The ids a gallery keeps for its rows, in typed arrays rather than as strings in Maps: a million
-// templates held ~220 MiB of heap as id strings, Map entries and per-user lists, against ~60 MiB
-// here, and millions of small objects that every full garbage collection walks.
+// The ids a gallery keeps for its rows, in typed arrays rather than as strings in Maps: id strings,
+// Map entries and per-user lists cost a million templates a few hundred MiB of heap and millions
+// of small objects that every full garbage collection walks; here they are 55-90 MiB of arrays
+// (see the README's Matcher section and bench:identify, bench:load).
 
 /**
  * A set of ids with stable integer handles and per-handle integer columns for the caller's own
  * data. An id of 128 bits in lowercase hex, as this service makes them (the contract's
  * `tpl_<32 hex>`, `usr_<32 hex>`: a prefix of 1-8 letters, then `_`) or as a UUID's text
  * (8-4-4-4-12), is kept as four 32-bit words and a byte naming its form and prefix; any other id
- * as its string. Lookups go through an
- * open-addressing table of handles (linear probing, kept at most half full). A removed id's
- * handle is reused; its generation tells a holder of the old handle that it is gone.
+ * as its string. Lookups go through an open-addressing table of handles (linear probing, kept
+ * at most half full). A removed id's handle is reused; its generation tells a holder of the old
+ * handle that it is gone.
  */
 export interface IdArena {
   readonly size: number;
@@ -25,8 +26,14 @@ export interface IdArena {
   generation(handle: number): number;
   get(column: number, handle: number): number;
   set(column: number, handle: number, value: number): void;
-  /** Bytes of its typed arrays (the strings of non-UUID ids are not counted). */
+  /** Bytes of its typed arrays (the strings of ids kept as text are not counted). */
   bytes(): number;
+}
+
+/** `next` (a longer array) holding `old`'s values first: how the arenas and the shards' id columns grow. */
+export function grownInto<T extends Uint32Array | Uint8Array | Int32Array>(old: T, next: T): T {
+  next.set(old);
+  return next;
 }
 
 const HEX = new Int8Array(128).fill(-1);
@@ -163,14 +170,10 @@ export function createIdArena(columns: number): IdArena {
 
   function growHandles(): void {
     capacity = Math.ceil(capacity * 1.5);
-    const grown = <T extends Uint32Array | Uint8Array | Int32Array>(old: T, next: T): T => {
-      next.set(old);
-      return next;
-    };
-    words = grown(words, new Uint32Array(capacity * 4));
-    forms = grown(forms, new Uint8Array(capacity));
-    generations = grown(generations, new Int32Array(capacity));
-    data = grown(data, new Int32Array(capacity * columns));
+    words = grownInto(words, new Uint32Array(capacity * 4));
+    forms = grownInto(forms, new Uint8Array(capacity));
+    generations = grownInto(generations, new Int32Array(capacity));
+    data = grownInto(data, new Int32Array(capacity * columns));
   }
 
   function growSlots(): void {

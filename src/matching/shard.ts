@@ -1,4 +1,5 @@
 import { DIMENSIONS, HEAD_DIMENSIONS, quantizeRow, squaredNorm } from './distance.ts';
+import { grownInto } from './idArena.ts';
 import { wasm, WASM_PAGE, type WasmMemory } from './wasm.ts';
 import { SLOT_BYTE_CODES, SLOT_BYTES, SLOT_WIDE_CODES, type ScanSegment } from '../../workers/matcherKernel.ts';
 
@@ -76,12 +77,6 @@ export interface Shard {
   idBytes(): number;
 }
 
-function grownTo(array: Int32Array, length: number): Int32Array<ArrayBuffer> {
-  const grown = new Int32Array(length);
-  grown.set(array);
-  return grown;
-}
-
 function align64(n: number): number {
   return Math.ceil(n / 64) * 64;
 }
@@ -134,9 +129,10 @@ export function copyRows(source: ShardRegions, target: ShardRegions, rows: Int32
  * generation when it was appended (see src/matching/idArena.ts), and asks these for the texts.
  */
 export interface RowIds {
-  /** The template's id, or undefined when the handle no longer has that generation (the template was removed). */
-  templateId(handle: number, generation: number): string | undefined;
-  /** The id of the live template's user. */
+  /** Whether the handle still has that generation, i.e. the row's template was not removed since. */
+  live(handle: number, generation: number): boolean;
+  /** The id of a live handle's template, and of its user. */
+  templateId(handle: number): string;
   userId(handle: number): string;
 }
 
@@ -163,13 +159,14 @@ export function createShard(capacity: number, ids: RowIds, reserve = 0): Shard {
 
   const scratch = new Int8Array(DIMENSIONS);
   const rowOffset = (row: number) => (layout.rows + row * ROW_BYTES) / 4;
+  const liveAt = (row: number) => row < count && handles[row]! >= 0 && ids.live(handles[row]!, generations[row]!);
 
   function grow(): void {
     const next = Math.min(capacity, Math.max(allocated + FIRST_ROWS, Math.ceil(allocated * 1.25)));
     memory.grow(pagesFor(next) - pagesFor(allocated));
     allocated = next;
-    handles = grownTo(handles, next);
-    generations = grownTo(generations, next);
+    handles = grownInto(handles, new Int32Array(next));
+    generations = grownInto(generations, new Int32Array(next));
     // A grown shared memory hands out a new, longer SharedArrayBuffer; old views stay short.
     floats = new Float32Array(memory.buffer);
     bytes = new Uint8Array(memory.buffer);
@@ -191,10 +188,8 @@ export function createShard(capacity: number, ids: RowIds, reserve = 0): Shard {
     get retired() {
       return retired;
     },
-    templateIdAt: (row) => (row < count && handles[row]! >= 0 ? ids.templateId(handles[row]!, generations[row]!) : undefined),
-    userIdAt(row) {
-      return this.templateIdAt(row) === undefined ? undefined : ids.userId(handles[row]!);
-    },
+    templateIdAt: (row) => (liveAt(row) ? ids.templateId(handles[row]!) : undefined),
+    userIdAt: (row) => (liveAt(row) ? ids.userId(handles[row]!) : undefined),
     handleAt: (row) => (row < count ? handles[row]! : -1),
     generationAt: (row) => generations[row]!,
     adopt(adopted, adoptedGenerations) {
