@@ -1,9 +1,9 @@
 import { bruteForce as referenceBruteForce } from './support/bruteForce.ts';
 import test, { type ExecutionContext } from 'ava';
 import { hasCode } from '../src/errors/appError.ts';
-import { compileKernel, loadKernel, relaxedSimd, sharedBounds, SLOT_BYTE_CODES, SLOT_WIDE_CODES, unpackCandidates } from '../workers/matcherKernel.ts';
+import { BATCH_BLOCK, compileKernel, loadKernel, relaxedSimd, sharedBounds, SLOT_BYTE_CODES, SLOT_WIDE_CODES, unpackCandidates } from '../workers/matcherKernel.ts';
 import { wasm } from '../src/matching/wasm.ts';
-import { quantizeQuery, squaredDistance, squaredNorm } from '../src/matching/distance.ts';
+import { QUERY_HEAD_CODE_SCALE, quantizeQuery, squaredDistance, squaredNorm } from '../src/matching/distance.ts';
 import { copyRows, createShard, type RowIds } from '../src/matching/shard.ts';
 import { createGallery } from '../src/matching/gallery.ts';
 import { createMatcher, type GalleryEntry, type GalleryKey, type IdentifyOptions, type MatchCandidate, type Matcher, type MatcherOptions } from '../src/matching/matcher.ts';
@@ -370,16 +370,16 @@ test('a row whose rounding points straight away from the query is still found at
 });
 
 // And for the query: every row is on its code grid (no residual), and every head value of the
-// query is half a query step (2⁻⁸, less a hair) off the grid point it rounds to, on the side away
-// from the rows, so that its codes are farther from each row than the query itself by its whole
-// residual over the head (a head test without r_qh misses these).
+// query is half a query head step (2⁻⁷, less a hair) off the grid point it rounds to, on the side
+// away from the rows, so that its codes are farther from each row than the query itself by its
+// whole residual over the head (a head test without r_qh misses these).
 test('a query whose rounding points straight away from the rows still finds each at a threshold it just meets', async (t) => {
   const random = seededRandom(405);
-  const grid = new Float32Array(D).map(() => Math.round((0.06 * gaussian(random)) / 2 ** -7) * 2 ** -7);
+  const grid = new Float32Array(D).map(() => Math.round((0.06 * gaussian(random)) / QUERY_HEAD_CODE_SCALE) * QUERY_HEAD_CODE_SCALE);
   const signs = Array.from({ length: 64 }, () => (random() < 0.5 ? -1 : 1));
-  const query = Float32Array.from(grid, (g, i) => (i < 64 ? g - signs[i]! * (2 ** -8 - 2 ** -20) : g));
-  // Beyond the query from its grid point by a whole number of row steps: on the row grid.
-  const rows = Array.from({ length: 40 }, () => Float32Array.from(grid, (g, i) => (i < 64 ? g - signs[i]! * (1 + Math.floor(random() * 3)) * 2 ** -8 : g)));
+  const query = Float32Array.from(grid, (g, i) => (i < 64 ? g - signs[i]! * (QUERY_HEAD_CODE_SCALE / 2 - 2 ** -20) : g));
+  // Beyond the query from its grid point by a whole number of row steps (on the row grid), 1-3 half query steps.
+  const rows = Array.from({ length: 40 }, () => Float32Array.from(grid, (g, i) => (i < 64 ? g - signs[i]! * (1 + Math.floor(random() * 3)) * (QUERY_HEAD_CODE_SCALE / 2) : g)));
   await foundAtTheirThresholds(t, query, rows, 'far');
 });
 
@@ -610,27 +610,29 @@ test("the tasks of one pass share their bounds: a task keeps no row beyond anoth
 
 test('tasks sharing a claim counter scan each block once: the blocks left after the claims, and none once they are all claimed', async (t) => {
   const kernel = await loadKernel();
-  const shard = createShard(3000, rowIds);
-  const { entries } = clustered(151, 1000);
-  entries.slice(0, 3000).forEach((entry, i) => shard.append(i, 0, entry.descriptor));
-  t.is(shard.count, 3000);
-  // Two queries: a batch, scanned in blocks of 1,024 rows (three blocks here); every row within
-  // the bound is kept, so what a task keeps is exactly the rows of the blocks it scanned.
-  const queries = [entries[1]!.descriptor, entries[2000]!.descriptor].map((values, slot) => {
+  // A batch is scanned in blocks of BATCH_BLOCK rows: three blocks here, the last one short.
+  const rows = 3 * BATCH_BLOCK - 100;
+  const shard = createShard(rows, rowIds);
+  const { entries } = clustered(151, Math.ceil(rows / 3));
+  entries.slice(0, rows).forEach((entry, i) => shard.append(i, 0, entry.descriptor));
+  t.is(shard.count, rows);
+  // Two queries; every row within the bound is kept, so what a task keeps is exactly the rows of
+  // the blocks it scanned.
+  const queries = [entries[1]!.descriptor, entries[rows - 1000]!.descriptor].map((values, slot) => {
     const wide = new Int16Array(D);
     const bytes = new Uint8Array(D);
     const quantized = quantizeQuery(values, wide, bytes);
     shard.writeQuery(slot, { values, wide, bytes });
-    return { slot, norm: squaredNorm(values), ...quantized, k: 3000, bound: 1.2 };
+    return { slot, norm: squaredNorm(values), ...quantized, k: rows, bound: 1.2 };
   });
   const segments = [shard.segment(0, shard.count)];
   const rowsOf = (buffer: ArrayBuffer) => unpackCandidates(buffer).map((candidates) => [...candidates.row].sort((a, b) => a - b));
   const alone = rowsOf(kernel.scan({ kind: 'quantized', segments, queries }));
-  t.true(alone.every((rows) => rows.some((row) => row < 1024) && rows.some((row) => row >= 1024)));
+  t.true(alone.every((kept) => kept.some((row) => row < BATCH_BLOCK) && kept.some((row) => row >= BATCH_BLOCK)));
   const claim = new Int32Array(new SharedArrayBuffer(4));
   Atomics.store(claim, 0, 1);
   // Block 0 was claimed by another task: this one scans blocks 1 and 2.
-  t.deepEqual(rowsOf(kernel.scan({ kind: 'quantized', segments, queries, claim })), alone.map((rows) => rows.filter((row) => row >= 1024)));
+  t.deepEqual(rowsOf(kernel.scan({ kind: 'quantized', segments, queries, claim })), alone.map((kept) => kept.filter((row) => row >= BATCH_BLOCK)));
   t.is(Atomics.load(claim, 0), 4);
   t.deepEqual(rowsOf(kernel.scan({ kind: 'quantized', segments, queries, claim })), [[], []]);
   Atomics.store(claim, 0, 0);

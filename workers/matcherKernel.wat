@@ -105,12 +105,13 @@
     (local.set $acc (i32x4.add
       (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=0 (local.get $t)) (v128.load offset=128 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=8 (local.get $t)) (v128.load offset=144 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=16 (local.get $t)) (v128.load offset=160 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=24 (local.get $t)) (v128.load offset=176 (local.get $qc)))))
       (i32x4.add (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=32 (local.get $t)) (v128.load offset=192 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=40 (local.get $t)) (v128.load offset=208 (local.get $qc)))) (i32x4.add (i32x4.dot_i16x8_s (v128.load8x8_s offset=48 (local.get $t)) (v128.load offset=224 (local.get $qc))) (i32x4.dot_i16x8_s (v128.load8x8_s offset=56 (local.get $t)) (v128.load offset=240 (local.get $qc)))))))
-    ;; |c − 2q₇|² = (|c|² + 256·Σc) + 4·|q₇|² − 4·c·b, all integers (see src/matching/distance.ts)
+    ;; |c_h − 4q₆|² + |c_t − 2q₇|² = (|c|² + 256·Σc) + (16·|q₆|² + 4·|q₇|²) − 8·c_h·b_h − 4·c_t·b_t,
+    ;; all integers (see src/matching/distance.ts)
     (local.set $full (i32.sub
       (i32.add (i32.load (i32.add (local.get $fullBases) (i32.shl (local.get $row) (i32.const 2)))) (local.get $qfb))
-      (i32.shl (i32.add (local.get $dotHead)
-        (i32.add (i32.add (i32x4.extract_lane 0 (local.get $acc)) (i32x4.extract_lane 1 (local.get $acc))) (i32.add (i32x4.extract_lane 2 (local.get $acc)) (i32x4.extract_lane 3 (local.get $acc)))))
-        (i32.const 2))))
+      (i32.add (i32.shl (local.get $dotHead) (i32.const 3))
+        (i32.shl (i32.add (i32.add (i32x4.extract_lane 0 (local.get $acc)) (i32x4.extract_lane 1 (local.get $acc))) (i32.add (i32x4.extract_lane 2 (local.get $acc)) (i32x4.extract_lane 3 (local.get $acc))))
+          (i32.const 2)))))
     (local.set $lim (f32.add (local.get $a) (f32.load (i32.add (local.get $residuals) (i32.shl (local.get $row) (i32.const 2))))))
     (local.set $lim (f32.mul (f32.mul (local.get $lim) (local.get $lim)) (f32.const 1.0001)))
     (if (result f32) (f32.le (f32.mul (f32.convert_i32_s (local.get $full)) (f32.const 0x1p-16)) (local.get $lim))
@@ -122,7 +123,7 @@
   ;; and that over the head's dimensions $qhr);
   ;; the f32 query is at $q. Returns the final bound. Four rows at a time: their head dot products
   ;; with the query (the query's head codes stay in registers), then one vector test of each row's
-  ;; head code distance lb = hb + qhb − 4·c_h·b_h against its limit (sqrt(bound) + r_qh + R)²; the
+  ;; head code distance lb = hb + qhb − 8·c_h·b_h against its limit (sqrt(bound) + r_qh + R)²; the
   ;; few rows it cannot rule out go on to the tail. This one extends the row's codes to i16 and
   ;; uses SIMD128's i16 dot product. scanQuantizedRelaxed is this function with the two marked
   ;; parts (the query's codes, the rows' dot products) taken from the relaxed-SIMD section below,
@@ -173,9 +174,9 @@
         (local.set $d2 (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $d2) (local.get $d3)) (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $d2) (local.get $d3))))
         (local.set $dot (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $d0) (local.get $d2)) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $d0) (local.get $d2))))
         ;; </row-sums>
-        ;; lb = hb + qhb − 4·c_h·b_h <= limit, in integers
+        ;; lb = hb + qhb − 8·c_h·b_h <= limit, in integers
         (local.set $pass (i32x4.bitmask (i32x4.le_s
-          (i32x4.sub (i32x4.add (v128.load (i32.add (local.get $headBases) (i32.shl (local.get $row) (i32.const 2)))) (local.get $qhbs)) (i32x4.shl (local.get $dot) (i32.const 2)))
+          (i32x4.sub (i32x4.add (v128.load (i32.add (local.get $headBases) (i32.shl (local.get $row) (i32.const 2)))) (local.get $qhbs)) (i32x4.shl (local.get $dot) (i32.const 3)))
           (local.get $limit))))
         ;; Lanes at or past $to are not rows of this segment (their memory is read, never used).
         (if (i32.lt_u (i32.sub (local.get $to) (local.get $row)) (i32.const 4))
@@ -270,17 +271,17 @@
           (then (local.set $lanes (i32.sub (i32.shl (i32.const 1) (i32.sub (local.get $to) (local.get $row))) (i32.const 1)))))
         ;; the head test, counted only
         (local.set $pass (i32.and (local.get $lanes) (i32x4.bitmask (i32x4.le_s
-          (i32x4.sub (i32x4.add (v128.load (i32.add (local.get $headBases) (i32.shl (local.get $row) (i32.const 2)))) (local.get $qhbs)) (i32x4.shl (local.get $dot) (i32.const 2)))
+          (i32x4.sub (i32x4.add (v128.load (i32.add (local.get $headBases) (i32.shl (local.get $row) (i32.const 2)))) (local.get $qhbs)) (i32x4.shl (local.get $dot) (i32.const 3)))
           (local.get $limit)))))
         (local.set $passed (i32.add (local.get $passed) (i32.popcnt (local.get $pass))))
-        ;; |c − 2q₇|² = (|c|² + 256·Σc) + 4·|q₇|² − 4·c·b over all dimensions, against ((a + r)² · 1.0001) · 2¹⁶
+        ;; |c_h − 4q₆|² + |c_t − 2q₇|² (as in $survivor) over all dimensions, against ((a + r)² · 1.0001) · 2¹⁶
         (local.set $lim (f32x4.add (local.get $av) (v128.load (i32.add (local.get $residuals) (i32.shl (local.get $row) (i32.const 2))))))
         (local.set $lim (f32x4.mul (f32x4.mul (local.get $lim) (local.get $lim)) (f32x4.splat (f32.const 1.0001))))
         (local.set $full (i32.and (local.get $lanes) (i32x4.bitmask (f32x4.le
           (f32x4.mul
             (f32x4.convert_i32x4_s (i32x4.sub
               (i32x4.add (v128.load (i32.add (local.get $fullBases) (i32.shl (local.get $row) (i32.const 2)))) (local.get $qfbs))
-              (i32x4.shl (i32x4.add (local.get $dot) (local.get $tailDot)) (i32.const 2))))
+              (i32x4.add (i32x4.shl (local.get $dot) (i32.const 3)) (i32x4.shl (local.get $tailDot) (i32.const 2)))))
             (f32x4.splat (f32.const 0x1p-16)))
           (local.get $lim)))))
         (block $considered
@@ -306,10 +307,15 @@
 
 ;; <relaxed-simd>
   ;; The parts of scanQuantizedRelaxed that differ from scanQuantized (the rest is the same text,
-  ;; see kernelSource), which uses the relaxed dot product: i32x4.relaxed_dot_i8x16_i7x16_add_s multiplies
-  ;; the row's 16 int8 codes by the query's 16 biased codes (0..127, the 7-bit operand for which
-  ;; every lowering gives the same exact sums) and adds groups of four to an i32x4 (vpdpbusd with
-  ;; AVX-VNNI). Present only when the runtime validates relaxed SIMD (workers/matcherKernel.ts).
+  ;; see kernelSource), which use the relaxed dot product i16x8.relaxed_dot_i8x16_i7x16_s: the
+  ;; row's 16 int8 codes times the query's 16 biased codes, the unsigned 7-bit operand for which
+  ;; every lowering gives the same exact sums, added in pairs into an i16x8 (one pmaddubsw on x86).
+  ;; The head's query codes are 0..63, so two of those add up in i16 without overflow
+  ;; (2 · 2 · 127 · 63 = 32004) before i32x4.extadd_pairwise_i16x8_s widens them (one pmaddwd):
+  ;; six multiplying instructions per row's head, where i32x4.relaxed_dot_i8x16_i7x16_add_s costs
+  ;; three per 16 codes on x86 without AVX-VNNI (twelve a head). The tail's codes are 0..127, so
+  ;; each of its dot products is widened on its own. Present only when the runtime validates
+  ;; relaxed SIMD (workers/matcherKernel.ts).
   ;; <query-codes>
     (local.set $Q0 (v128.load offset=0 (local.get $qb)))
     (local.set $Q1 (v128.load offset=16 (local.get $qb)))
@@ -318,31 +324,31 @@
   ;; </query-codes>
   ;; <row-dots>
         (local.set $d0 (i32x4.add
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=16 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=0 (local.get $h)) (local.get $Q0) (local.get $zero)))
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=48 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=32 (local.get $h)) (local.get $Q2) (local.get $zero)))))
+          (i32x4.extadd_pairwise_i16x8_s (i16x8.add (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=0 (local.get $h)) (local.get $Q0)) (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=16 (local.get $h)) (local.get $Q1))))
+          (i32x4.extadd_pairwise_i16x8_s (i16x8.add (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=32 (local.get $h)) (local.get $Q2)) (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=48 (local.get $h)) (local.get $Q3))))))
         (local.set $d1 (i32x4.add
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=80 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=64 (local.get $h)) (local.get $Q0) (local.get $zero)))
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=112 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=96 (local.get $h)) (local.get $Q2) (local.get $zero)))))
+          (i32x4.extadd_pairwise_i16x8_s (i16x8.add (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=64 (local.get $h)) (local.get $Q0)) (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=80 (local.get $h)) (local.get $Q1))))
+          (i32x4.extadd_pairwise_i16x8_s (i16x8.add (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=96 (local.get $h)) (local.get $Q2)) (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=112 (local.get $h)) (local.get $Q3))))))
         (local.set $d2 (i32x4.add
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=144 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=128 (local.get $h)) (local.get $Q0) (local.get $zero)))
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=176 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=160 (local.get $h)) (local.get $Q2) (local.get $zero)))))
+          (i32x4.extadd_pairwise_i16x8_s (i16x8.add (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=128 (local.get $h)) (local.get $Q0)) (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=144 (local.get $h)) (local.get $Q1))))
+          (i32x4.extadd_pairwise_i16x8_s (i16x8.add (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=160 (local.get $h)) (local.get $Q2)) (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=176 (local.get $h)) (local.get $Q3))))))
         (local.set $d3 (i32x4.add
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=208 (local.get $h)) (local.get $Q1) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=192 (local.get $h)) (local.get $Q0) (local.get $zero)))
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=240 (local.get $h)) (local.get $Q3) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=224 (local.get $h)) (local.get $Q2) (local.get $zero)))))
+          (i32x4.extadd_pairwise_i16x8_s (i16x8.add (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=192 (local.get $h)) (local.get $Q0)) (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=208 (local.get $h)) (local.get $Q1))))
+          (i32x4.extadd_pairwise_i16x8_s (i16x8.add (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=224 (local.get $h)) (local.get $Q2)) (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=240 (local.get $h)) (local.get $Q3))))))
   ;; </row-dots>
   ;; <tail-dots>
         (local.set $e0 (i32x4.add
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=16 (local.get $t)) (v128.load offset=80 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=0 (local.get $t)) (v128.load offset=64 (local.get $qb)) (local.get $zero)))
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=48 (local.get $t)) (v128.load offset=112 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=32 (local.get $t)) (v128.load offset=96 (local.get $qb)) (local.get $zero)))))
+          (i32x4.add (i32x4.extadd_pairwise_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=0 (local.get $t)) (v128.load offset=64 (local.get $qb)))) (i32x4.extadd_pairwise_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=16 (local.get $t)) (v128.load offset=80 (local.get $qb)))))
+          (i32x4.add (i32x4.extadd_pairwise_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=32 (local.get $t)) (v128.load offset=96 (local.get $qb)))) (i32x4.extadd_pairwise_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=48 (local.get $t)) (v128.load offset=112 (local.get $qb)))))))
         (local.set $e1 (i32x4.add
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=80 (local.get $t)) (v128.load offset=80 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=64 (local.get $t)) (v128.load offset=64 (local.get $qb)) (local.get $zero)))
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=112 (local.get $t)) (v128.load offset=112 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=96 (local.get $t)) (v128.load offset=96 (local.get $qb)) (local.get $zero)))))
+          (i32x4.add (i32x4.extadd_pairwise_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=64 (local.get $t)) (v128.load offset=64 (local.get $qb)))) (i32x4.extadd_pairwise_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=80 (local.get $t)) (v128.load offset=80 (local.get $qb)))))
+          (i32x4.add (i32x4.extadd_pairwise_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=96 (local.get $t)) (v128.load offset=96 (local.get $qb)))) (i32x4.extadd_pairwise_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=112 (local.get $t)) (v128.load offset=112 (local.get $qb)))))))
         (local.set $e2 (i32x4.add
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=144 (local.get $t)) (v128.load offset=80 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=128 (local.get $t)) (v128.load offset=64 (local.get $qb)) (local.get $zero)))
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=176 (local.get $t)) (v128.load offset=112 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=160 (local.get $t)) (v128.load offset=96 (local.get $qb)) (local.get $zero)))))
+          (i32x4.add (i32x4.extadd_pairwise_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=128 (local.get $t)) (v128.load offset=64 (local.get $qb)))) (i32x4.extadd_pairwise_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=144 (local.get $t)) (v128.load offset=80 (local.get $qb)))))
+          (i32x4.add (i32x4.extadd_pairwise_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=160 (local.get $t)) (v128.load offset=96 (local.get $qb)))) (i32x4.extadd_pairwise_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=176 (local.get $t)) (v128.load offset=112 (local.get $qb)))))))
         (local.set $e3 (i32x4.add
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=208 (local.get $t)) (v128.load offset=80 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=192 (local.get $t)) (v128.load offset=64 (local.get $qb)) (local.get $zero)))
-          (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=240 (local.get $t)) (v128.load offset=112 (local.get $qb)) (i32x4.relaxed_dot_i8x16_i7x16_add_s (v128.load offset=224 (local.get $t)) (v128.load offset=96 (local.get $qb)) (local.get $zero)))))
+          (i32x4.add (i32x4.extadd_pairwise_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=192 (local.get $t)) (v128.load offset=64 (local.get $qb)))) (i32x4.extadd_pairwise_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=208 (local.get $t)) (v128.load offset=80 (local.get $qb)))))
+          (i32x4.add (i32x4.extadd_pairwise_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=224 (local.get $t)) (v128.load offset=96 (local.get $qb)))) (i32x4.extadd_pairwise_i16x8_s (i16x8.relaxed_dot_i8x16_i7x16_s (v128.load offset=240 (local.get $t)) (v128.load offset=112 (local.get $qb)))))))
   ;; </tail-dots>
   ;; </relaxed-simd>
 

@@ -37,13 +37,21 @@ export const HEAD_DIMENSIONS = 64;
  */
 export const ROW_CODE_SCALE = 2 ** -8;
 /**
- * A query's codes: q₇ in −64..63 with q̂ = 2⁻⁷ · q₇ (±0.5), stored biased as b = q₇ + 64 in
- * 0..127, the unsigned 7-bit operand that WebAssembly's relaxed dot product (one VNNI instruction
- * on x86) takes as it is. Then, in units of 2⁻¹⁶, with c·b the kernel's dot product:
- * |c − 2q₇|² = (|c|² + 256·Σc) + 4·|q₇|² − 4·c·b.
+ * A query's codes, biased into the unsigned 7-bit operand that WebAssembly's relaxed dot products
+ * take as it is (every lowering gives the same exact sums for it). The tail's are q₇ in −64..63
+ * with q̂ = 2⁻⁷ · q₇ (±0.5), stored as b = q₇ + 64 in 0..127. The head's are coarser, q₆ in −32..31
+ * with q̂ = 2⁻⁶ · q₆ (the same ±0.5), stored as b = q₆ + 32 in 0..63: two of the relaxed kernel's
+ * pairwise i16 dot products of a row's head codes then add up in i16 without overflow
+ * (|c| <= 127: 2 · 2 · 127 · 63 = 32004), which halves the multiplications its head test costs
+ * (see workers/matcherKernel.wat); the query's residual over the head says what that costs the
+ * test. Then, in units of 2⁻¹⁶, with c·b the kernel's dot products:
+ * |c_h − 4q₆|² = (|c_h|² + 256·Σc_h) + 16·|q₆|² − 8·c_h·b_h and
+ * |c_t − 2q₇|² = (|c_t|² + 256·Σc_t) + 4·|q₇|² − 4·c_t·b_t.
  */
-export const QUERY_CODE_SCALE = 2 ** -7;
-const QUERY_BIAS = 64;
+export const QUERY_HEAD_CODE_SCALE = 2 ** -6;
+export const QUERY_TAIL_CODE_SCALE = 2 ** -7;
+const QUERY_HEAD_BIAS = 32;
+const QUERY_TAIL_BIAS = 64;
 
 /**
  * The residual over the head's dimensions the kernel's head test assumes for every row: 64 half
@@ -70,7 +78,7 @@ export interface RowQuantization {
 
 /** What the quantized scan needs of a query besides its biased codes. */
 export interface QueryQuantization {
-  /** 4·|q₇|² over the head dimensions, and over all of them: the query's part of the squared code distance. */
+  /** 16·|q₆|² over the head dimensions, and that plus 4·|q₇|² over the tail's: the query's part of the squared code distance. */
   readonly headBase: number;
   readonly fullBase: number;
   /** |q − q̂|, rounded up, and the same over the head's dimensions alone (the head test's). */
@@ -80,7 +88,7 @@ export interface QueryQuantization {
 
 /** Writes the int8 codes of a row at `offset` of `codes`. */
 export function quantizeRow(values: Float32Array, codes: Int8Array, offset: number): RowQuantization {
-  const { residual, headResidual } = quantizeOnGrid(values, ROW_CODE_SCALE, -127, 127, codes, offset);
+  const { residual, headResidual } = quantizeOnGrid(values, ROW_GRID, ROW_GRID, codes, offset);
   let headBase = 0;
   let fullBase = 0;
   for (let i = 0; i < DIMENSIONS; i++) {
@@ -91,42 +99,59 @@ export function quantizeRow(values: Float32Array, codes: Int8Array, offset: numb
   return { headBase: headResidual > HEAD_RESIDUAL_CAP ? headBase - HEAD_OUTLIER_OFFSET : headBase, fullBase, residual };
 }
 
-/** Writes a query's biased codes b = q₇ + 64, as i16 (the SIMD128 kernel's operand) and as bytes (the relaxed kernel's). */
+/** Writes a query's biased codes (q₆ + 32 on the head, q₇ + 64 on the tail), as i16 (the SIMD128 kernel's operand) and as bytes (the relaxed kernel's). */
 export function quantizeQuery(values: Float32Array, wide: Int16Array, bytes: Uint8Array): QueryQuantization {
-  const { residual, headResidual } = quantizeOnGrid(values, QUERY_CODE_SCALE, -QUERY_BIAS, QUERY_BIAS - 1, wide, 0);
+  const { residual, headResidual } = quantizeOnGrid(values, QUERY_HEAD_GRID, QUERY_TAIL_GRID, wide, 0);
   let headBase = 0;
   let fullBase = 0;
   for (let i = 0; i < DIMENSIONS; i++) {
     const code = wide[i]!;
-    fullBase += 4 * code * code;
+    const head = i < HEAD_DIMENSIONS;
+    fullBase += (head ? 16 : 4) * code * code;
     if (i === HEAD_DIMENSIONS - 1) headBase = fullBase;
-    wide[i] = code + QUERY_BIAS;
-    bytes[i] = code + QUERY_BIAS;
+    const biased = code + (head ? QUERY_HEAD_BIAS : QUERY_TAIL_BIAS);
+    wide[i] = biased;
+    bytes[i] = biased;
   }
   return { headBase, fullBase, residual, headResidual };
 }
 
+/** Values rounded to the nearest multiple of `scale` (a power of two), clamped to codes lo..hi. */
+interface Grid {
+  readonly scale: number;
+  readonly lo: number;
+  readonly hi: number;
+}
+const ROW_GRID: Grid = { scale: ROW_CODE_SCALE, lo: -127, hi: 127 };
+const QUERY_HEAD_GRID: Grid = { scale: QUERY_HEAD_CODE_SCALE, lo: -QUERY_HEAD_BIAS, hi: QUERY_HEAD_BIAS - 1 };
+const QUERY_TAIL_GRID: Grid = { scale: QUERY_TAIL_CODE_SCALE, lo: -QUERY_TAIL_BIAS, hi: QUERY_TAIL_BIAS - 1 };
+
 /**
- * The one grid both kinds of code use: each value rounded to the nearest multiple of `scale`,
- * clamped to codes lo..hi, written at `offset` of `codes`; answers the residual |v − scale·code|
- * and the same over the head's dimensions, both rounded up.
+ * Codes the head's values on one grid and the tail's on another, written at `offset` of `codes`;
+ * answers the residual |v − v̂| and the same over the head's dimensions, both rounded up.
  */
-function quantizeOnGrid(values: Float32Array, scale: number, lo: number, hi: number, codes: Int8Array | Int16Array, offset: number): { residual: number; headResidual: number } {
+function quantizeOnGrid(values: Float32Array, head: Grid, tail: Grid, codes: Int8Array | Int16Array, offset: number): { residual: number; headResidual: number } {
+  const headSquares = quantizeRange(values, 0, HEAD_DIMENSIONS, head, codes, offset);
+  const residualSquares = headSquares + quantizeRange(values, HEAD_DIMENSIONS, DIMENSIONS, tail, codes, offset);
+  return { residual: roundedUp(residualSquares), headResidual: roundedUp(headSquares) };
+}
+
+/** Codes values [from, to) on `grid`; answers the sum of their squared errors. */
+function quantizeRange(values: Float32Array, from: number, to: number, grid: Grid, codes: Int8Array | Int16Array, offset: number): number {
   // scale is a power of two, so value · (1 / scale) is exact and floor(x + 0.5) is Math.round(x)
   // (x + 0.5 is exact in a double for these magnitudes): the same codes, at half the cost.
+  const { scale, lo, hi } = grid;
   const inverse = 1 / scale;
-  let residualSquares = 0;
-  let headSquares = 0;
-  for (let i = 0; i < DIMENSIONS; i++) {
+  let squares = 0;
+  for (let i = from; i < to; i++) {
     const value = values[i]!;
     const rounded = Math.floor(value * inverse + 0.5);
     const code = rounded < lo ? lo : rounded > hi ? hi : rounded;
     codes[offset + i] = code;
     const error = value - scale * code;
-    residualSquares += error * error;
-    if (i === HEAD_DIMENSIONS - 1) headSquares = residualSquares;
+    squares += error * error;
   }
-  return { residual: roundedUp(residualSquares), headResidual: roundedUp(headSquares) };
+  return squares;
 }
 
 /** √(squares) as float32, never below the exact value. */
