@@ -344,7 +344,7 @@ async function settledMemory(): Promise<{ rss: number; outsideShards: number }> 
 const mib = (bytes: number) => `${fmt(bytes / 2 ** 20)} MiB`;
 const ratio = (x: number) => `${x.toFixed(2)}x`;
 console.log(`identify bench: ${queryCount} queries per latency run, maxResults 5, ${checkCount} queries checked against a brute force (${Math.min(checkCount, STRANGER_CHECKS)} strangers); calls:\n${modes.map((m) => `  ${describe[m]}`).join('\n')}`);
-console.log(`Node ${process.version}; quantized scan: ${relaxedSimd() ? 'relaxed SIMD (one dot instruction per 16 codes)' : 'SIMD128 (this runtime has no relaxed SIMD)'}`);
+console.log(`Node ${process.version}; quantized scan: ${relaxedSimd() ? 'relaxed SIMD (pairwise i8 dot products into i16)' : 'SIMD128 (this runtime has no relaxed SIMD)'}`);
 const bandwidth: Record<number, number> = {};
 for (const threads of [1, 2]) bandwidth[threads] = await readBandwidth(threads);
 console.log(`memory read bandwidth (WASM SIMD probe, this run): 1 thread ${fmt(bandwidth[1]! / 1e9)} GB/s, 2 threads ${fmt(bandwidth[2]! / 1e9)} GB/s`);

@@ -312,8 +312,10 @@
   ;; every lowering gives the same exact sums, added in pairs into an i16x8 (one pmaddubsw on x86).
   ;; The head's query codes are 0..63, so two of those add up in i16 without overflow
   ;; (2 · 2 · 127 · 63 = 32004) before i32x4.extadd_pairwise_i16x8_s widens them (one pmaddwd):
-  ;; six multiplying instructions per row's head, where i32x4.relaxed_dot_i8x16_i7x16_add_s costs
-  ;; three per 16 codes on x86 without AVX-VNNI (twelve a head). The tail's codes are 0..127, so
+  ;; six multiplies per row's head. i32x4.relaxed_dot_i8x16_i7x16_add_s is, on x86 without
+  ;; AVX-VNNI, five instructions per 16 codes in V8 (pmaddubsw, pmaddwd by 1s it rebuilds each
+  ;; time, an add): eight multiplies and four shifts a head, on the same two ports (with AVX-VNNI
+  ;; it is one vpdpbusd, four a head, which this gives up there). The tail's codes are 0..127, so
   ;; each of its dot products is widened on its own. Present only when the runtime validates
   ;; relaxed SIMD (workers/matcherKernel.ts).
   ;; <query-codes>
