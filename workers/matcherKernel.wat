@@ -6,8 +6,9 @@
 ;; dimensions 0..63 of every row (the head); those of dimensions 64..127 (the tail); the rows
 ;; themselves, 128 f32 = 512 bytes.
 ;;
-;; Codes have one scale for every row and query, S = 2^-8 (x̂ = S · code), so squared distances
-;; between codes are integers, and S² = 2^-16 turns them into distances exactly.
+;; Rows' codes have one scale, S = 2^-8 (x̂ = S · code), and a query's are on grids of 4S (the
+;; head) and 2S (the tail; see src/matching/distance.ts), so squared distances between codes are
+;; integers, and S² = 2^-16 turns them into distances exactly.
 ;;
 ;; The scans only pick candidates cheaply; every candidate that is not tombstoned is measured by
 ;; `distance`, the exact Σ(x − q)², and emitted if that is <= the bound. A candidate test may

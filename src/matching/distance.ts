@@ -42,9 +42,9 @@ export const ROW_CODE_SCALE = 2 ** -8;
  * with q̂ = 2⁻⁷ · q₇ (±0.5), stored as b = q₇ + 64 in 0..127. The head's are coarser, q₆ in −32..31
  * with q̂ = 2⁻⁶ · q₆ (the same ±0.5), stored as b = q₆ + 32 in 0..63: two of the relaxed kernel's
  * pairwise i16 dot products of a row's head codes then add up in i16 without overflow
- * (|c| <= 127: 2 · 2 · 127 · 63 = 32004), which halves the multiplications its head test costs
- * (see workers/matcherKernel.wat); the query's residual over the head says what that costs the
- * test. Then, in units of 2⁻¹⁶, with c·b the kernel's dot products:
+ * (|c| <= 127: 2 · 2 · 127 · 63 = 32004), so the head test costs six multiplies a row instead
+ * of eight and four shifts (see workers/matcherKernel.wat); the query's residual over the head
+ * says what the coarser grid costs the test. Then, in units of 2⁻¹⁶, with c·b the kernel's dot products:
  * |c_h − 4q₆|² = (|c_h|² + 256·Σc_h) + 16·|q₆|² − 8·c_h·b_h and
  * |c_t − 2q₇|² = (|c_t|² + 256·Σc_t) + 4·|q₇|² − 4·c_t·b_t.
  */
