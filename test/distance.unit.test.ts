@@ -23,6 +23,15 @@ function descriptor(random: () => number, spread: number): Float32Array {
   return Float32Array.from({ length: DIMENSIONS }, () => spread * gaussian(random));
 }
 
+/** One row's codes and terms, and one query's biased codes (as bytes) and terms. */
+function coded(rowValues: Float32Array, queryValues: Float32Array) {
+  const codes = new Int8Array(DIMENSIONS);
+  const row = quantizeRow(rowValues, codes, 0);
+  const bytes = new Uint8Array(DIMENSIONS);
+  const query = quantizeQuery(queryValues, new Int16Array(DIMENSIONS), bytes);
+  return { codes, row, bytes, query };
+}
+
 test("a query's biased codes are 0..63 on the head and 0..127 on the tail, the same as i16 and as bytes", (t) => {
   const random = seededRandom(71);
   for (let n = 0; n < 200; n++) {
@@ -44,11 +53,7 @@ test('the kernel-side terms give the exact integer code distance over the head a
     // Every fifth row is spread past the row codes' ±0.496 (clamped values, an outlier head).
     const rowValues = descriptor(random, n % 5 === 0 ? 0.3 : 0.12);
     const queryValues = descriptor(random, n % 3 === 0 ? 0.35 : 0.12);
-    const codes = new Int8Array(DIMENSIONS);
-    const row = quantizeRow(rowValues, codes, 0);
-    const wide = new Int16Array(DIMENSIONS);
-    const bytes = new Uint8Array(DIMENSIONS);
-    const query = quantizeQuery(queryValues, wide, bytes);
+    const { codes, row, bytes, query } = coded(rowValues, queryValues);
     let headDot = 0;
     let tailDot = 0;
     let headSquares = 0;
@@ -80,11 +85,7 @@ test('the residuals are never below the distance from the values to their codes'
   let within = 0;
   for (let n = 0; n < 300; n++) {
     const values = descriptor(random, n % 4 === 0 ? 0.35 : 0.12);
-    const codes = new Int8Array(DIMENSIONS);
-    const row = quantizeRow(values, codes, 0);
-    const wide = new Int16Array(DIMENSIONS);
-    const bytes = new Uint8Array(DIMENSIONS);
-    const query = quantizeQuery(values, wide, bytes);
+    const { codes, row, bytes, query } = coded(values, values);
     let rowSquares = 0;
     let rowHead = 0;
     let querySquares = 0;
