@@ -106,10 +106,12 @@ export function quantizeQuery(values: Float32Array, wide: Int16Array, bytes: Uin
   let fullBase = 0;
   for (let i = 0; i < DIMENSIONS; i++) {
     const code = wide[i]!;
-    const head = i < HEAD_DIMENSIONS;
-    fullBase += (head ? 16 : 4) * code * code;
+    // In row steps q̂ = step · code (4 on the head, 2 on the tail), and the bias takes lo to 0.
+    const grid = i < HEAD_DIMENSIONS ? QUERY_HEAD_GRID : QUERY_TAIL_GRID;
+    const step = grid.scale / ROW_CODE_SCALE;
+    fullBase += step * step * code * code;
     if (i === HEAD_DIMENSIONS - 1) headBase = fullBase;
-    const biased = code + (head ? QUERY_HEAD_BIAS : QUERY_TAIL_BIAS);
+    const biased = code - grid.lo;
     wide[i] = biased;
     bytes[i] = biased;
   }
