@@ -9,8 +9,9 @@
 // identified as themselves). Printed: the median load time (and per 1M templates), templates/s,
 // the split the feed reports, the matcher's memory and, from the same run, two baselines: a plain
 // keyset SELECT of the same rows with the driver, and the matcher's addMany alone given the same
-// descriptors in the clear (what a load costs with no database and no cryptography). Seeding is
-// timed separately and not counted.
+// descriptors in the clear (what a load costs with no database and no cryptography). Then the
+// start from a gallery image (src/matching/galleryImage.ts): its write, and cold restores of it,
+// checked exact the same way. Seeding is timed separately and not counted.
 // PostgreSQL: DATABASE_URL (default the local server), in a scratch database dropped afterwards;
 // PGlite: a data directory on disk, removed afterwards.
 import { randomBytes } from 'node:crypto';
@@ -28,6 +29,7 @@ import { openDatabase, type Database } from '../src/database/database.ts';
 import { createScratchDatabase } from '../src/database/scratchDatabase.ts';
 import { descriptorToBytes } from '../src/faces/descriptor.ts';
 import { createMatcher, type GalleryEntry, type GalleryKey, type Matcher } from '../src/matching/matcher.ts';
+import { createGalleryImageFile, type ImageWritten } from '../src/matching/galleryImage.ts';
 import { createMatcherFeed, type MatcherLoad } from '../src/matching/matcherFeed.ts';
 import { createTemplateOpener } from '../src/matching/templateOpener.ts';
 import { aad } from '../src/users/userEvents.ts';
@@ -272,6 +274,61 @@ async function loadOnce(db: Kysely<any>, masterKey: Buffer, seeded: Seeded, serv
   }
 }
 
+interface ImageRuns {
+  readonly writeMs: number;
+  readonly bytes: number;
+  readonly restores: ReadonlyArray<{ ms: number; nodeCpuMs: number }>;
+}
+
+/**
+ * The start from a gallery image: a matcher loaded from the read model writes its image (timed),
+ * then each run restores it cold (a new key store and matcher, the feed as the service builds
+ * it) and is checked exact like a load. The file was just written, so it is read from the page
+ * cache, as after a graceful restart.
+ */
+async function imageRuns(db: Kysely<any>, masterKey: Buffer, seeded: Seeded): Promise<ImageRuns> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fs-bench-image-'));
+  const file = path.join(dir, 'matcher.image');
+  const threads = os.availableParallelism();
+  try {
+    const keys = await createSqlSubjectKeyStore(db, masterKey);
+    const source = createMatcher({ threads });
+    const opener = createTemplateOpener({ masterKey, threads });
+    let written: ImageWritten;
+    try {
+      const feed = createMatcherFeed({ db, matcher: source, cipher: createFieldCipher(keys), keys, opener });
+      await feed.load();
+      written = await createGalleryImageFile({ file, keys }).write(source, feed.position());
+    } finally {
+      await opener.close();
+      await source.close();
+    }
+    const restores: Array<{ ms: number; nodeCpuMs: number }> = [];
+    for (let run = 0; run < runs; run++) {
+      const coldKeys = await createSqlSubjectKeyStore(db, masterKey);
+      const matcher = createMatcher({ threads });
+      const coldOpener = createTemplateOpener({ masterKey, threads });
+      const image = createGalleryImageFile({ file, keys: coldKeys });
+      const feed = createMatcherFeed({ db, matcher, cipher: createFieldCipher(coldKeys), keys: coldKeys, opener: coldOpener, image });
+      gc();
+      try {
+        const cpuBefore = process.cpuUsage();
+        const { ms, value } = await timed(() => feed.load());
+        const cpu = process.cpuUsage(cpuBefore);
+        if (value.source !== 'image') throw new Error(`the start read the ${value.source}, not the image: ${JSON.stringify(value.image)}`);
+        await checkExact(matcher, seeded, value.templates, feed.position());
+        restores.push({ ms, nodeCpuMs: (cpu.user + cpu.system) / 1000 });
+      } finally {
+        await coldOpener.close();
+        await matcher.close();
+      }
+    }
+    return { writeMs: written.ms, bytes: written.bytes, restores };
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** Baseline: addMany alone, in pages like the load's, given the seeded descriptors in the clear; only the addMany calls are timed. */
 async function addManyOnce(count: number): Promise<number> {
   const matcher = createMatcher({ threads: os.availableParallelism() });
@@ -379,6 +436,12 @@ async function benchOne(label: string, database: Database, baselineRead: (after:
   );
   console.log(`matcher memory: ${fmt(median(loads.map((run) => run.matcherBytes)) / 2 ** 20)} MiB of descriptor storage, ${fmt(median(loads.map((run) => run.idBytes)) / 2 ** 20)} MiB of ids (${fmt((median(loads.map((run) => run.matcherBytes + run.idBytes)) * 1_000_000) / seeded.rows / 2 ** 20)} MiB per 1M templates in all)`);
   console.log(`exact: ${fmt(seeded.loadable)} templates in ${seeded.perGallery.size} galleries, none of the erased users, ${seeded.probes.length} probes found themselves, position = the checkpoint read first`);
+  const image = await imageRuns(database.db, masterKey, seeded);
+  const restore = median(image.restores.map((run) => run.ms));
+  console.log(
+    `start from the gallery image: ${fmt(restore)} ms = ${fmt(perMillion(restore))} ms per 1M templates (runs: ${image.restores.map((run) => fmt(run.ms)).join(', ')} ms; CPU ${fmt(median(image.restores.map((run) => run.nodeCpuMs)))} ms), exact as above; restore / load = ${(restore / ms).toFixed(3)}, restore / addMany baseline = ${fmt(restore / add)}`,
+  );
+  console.log(`  the image: ${fmt(image.bytes / 2 ** 20)} MiB (${fmt((image.bytes * 1_000_000) / seeded.loadable / 2 ** 20)} MiB per 1M templates), written in ${fmt(image.writeMs)} ms`);
 }
 
 console.log(`# bench:load  templates=${templateCount} runs=${runs} (medians)  node ${process.version}, ${os.availableParallelism()} cores`);

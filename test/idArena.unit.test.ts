@@ -46,7 +46,7 @@ const hex32 = () => randomUUID().replaceAll('-', '');
 // (near misses of both shapes, which must stay different ids), with removals that reuse handles,
 // enough ids to grow the handles and the table several times, and more prefixes than the arena
 // names (the rest are kept as text).
-test('ids are found, added and removed as a Map would, through growth and reused handles, with their columns', (t) => {
+test('ids are found, added (by insert, or by intern, which also finds) and removed as a Map would, through growth and reused handles, with their columns', (t) => {
   const random = seededRandom(42);
   const arena = createIdArena(2);
   const model = new Map<string, { handle: number; generation: number; a: number; b: number }>();
@@ -64,13 +64,20 @@ test('ids are found, added and removed as a Map would, through growth and reused
     const id = pool[Math.floor(random() * pool.length)]!;
     const known = model.get(id);
     t.is(arena.find(id), known ? known.handle : -1);
+    if (known && random() < 0.2) {
+      const size = arena.size;
+      t.is(arena.intern(id), known.handle, 'intern finds an id that is there');
+      t.is(arena.size, size);
+    }
     if (known && random() < 0.45) {
       t.is(arena.generation(known.handle), known.generation);
       arena.remove(known.handle);
       t.not(arena.generation(known.handle), known.generation, 'a removed handle is of another generation');
       model.delete(id);
     } else if (!known) {
-      const handle = arena.insert(id);
+      const size = arena.size;
+      const handle = step % 2 === 0 ? arena.insert(id) : arena.intern(id);
+      t.is(arena.size, size + 1);
       t.is(arena.get(0, handle), 0, 'a new handle starts with zeroed columns');
       const a = Math.floor(random() * 1e9);
       const b = -Math.floor(random() * 1e9);

@@ -3,7 +3,7 @@ import test, { type ExecutionContext } from 'ava';
 import { hasCode } from '../src/errors/appError.ts';
 import { BATCH_BLOCK, compileKernel, loadKernel, relaxedSimd, sharedBounds, SLOT_BYTE_CODES, SLOT_WIDE_CODES, unpackCandidates } from '../workers/matcherKernel.ts';
 import { wasm } from '../src/matching/wasm.ts';
-import { QUERY_HEAD_CODE_SCALE, quantizeQuery, squaredDistance, squaredNorm } from '../src/matching/distance.ts';
+import { QUERY_HEAD_CODE_SCALE, quantizeQuery, quantizeRow, squaredDistance, squaredNorm } from '../src/matching/distance.ts';
 import { copyRows, createShard, type RowIds } from '../src/matching/shard.ts';
 import { createGallery } from '../src/matching/gallery.ts';
 import { createMatcher, type GalleryEntry, type GalleryKey, type IdentifyOptions, type MatchCandidate, type Matcher, type MatcherOptions } from '../src/matching/matcher.ts';
@@ -218,6 +218,73 @@ test('addMany checks every entry before adding any, skips templates already ther
   t.is(matcher.addMany(key, entries), entries.length - 20);
   t.is(matcher.size(key), entries.length);
   await expectReference(t, matcher, key, entries, [near(seededRandom(3)), entries[5]!.descriptor]);
+});
+
+test("slices give every live template once with the codes its shard stores; addMany of them with those codes builds the same shards as computing them, and answers like a brute force", async (t) => {
+  // Matchers of its own: this test clears one.
+  const source = createMatcher(configs['inline on the calling thread']!);
+  const key = freshKey();
+  const other: GalleryKey = { tenantId: `${key.tenantId}-other`, mode: 'test' };
+  const random = seededRandom(77);
+  const { entries, near } = clustered(171, 120);
+  // Odd rows too: clamped codes and a head past the residual cap.
+  const odd: GalleryEntry[] = [
+    { templateId: 'big', userId: 'big-user', descriptor: new Float32Array(D).map(() => 3 * gaussian(random)) },
+    { templateId: 'spike', userId: 'spike-user', descriptor: new Float32Array(D).map((_, j) => (j === 3 ? 1.4 : 0.001 * gaussian(random))) },
+  ];
+  const all = [...entries, ...odd];
+  source.addMany(key, all);
+  source.addMany(other, entries.slice(0, 30));
+  const removed = all.filter((_, i) => i % 9 === 4);
+  for (const entry of removed) source.removeTemplate(key, entry.templateId);
+  const live = all.filter((entry) => !removed.includes(entry));
+  const leftOut = live[0]!.userId;
+
+  const slices = [...source.slices(17, (userId) => userId !== leftOut)];
+  t.true(slices.every((slice) => slice.templateIds.length <= 17));
+  const ofKey = slices.filter((slice) => slice.key.tenantId === key.tenantId && slice.key.mode === key.mode);
+  const sliced = ofKey.flatMap((slice) => slice.templateIds);
+  t.deepEqual([...sliced].sort(), live.filter((entry) => entry.userId !== leftOut).map((entry) => entry.templateId).sort(), 'each live template once, none of the refused user');
+  t.is(slices.filter((slice) => slice.key.mode === 'test').flatMap((slice) => slice.templateIds).length, entries.slice(0, 30).filter((entry) => entry.userId !== leftOut).length);
+
+  // What a slice says is stored is what the quantization gives its descriptor.
+  const codes = new Int8Array(D);
+  for (const slice of slices) {
+    slice.templateIds.forEach((templateId, i) => {
+      const descriptor = slice.descriptors.subarray(i * D, (i + 1) * D);
+      const terms = quantizeRow(descriptor, codes, 0);
+      const { stored } = slice;
+      t.deepEqual([...stored.head.subarray(i * 64, (i + 1) * 64), ...stored.tail.subarray(i * 64, (i + 1) * 64)], [...codes], `codes of ${templateId}`);
+      t.deepEqual(
+        [stored.headBases[i], stored.fullBases[i], stored.residuals[i], stored.norms[i]],
+        [terms.headBase, terms.fullBase, Math.fround(terms.residual), Math.fround(squaredNorm(descriptor))],
+        `terms of ${templateId}`,
+      );
+    });
+  }
+  const copied = createMatcher(configs['quantized scan, 2 threads']!);
+  const computed = createMatcher(configs['quantized scan, 2 threads']!);
+  t.teardown(() => Promise.all([source.close(), copied.close(), computed.close()]).then(() => undefined));
+  for (const slice of slices) {
+    const sliceEntries = slice.templateIds.map((templateId, i) => ({ templateId, userId: slice.userIds[i]!, descriptor: slice.descriptors.subarray(i * D, (i + 1) * D) }));
+    t.is(copied.addSlice(slice), sliceEntries.length);
+    computed.addMany(slice.key, sliceEntries);
+  }
+  const again = (matcher: Matcher) => [...matcher.slices(1000)];
+  t.deepEqual(again(copied), again(computed), 'the same descriptors, codes and terms either way');
+  const kept = live.filter((entry) => entry.userId !== leftOut);
+  await expectReference(t, copied, key, kept, [near(seededRandom(5)), kept[3]!.descriptor, odd[1]!.descriptor, odd[0]!.descriptor]);
+  // Twice the same slice adds nothing; a slice whose parts disagree, or with a NaN, is refused whole.
+  t.is(copied.addSlice(ofKey[0]!), 0);
+  const [first] = ofKey;
+  t.true(throwsCode(() => copied.addSlice({ ...first!, templateIds: first!.templateIds.map((id) => `${id}-x`), userIds: first!.userIds.slice(1) }), 'VALIDATION_ERROR'), 'ids of fewer rows');
+  const nan = first!.descriptors.slice();
+  nan[D + 3] = Number.NaN;
+  t.true(throwsCode(() => copied.addSlice({ ...first!, templateIds: first!.templateIds.map((id) => `${id}-y`), descriptors: nan }), 'VALIDATION_ERROR'), 'a NaN');
+  t.is(copied.size(key), kept.length);
+  source.clear();
+  t.is(source.size(), 0);
+  t.deepEqual([...source.slices(10)], []);
 });
 
 test('a second add of the same templateId is ignored', async (t) => {

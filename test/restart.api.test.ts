@@ -63,6 +63,8 @@ for (const store of ['pglite', 'postgres'] as const) {
         ready = await api.get('/readyz');
       }
       t.is(ready.status, 200, JSON.stringify(ready.body));
+      // The shutdown wrote the gallery image (after the erasures, which destroyed any earlier one): the restart restored it.
+      t.like(ready.body.data.checks.find((check: { name: string }) => check.name === 'matcher'), { loadedFrom: 'image' });
       const list = await api.get('/v1/users?perPage=100');
       t.is(list.body.data.totalItems, users - erased);
       t.is(running.service.matcher.size(), users - erased + withSecondTemplate);

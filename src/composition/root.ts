@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
@@ -42,7 +43,8 @@ import { createGalleryAccuracy, createNearestOtherReadModel } from '../faces/gal
 import { randomIds } from '../ids/ids.ts';
 import { createMatcher, type Matcher } from '../matching/matcher.ts';
 import { createDetector, type Detector } from '../faces/detector.ts';
-import { createMatcherFeed, type MatcherFeed } from '../matching/matcherFeed.ts';
+import { createGalleryImageFile, createImageKeeper } from '../matching/galleryImage.ts';
+import { createMatcherFeed, type MatcherFeed, type MatcherLoad } from '../matching/matcherFeed.ts';
 import { createTemplateOpener } from '../matching/templateOpener.ts';
 import { createKeyHasher } from '../tenancy/apiKeys.ts';
 import { createTenantReadModel } from '../tenancy/tenantReadModel.ts';
@@ -187,13 +189,27 @@ export async function composeService(config: Config, logger: Logger, options: Co
     // Its threads open the load's pages and exit once idle; keys reach them, never a log.
     const templateOpener = createTemplateOpener({ masterKey: master.key, threads: config.matcherThreads });
     closers.push(() => templateOpener.close());
-    const matcherFeed = createMatcherFeed({ db: database.db, matcher, cipher, keys: subjectKeys, opener: templateOpener });
+    // The matcher's sealed copy on this instance's disk (not for an embedded database in memory).
+    const image =
+      options.startProjections && config.matcherImage.enabled && !(config.database.kind === 'pglite' && config.database.dir.startsWith('memory://'))
+        ? createGalleryImageFile({ file: path.join(config.dataDir, 'matcher.image'), keys: subjectKeys })
+        : undefined;
+    const matcherFeed = createMatcherFeed({ db: database.db, matcher, cipher, keys: subjectKeys, opener: templateOpener, ...(image ? { image, headPosition: () => store.headPosition() } : {}) });
+    let matcherLoaded: MatcherLoad | undefined;
     if (options.startProjections) {
       phase('preparing the read models');
       await runner.prepare();
       phase('loading the matcher');
       const loaded = await matcherFeed.load();
-      logger.info({ templates: loaded.templates, ms: loaded.ms, split: loaded.split }, 'matcher loaded');
+      matcherLoaded = loaded;
+      logger.info({ source: loaded.source, ...(loaded.image && loaded.image.reason !== 'none' ? { image: loaded.image } : {}), templates: loaded.templates, ms: loaded.ms, split: loaded.split }, 'matcher loaded');
+      if (image) {
+        const keeper = createImageKeeper({ image, matcher, position: () => matcherFeed.position(), intervalMs: config.matcherImage.intervalMs, logger });
+        // Closed after the follower has stopped (closers run in reverse): the last image is at its final position.
+        closers.push(() => keeper.close());
+        // A start that read the read model leaves an image for the next one, in the background.
+        if (loaded.source === 'read model') void keeper.refresh();
+      }
     }
     // Started once every consumer has its checkpoint (below); until then nothing follows.
     let follower: Follower | undefined;
@@ -338,7 +354,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
     const readiness = [
       { name: 'eventStore', check: async () => (await store.ping(), { ok: true, detail: { kind: store.kind } }) },
       { name: 'database', check: async () => (await database.db.selectNoFrom((eb) => eb.lit(1).as('one')).execute(), { ok: true, detail: { kind: database.kind, queries: database.queryStats().queries } }) },
-      { name: 'matcher', check: async () => ({ ok: true, detail: { templates: matcher.size(), position: matcherFeed.position().toString() } }) },
+      { name: 'matcher', check: async () => ({ ok: true, detail: { templates: matcher.size(), position: matcherFeed.position().toString(), ...(matcherLoaded ? { loadedFrom: matcherLoaded.source, loadMs: matcherLoaded.ms } : {}) } }) },
       { name: 'models', check: async () => models },
       {
         name: 'followers',

@@ -31,6 +31,8 @@ export const configSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     MATCHER_THREADS: positiveInt(Math.max(1, os.availableParallelism())),
     DETECT_THREADS: positiveInt(1),
+    MATCHER_IMAGE: booleanString.default(true),
+    MATCHER_IMAGE_INTERVAL_MS: z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more').default(600_000),
     WEBHOOK_ALLOW_PRIVATE: booleanString.default(false),
     WEBHOOK_RETRY_DELAYS_MS: z
       .string()
@@ -73,6 +75,12 @@ export interface Config {
   readonly logLevel: RawConfig['LOG_LEVEL'];
   readonly matcherThreads: number;
   readonly detectThreads: number;
+  /**
+   * The gallery image (matching/galleryImage.ts) in DATA_DIR: written after a load from the read
+   * model, when stale or destroyed every `intervalMs` (0: never in between) and at shutdown, and
+   * restored at start. Never with an in-memory embedded database.
+   */
+  readonly matcherImage: { readonly enabled: boolean; readonly intervalMs: number };
   readonly webhookAllowPrivate: boolean;
   /** Delays before each retry of a webhook delivery; after the last, the webhook is failing. */
   readonly webhookRetryDelaysMs: readonly number[];
@@ -128,6 +136,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     logLevel: raw.LOG_LEVEL,
     matcherThreads: raw.MATCHER_THREADS,
     detectThreads: raw.DETECT_THREADS,
+    matcherImage: Object.freeze({ enabled: raw.MATCHER_IMAGE, intervalMs: raw.MATCHER_IMAGE_INTERVAL_MS }),
     webhookAllowPrivate: raw.WEBHOOK_ALLOW_PRIVATE,
     webhookRetryDelaysMs: Object.freeze(raw.WEBHOOK_RETRY_DELAYS_MS.split(',').map(Number)),
     projectionBatchSize: raw.PROJECTION_BATCH_SIZE,

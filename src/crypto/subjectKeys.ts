@@ -42,6 +42,19 @@ export interface SubjectKeyStore {
   sealedKeys(subjectIds: readonly string[], through?: Kysely<any>): Promise<string>;
   /** Drops a cached key (another instance destroyed it). */
   forget(subjectId: string): void;
+  /**
+   * A fresh key for a gallery image (a sealed copy of the matcher's galleries, see
+   * matching/galleryImage.ts), stored wrapped under the master key. Destroying any top-level
+   * subject's key (an erasure) destroys every image key in the same transaction, so no image
+   * outlives an erasure; `erased` lists every top-level subject whose key was destroyed before
+   * this one was stored (under one lock, so an erasure is either in it or destroys this key):
+   * the image must leave them out.
+   */
+  createImageKey(imageId: string): Promise<{ key: Buffer; erased: ReadonlySet<string> }>;
+  /** An image's key; undefined when it was destroyed (an erasure since) or never stored here. */
+  imageKey(imageId: string): Promise<Buffer | undefined>;
+  /** Destroys one image's key (the image was replaced or rejected). */
+  dropImageKey(imageId: string): Promise<void>;
 }
 
 const migrations: Record<string, Migration> = {
@@ -58,7 +71,23 @@ const migrations: Record<string, Migration> = {
         )`.execute(db);
     },
   },
+  '0002_image_keys': {
+    async up(db: Kysely<any>) {
+      await sql`
+        create table crypto.image_keys (
+          image_id text primary key,
+          wrapped_key bytea not null,
+          created_at timestamptz not null default now()
+        )`.execute(db);
+      // One row every erasure and every new image key lock (see createImageKey).
+      await sql`create table crypto.image_guard (id int primary key check (id = 1), erasures bigint not null)`.execute(db);
+      await sql`insert into crypto.image_guard (id, erasures) values (1, 0)`.execute(db);
+    },
+  },
 };
+
+const imageSubject = (imageId: string) => `gallery-image/${imageId}`;
+const IMAGE_KEY_ID = 'image';
 
 interface KeyRow {
   key_id: string;
@@ -168,6 +197,12 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
           .where('wrapped_key', 'is not', null)
           .returning(['key_id', 'destroyed_at'])
           .executeTakeFirst()) as { key_id: string; destroyed_at: Date | string } | undefined;
+        if (destroyed && parentOf(subjectId) === undefined) {
+          // The lock first: an image key being stored now either waits for this and lists the
+          // subject as erased, or committed before this statement and is deleted by it.
+          await sql`update crypto.image_guard set erasures = erasures + 1 where id = 1`.execute(trx);
+          await sql`delete from crypto.image_keys`.execute(trx);
+        }
         await trx
           .updateTable('crypto.subject_keys')
           .set({ wrapped_key: null, destroyed_at: sql`now()` })
@@ -220,6 +255,34 @@ export async function createSqlSubjectKeyStore(db: Kysely<any>, masterKey: Buffe
 
     forget(subjectId) {
       cache.delete(subjectId);
+    },
+
+    async createImageKey(imageId) {
+      const key = randomBytes(32);
+      const wrapped = wrapDataKey(masterKey, imageSubject(imageId), IMAGE_KEY_ID, key);
+      const erased = await inTransaction(db, async (trx) => {
+        await sql`select erasures from crypto.image_guard where id = 1 for update`.execute(trx);
+        await sql`insert into crypto.image_keys (image_id, wrapped_key) values (${imageId}, ${wrapped})`.execute(trx);
+        const { rows } = await sql<{ subject_id: string }>`
+          select subject_id from crypto.subject_keys where wrapped_key is null and strpos(subject_id, '/') = 0`.execute(trx);
+        return new Set(rows.map((row) => row.subject_id));
+      });
+      return { key, erased };
+    },
+
+    async imageKey(imageId) {
+      const { rows } = await sql<{ wrapped_key: Uint8Array }>`select wrapped_key from crypto.image_keys where image_id = ${imageId}`.execute(db);
+      const row = rows[0];
+      if (!row) return undefined;
+      try {
+        return unwrapDataKey(masterKey, imageSubject(imageId), IMAGE_KEY_ID, row.wrapped_key);
+      } catch (error) {
+        throw new AppError('INTERNAL_ERROR', 'a gallery image key failed its integrity check (was it wrapped under another master key?)', { imageId }, { cause: error });
+      }
+    },
+
+    async dropImageKey(imageId) {
+      await sql`delete from crypto.image_keys where image_id = ${imageId}`.execute(db);
     },
   };
 }

@@ -1,5 +1,5 @@
 import { createIdArena } from './idArena.ts';
-import { copyRows, createShard, type RowIds, type Shard, type ShardRegions } from './shard.ts';
+import { copyRows, createShard, type RowIds, type Shard, type ShardRegions, type StoredRows } from './shard.ts';
 
 // A gallery's first shard is small and each next one twice the last, up to rowsPerShard, so that
 // a tenant with a handful of templates does not hold a 64 MiB memory.
@@ -15,6 +15,12 @@ export interface TemplateLocation {
 export interface Gallery {
   /** False when the template is already there. */
   add(templateId: string, userId: string, descriptor: Float32Array): boolean;
+  /**
+   * Adds row i of `descriptors` and `stored` for templateIds[i] of userIds[i], skipping templates
+   * already there, with their codes and terms copied (Shard.appendRun) in runs as long as a shard
+   * has room. Returns how many were new.
+   */
+  addRun(templateIds: readonly string[], userIds: readonly string[], descriptors: Float32Array, stored: StoredRows): number;
   removeTemplate(templateId: string): boolean;
   removeUser(userId: string): number;
   /** Live templates. */
@@ -167,29 +173,65 @@ export function createGallery(options: GalleryOptions): Gallery {
     old.retire();
   }
 
+  /** Links a new template's handle (a row at `location`, appended next) to its user, added if new. */
+  function link(template: number, userId: string, location: number): void {
+    const user = users.intern(userId);
+    templates.set(LOCATION, template, location);
+    templates.set(NEXT, template, -1);
+    templates.set(USER, template, user);
+    const count = users.get(COUNT, user);
+    if (count === 0) {
+      users.set(FIRST, user, template);
+    } else {
+      let last = users.get(FIRST, user);
+      for (let i = 1; i < count; i++) last = templates.get(NEXT, last);
+      templates.set(NEXT, last, template);
+    }
+    users.set(COUNT, user, count + 1);
+    recount(count, count + 1);
+  }
+
   return {
     add(templateId, userId, descriptor) {
       if (templates.find(templateId) >= 0) return false;
       // First what may fail (a new shard's memory), then the ids.
       const index = openShard();
-      let user = users.find(userId);
-      if (user < 0) user = users.insert(userId);
+      const shard = shards[index]!;
+      shard.reserve(shard.count + 1);
       const template = templates.insert(templateId);
-      const row = shards[index]!.append(template, templates.generation(template), descriptor);
-      templates.set(LOCATION, template, index * stride + row);
-      templates.set(NEXT, template, -1);
-      templates.set(USER, template, user);
-      const count = users.get(COUNT, user);
-      if (count === 0) {
-        users.set(FIRST, user, template);
-      } else {
-        let last = users.get(FIRST, user);
-        for (let i = 1; i < count; i++) last = templates.get(NEXT, last);
-        templates.set(NEXT, last, template);
-      }
-      users.set(COUNT, user, count + 1);
-      recount(count, count + 1);
+      link(template, userId, index * stride + shard.count);
+      shard.append(template, templates.generation(template), descriptor);
       return true;
+    },
+    addRun(templateIds, userIds, descriptors, stored) {
+      let added = 0;
+      const handles: number[] = [];
+      const generations: number[] = [];
+      for (let i = 0; i < templateIds.length; ) {
+        const index = openShard();
+        const shard = shards[index]!;
+        const room = Math.min(shard.capacity - shard.count, templateIds.length - i);
+        shard.reserve(shard.count + room);
+        handles.length = 0;
+        generations.length = 0;
+        // A run of new templates, as long as the shard has room; one already there ends it and is skipped.
+        let skip = 0;
+        while (handles.length < room) {
+          const before = templates.size;
+          const template = templates.intern(templateIds[i + handles.length]!);
+          if (templates.size === before) {
+            skip = 1;
+            break;
+          }
+          link(template, userIds[i + handles.length]!, index * stride + shard.count + handles.length);
+          handles.push(template);
+          generations.push(templates.generation(template));
+        }
+        if (handles.length > 0) shard.appendRun(handles, generations, descriptors, stored, i, handles.length);
+        added += handles.length;
+        i += handles.length + skip;
+      }
+      return added;
     },
     removeTemplate(templateId) {
       const template = templates.find(templateId);

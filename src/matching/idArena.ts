@@ -18,6 +18,8 @@ export interface IdArena {
   find(id: string): number;
   /** Adds an id that is not there (check with `find`) and returns its handle; its columns are 0. */
   insert(id: string): number;
+  /** The handle of `id`, added (columns 0) when it is not there: `find` and `insert` reading the id once. `size` tells which happened. */
+  intern(id: string): number;
   /** Removes a live handle's id; the handle may be handed out again, with the next generation. */
   remove(handle: number): void;
   /** The id of a live handle, as it was given. */
@@ -207,6 +209,27 @@ export function createIdArena(columns: number): IdArena {
         if (handle === -1) return -1;
         if (forms[handle] === TEXT && texts.get(handle) === id) return handle;
       }
+    },
+    intern(id) {
+      if ((size + 1) * 2 > slots.length) growSlots();
+      const form = formOf(id, key, 0, true);
+      let i = form === TEXT ? hashText(id) & mask : hashWords(key, 0, form) & mask;
+      for (; ; i = (i + 1) & mask) {
+        const handle = slots[i]!;
+        if (handle === -1) break;
+        if (forms[handle] !== form) continue;
+        if (form === TEXT ? texts.get(handle) === id : words[handle * 4] === key[0] && words[handle * 4 + 1] === key[1] && words[handle * 4 + 2] === key[2] && words[handle * 4 + 3] === key[3]) return handle;
+      }
+      // Not there: slot i ends its probe run, and nothing moved since.
+      const handle = free.pop() ?? fresh++;
+      if (handle >= capacity) growHandles();
+      forms[handle] = form;
+      if (form === TEXT) texts.set(handle, id);
+      else words.set(key, handle * 4);
+      data.fill(0, handle * columns, (handle + 1) * columns);
+      slots[i] = handle;
+      size++;
+      return handle;
     },
     insert(id) {
       if ((size + 1) * 2 > slots.length) growSlots();

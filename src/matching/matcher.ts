@@ -2,9 +2,9 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { AppError } from '../errors/appError.ts';
 import { loadKernel, sharedBounds, unpackCandidates, type Candidates, type CopyTask, type Kernel, type ScanKind, type ScanQuery, type ScanSegment, type ScanTask } from '../../workers/matcherKernel.ts';
-import { DIMENSIONS, quantizeQuery, similarityOf, squaredBoundOf, squaredDistance, squaredNorm } from './distance.ts';
+import { DIMENSIONS, HEAD_DIMENSIONS, quantizeQuery, similarityOf, squaredBoundOf, squaredDistance, squaredNorm } from './distance.ts';
 import { createGallery, type Gallery } from './gallery.ts';
-import { QUERY_SLOTS, type Shard, type ShardRegions, type SlotQuery } from './shard.ts';
+import { QUERY_SLOTS, storedPrefix, storedRows, type Shard, type ShardRegions, type SlotQuery, type StoredRows } from './shard.ts';
 
 /** One tenant's gallery in one mode; galleries never see each other. */
 export interface GalleryKey {
@@ -54,6 +54,11 @@ export interface Matcher {
   add(key: GalleryKey, entry: GalleryEntry): void;
   /** `add` for many entries of one gallery (the feed's load); every entry is checked before any is added. Returns how many were new. */
   addMany(key: GalleryKey, entries: readonly GalleryEntry[]): number;
+  /**
+   * Adds what `slices` gave (of a matcher of this build: see CODES_FINGERPRINT), its codes and
+   * terms copied instead of computed; checked like addMany. Returns how many were new.
+   */
+  addSlice(slice: GallerySlice): number;
   /** Tombstones one template; false if it is not there. */
   removeTemplate(key: GalleryKey, templateId: string): boolean;
   /** Tombstones all of a user's templates and returns how many. */
@@ -72,7 +77,24 @@ export interface Matcher {
   idBytes(): number;
   /** Counters of the pool's scans since the matcher was created (for the bench, metrics and tests). */
   scanStats(): ScanStats;
+  /**
+   * The live templates of every gallery in slices of at most `rows`, each read when the caller asks
+   * for it (the gallery image writes them between other work); templates of users `keep` refuses
+   * are left out. A template added or removed meanwhile may or may not be in the slices.
+   */
+  slices(rows: number, keep?: (userId: string) => boolean): Generator<GallerySlice>;
+  /** Forgets every gallery (a gallery image that failed half-way through its restore). */
+  clear(): void;
   close(): Promise<void>;
+}
+
+/** Live templates of one gallery, as `slices` reads them: template i is row i of `descriptors` and of `stored`. */
+export interface GallerySlice {
+  readonly key: GalleryKey;
+  readonly templateIds: readonly string[];
+  readonly userIds: readonly string[];
+  readonly descriptors: Float32Array;
+  readonly stored: StoredRows;
 }
 
 export interface ScanStats {
@@ -220,6 +242,10 @@ export function createMatcher(options: MatcherOptions): Matcher {
 
   // The mode never holds ':', so this name is unambiguous whatever the tenant id is.
   const nameOf = (key: GalleryKey) => `${key.mode}:${key.tenantId}`;
+  const keyOfName = (name: string): GalleryKey => {
+    const colon = name.indexOf(':');
+    return { mode: name.slice(0, colon) as GalleryKey['mode'], tenantId: name.slice(colon + 1) };
+  };
   const galleryOf = (key: GalleryKey) => galleries.get(nameOf(key));
 
   // A large compaction's copy runs on the pool (see createGallery); the pool runs it between scans.
@@ -426,6 +452,28 @@ export function createMatcher(options: MatcherOptions): Matcher {
       return added;
     },
 
+    addSlice(slice) {
+      const rows = slice.templateIds.length;
+      const { stored } = slice;
+      const short = [stored.head.length / HEAD_DIMENSIONS, stored.tail.length / (DIMENSIONS - HEAD_DIMENSIONS), stored.headBases.length, stored.fullBases.length, stored.residuals.length, stored.norms.length].some((length) => length !== rows);
+      if (slice.userIds.length !== rows || slice.descriptors.length !== rows * DIMENSIONS || short) throw new AppError('VALIDATION_ERROR', 'a slice holds another number of rows in its parts', { rows });
+      if (!allFinite(slice.descriptors)) throw new AppError('VALIDATION_ERROR', 'a descriptor of the slice holds a number that is not finite', { rows });
+      for (let i = 0; i < rows; i++) {
+        requireId(slice.templateIds[i]!, 'templateId');
+        requireId(slice.userIds[i]!, 'userId');
+      }
+      if (rows === 0) return 0;
+      const name = nameOf(slice.key);
+      let gallery = galleries.get(name);
+      if (!gallery) {
+        gallery = createGallery({ rowsPerShard, compactFraction, copyElsewhere });
+        galleries.set(name, gallery);
+      }
+      const added = gallery.addRun(slice.templateIds, slice.userIds, slice.descriptors, stored);
+      if (added > 0 && !pool && !closed && gallery.size >= inlineRows) void readyPool().catch(() => undefined);
+      return added;
+    },
+
     removeTemplate: (key, templateId) => galleryOf(key)?.removeTemplate(templateId) ?? false,
 
     removeUser: (key, userId) => galleryOf(key)?.removeUser(userId) ?? 0,
@@ -492,6 +540,48 @@ export function createMatcher(options: MatcherOptions): Matcher {
     },
 
     scanStats: () => ({ ...stats }),
+
+    *slices(rows, keep = () => true) {
+      requireOption(Number.isInteger(rows) && rows >= 1, 'slices: rows must be an integer >= 1', rows);
+      for (const [name, gallery] of [...galleries]) {
+        const key = keyOfName(name);
+        // The shards of now: a compaction meanwhile swaps a shard in the gallery, not here, and
+        // the retired one still answers for its live rows.
+        for (const shard of [...gallery.shards()]) {
+          for (let from = 0; from < shard.count; from += rows) {
+            const to = Math.min(shard.count, from + rows);
+            const templateIds: string[] = [];
+            const userIds: string[] = [];
+            const descriptors = new Float32Array((to - from) * DIMENSIONS);
+            const stored = storedRows(to - from);
+            // Runs of rows kept are copied a region at a time.
+            let run = -1;
+            const copyRun = (end: number) => {
+              if (run >= 0) shard.readRun(run, end - run, descriptors, stored, templateIds.length - (end - run));
+              run = -1;
+            };
+            for (let row = from; row < to; row++) {
+              const templateId = shard.templateIdAt(row);
+              const userId = shard.userIdAt(row);
+              if (templateId === undefined || userId === undefined || !keep(userId)) {
+                copyRun(row);
+                continue;
+              }
+              if (run < 0) run = row;
+              templateIds.push(templateId);
+              userIds.push(userId);
+            }
+            copyRun(to);
+            const n = templateIds.length;
+            if (n > 0) yield { key, templateIds, userIds, descriptors: descriptors.subarray(0, n * DIMENSIONS), stored: storedPrefix(stored, n) };
+          }
+        }
+      }
+    },
+
+    clear() {
+      galleries.clear();
+    },
 
     async close() {
       if (closed) return;
@@ -576,6 +666,13 @@ function requireDescriptor(value: Float32Array, name: string): void {
   for (let i = 0; i < DIMENSIONS; i++) {
     if (!Number.isFinite(value[i]!)) throw new AppError('VALIDATION_ERROR', `${name} must hold finite numbers`, { index: i });
   }
+}
+
+/** x · 0 is 0 for every finite x and NaN otherwise, so one sum answers for the whole array. */
+function allFinite(values: Float32Array): boolean {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i]! * 0;
+  return sum === 0;
 }
 
 function requireId(value: string, name: string): void {

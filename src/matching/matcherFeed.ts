@@ -8,11 +8,15 @@ import type { Consumer } from '../eventStore/follower.ts';
 import { descriptorFromBytes, descriptorLength } from '../faces/descriptor.ts';
 import { aad, type FaceTemplateAdded, type FaceTemplateRemoved, type UserErased } from '../users/userEvents.ts';
 import type { GalleryEntry, Matcher } from './matcher.ts';
+import type { GalleryImage, ImageRejected } from './galleryImage.ts';
 import type { TemplateOpener } from './templateOpener.ts';
 import { usersOf, type OpenedPage, type TemplatePage } from './templatePages.ts';
 
 export interface MatcherFeed {
-  /** Loads every template from the read model; `consumer` then follows the event stream from that point. */
+  /**
+   * Loads every template, from the gallery image when there is a usable one, else from the read
+   * model; `consumer` then follows the event stream from that point.
+   */
   load(): Promise<MatcherLoad>;
   /** Keeps the matcher equal to the stream, for the service's follower (after `load`). */
   readonly consumer: Consumer;
@@ -21,6 +25,9 @@ export interface MatcherFeed {
 
 /** What a load did and where its time went (pages are read, opened and added at once, so the parts overlap). */
 export interface MatcherLoad {
+  /** Where the templates came from: the gallery image, or the read model (`image` then says why not the image). */
+  readonly source: 'image' | 'read model';
+  readonly image?: ImageRejected;
   readonly templates: number;
   readonly ms: number;
   readonly split: {
@@ -45,6 +52,10 @@ export interface MatcherFeedOptions {
   readonly opener: TemplateOpener;
   /** Heap blocks of the templates table per page of the load; default 1024 (8 MiB, ~10k templates). */
   readonly blocksPerPage?: number;
+  /** Where a load looks first; without one, every load reads the read model. */
+  readonly image?: GalleryImage;
+  /** The stream's last position: an image past it (a database restored from an older backup) is not used. */
+  readonly headPosition?: () => Promise<bigint>;
 }
 
 type FeedEvent = RecordedEvent & (FaceTemplateAdded | FaceTemplateRemoved | UserErased);
@@ -189,8 +200,18 @@ export function createMatcherFeed(options: MatcherFeedOptions): MatcherFeed {
     async load() {
       const started = performance.now();
       const split: Split = { readMs: 0, unwrapMs: 0, decryptMs: 0, addMs: 0, waitMs: 0 };
+      let restored = await options.image?.restore(matcher);
+      if (restored?.restored && options.headPosition && restored.position > (await options.headPosition())) {
+        matcher.clear();
+        restored = { restored: false, reason: 'ahead of the stream', detail: `the image is at position ${restored.position}, the stream ends before it` };
+      }
+      if (restored?.restored) {
+        // The consumer replays the stream past the image's position.
+        position = restored.position;
+        return { source: 'image', templates: restored.templates, ms: Math.round(performance.now() - started), split: roundAll(split) };
+      }
       const templates = await load(split);
-      return { templates, ms: Math.round(performance.now() - started), split: roundAll(split) };
+      return { source: 'read model', ...(restored ? { image: restored } : {}), templates, ms: Math.round(performance.now() - started), split: roundAll(split) };
     },
     consumer: {
       name: 'matcher',

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { DIMENSIONS, HEAD_DIMENSIONS, quantizeRow, squaredNorm } from './distance.ts';
 import { grownInto } from './idArena.ts';
 import { wasm, WASM_PAGE, type WasmMemory } from './wasm.ts';
@@ -31,6 +32,64 @@ export interface ShardLayout {
   readonly rows: number;
 }
 
+/**
+ * What a shard stores of rows besides their descriptors, a column per region of its memory (see
+ * ShardLayout): row i's head and tail codes at [64 i, 64 i + 64), its head base, full base,
+ * residual and |x|² at [i]. Only valid for a build whose CODES_FINGERPRINT is the one they were
+ * made with.
+ */
+export interface StoredRows {
+  readonly head: Int8Array;
+  readonly tail: Int8Array;
+  readonly headBases: Int32Array;
+  readonly fullBases: Int32Array;
+  readonly residuals: Float32Array;
+  readonly norms: Float32Array;
+}
+
+/** Room for `rows` rows of StoredRows. */
+export function storedRows(rows: number): StoredRows {
+  return {
+    head: new Int8Array(rows * HEAD_DIMENSIONS),
+    tail: new Int8Array(rows * TAIL_DIMENSIONS),
+    headBases: new Int32Array(rows),
+    fullBases: new Int32Array(rows),
+    residuals: new Float32Array(rows),
+    norms: new Float32Array(rows),
+  };
+}
+
+/** Rows [0, rows) of some StoredRows, as views. */
+export function storedPrefix(stored: StoredRows, rows: number): StoredRows {
+  return {
+    head: stored.head.subarray(0, rows * HEAD_DIMENSIONS),
+    tail: stored.tail.subarray(0, rows * TAIL_DIMENSIONS),
+    headBases: stored.headBases.subarray(0, rows),
+    fullBases: stored.fullBases.subarray(0, rows),
+    residuals: stored.residuals.subarray(0, rows),
+    norms: stored.norms.subarray(0, rows),
+  };
+}
+
+export const CODES_FINGERPRINT: Buffer = (() => {
+  const hash = createHash('sha256');
+  let state = 0x9e3779b9;
+  const next = () => {
+    state = (Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+    return state / 2 ** 32 - 0.5;
+  };
+  const codes = new Int8Array(DIMENSIONS);
+  for (let vector = 0; vector < 64; vector++) {
+    // Unit vectors, then larger and sparser ones (clamped codes, head residuals past the cap).
+    const values = Float32Array.from({ length: DIMENSIONS }, (_, i) => next() * (vector < 32 ? 0.18 : vector % 2 ? 2 : i % 7 === 0 ? 1.3 : 0.01));
+    const terms = quantizeRow(values, codes, 0);
+    hash.update(new Uint8Array(codes.buffer));
+    hash.update(new Uint8Array(Int32Array.of(terms.headBase, terms.fullBase).buffer));
+    hash.update(new Uint8Array(Float32Array.of(terms.residual, squaredNorm(values)).buffer));
+  }
+  return hash.digest().subarray(0, 16);
+})();
+
 /** A query as the kernel reads it from a slot: the f32 values and their biased codes, as i16 and as bytes. */
 export interface SlotQuery {
   readonly values: Float32Array;
@@ -61,6 +120,16 @@ export interface Shard {
   adopt(handles: Int32Array, generations: Int32Array): void;
   /** Appends a row for a template handle and returns its index; the caller checks `count < capacity` first. */
   append(handle: number, generation: number, descriptor: Float32Array): number;
+  /** Grows the memory to hold `rows` rows (at most `capacity`), so that appending them cannot fail. */
+  reserve(rows: number): void;
+  /**
+   * Appends rows [from, from + n) of `descriptors` and `stored` (what `readRun` copied out of a
+   * shard of this build) for these handles, copying their codes and terms instead of computing
+   * them, a region at a time; the caller reserves the rows first. Returns the first new row.
+   */
+  appendRun(handles: ArrayLike<number>, generations: ArrayLike<number>, descriptors: Float32Array, stored: StoredRows, from: number, n: number): number;
+  /** Copies rows [row, row + n) (descriptors, codes and terms) to rows [at, at + n) of `descriptors` and `into`. */
+  readRun(row: number, n: number, descriptors: Float32Array, into: StoredRows, at: number): void;
   /** Marks a row removed and zeroes what was stored of it. */
   tombstone(row: number): void;
   /** The stored descriptor of a row (a view, valid until the next append). */
@@ -161,8 +230,8 @@ export function createShard(capacity: number, ids: RowIds, reserve = 0): Shard {
   const rowOffset = (row: number) => (layout.rows + row * ROW_BYTES) / 4;
   const liveAt = (row: number) => row < count && handles[row]! >= 0 && ids.live(handles[row]!, generations[row]!);
 
-  function grow(): void {
-    const next = Math.min(capacity, Math.max(allocated + FIRST_ROWS, Math.ceil(allocated * 1.25)));
+  function grow(atLeast = 0): void {
+    const next = Math.min(capacity, Math.max(atLeast, allocated + FIRST_ROWS, Math.ceil(allocated * 1.25)));
     memory.grow(pagesFor(next) - pagesFor(allocated));
     allocated = next;
     handles = grownInto(handles, new Int32Array(next));
@@ -231,6 +300,36 @@ export function createShard(capacity: number, ids: RowIds, reserve = 0): Shard {
       floats[layout.residuals / 4 + row] = 0;
       handles[row] = -1;
       dead++;
+    },
+    reserve(rows) {
+      if (rows > allocated) grow(Math.min(rows, capacity));
+    },
+    appendRun(runHandles, runGenerations, descriptors, stored, from, n) {
+      const row = count;
+      if (row + n > allocated) throw new Error(`appendRun: ${n} rows past the ${allocated} reserved`);
+      floats.set(descriptors.subarray(from * DIMENSIONS, (from + n) * DIMENSIONS), rowOffset(row));
+      codes.set(stored.head.subarray(from * HEAD_DIMENSIONS, (from + n) * HEAD_DIMENSIONS), layout.head + row * HEAD_DIMENSIONS);
+      codes.set(stored.tail.subarray(from * TAIL_DIMENSIONS, (from + n) * TAIL_DIMENSIONS), layout.tail + row * TAIL_DIMENSIONS);
+      ints.set(stored.headBases.subarray(from, from + n), layout.headBases / 4 + row);
+      ints.set(stored.fullBases.subarray(from, from + n), layout.fullBases / 4 + row);
+      floats.set(stored.residuals.subarray(from, from + n), layout.residuals / 4 + row);
+      floats.set(stored.norms.subarray(from, from + n), layout.norms / 4 + row);
+      for (let i = 0; i < n; i++) {
+        handles[row + i] = runHandles[i]!;
+        generations[row + i] = runGenerations[i]!;
+      }
+      // Published last: a scan reads only rows below the count it was planned with.
+      count = row + n;
+      return row;
+    },
+    readRun(row, n, descriptors, into, at) {
+      descriptors.set(floats.subarray(rowOffset(row), rowOffset(row + n)), at * DIMENSIONS);
+      into.head.set(codes.subarray(layout.head + row * HEAD_DIMENSIONS, layout.head + (row + n) * HEAD_DIMENSIONS), at * HEAD_DIMENSIONS);
+      into.tail.set(codes.subarray(layout.tail + row * TAIL_DIMENSIONS, layout.tail + (row + n) * TAIL_DIMENSIONS), at * TAIL_DIMENSIONS);
+      into.headBases.set(ints.subarray(layout.headBases / 4 + row, layout.headBases / 4 + row + n), at);
+      into.fullBases.set(ints.subarray(layout.fullBases / 4 + row, layout.fullBases / 4 + row + n), at);
+      into.residuals.set(floats.subarray(layout.residuals / 4 + row, layout.residuals / 4 + row + n), at);
+      into.norms.set(floats.subarray(layout.norms / 4 + row, layout.norms / 4 + row + n), at);
     },
     descriptor: (row) => floats.subarray(rowOffset(row), rowOffset(row) + DIMENSIONS),
     rowsView: () => floats,
