@@ -240,50 +240,69 @@ test.serial('a wrong master key or a descriptor moved to another template fails 
 // The gallery image (src/matching/galleryImage.ts): a sealed copy of the matcher that a start
 // restores instead of opening every template of the read model.
 
-async function imageDir(): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), 'fs-image-'));
+interface Part {
+  readonly matcher: Matcher;
+  readonly opener: TemplateOpener;
 }
 
-const imageOf = (world: World, dir: string, keys = world.keys): GalleryImage => createGalleryImageFile({ file: path.join(dir, 'matcher.image'), keys, sliceRows: 256 });
-
-/** A matcher loaded from the read model, with its image written at its position. */
-async function loadAndImage(world: World, dir: string): Promise<{ matcher: Matcher; feed: MatcherFeed; opener: TemplateOpener; written: ImageWritten }> {
-  const matcher = createMatcher({ threads: 1 });
-  const opener = openerOf(world, 'inline');
-  const feed = createMatcherFeed({ db: world.testDb.database.db, matcher, cipher: world.cipher, keys: world.keys, opener, blocksPerPage: 8, image: imageOf(world, dir) });
-  const loaded = await feed.load();
-  if (loaded.source !== 'read model') throw new Error('expected a load from the read model');
-  const written = await imageOf(world, dir).write(matcher, feed.position());
-  return { matcher, feed, opener, written };
+interface ImageWorld {
+  readonly world: World;
+  /** The directory of the image file. */
+  readonly dir: string;
+  readonly file: string;
+  image(keys?: SubjectKeyStore): GalleryImage;
+  /** A matcher and feed over the world's database and the image, as a restart builds them. */
+  restart(): Part & { feed: MatcherFeed };
+  /** A matcher loaded from the read model, with its image written at its position. */
+  loadAndImage(): Promise<Part & { feed: MatcherFeed; image: GalleryImage; written: ImageWritten }>;
 }
 
-/** A new matcher and feed over the same database and image, as a restart builds them. */
-function restart(world: World, dir: string): { matcher: Matcher; feed: MatcherFeed; opener: TemplateOpener } {
-  const matcher = createMatcher({ threads: 1 });
-  const opener = openerOf(world, 'inline');
-  const feed = createMatcherFeed({ db: world.testDb.database.db, matcher, cipher: world.cipher, keys: world.keys, opener, blocksPerPage: 8, image: imageOf(world, dir), headPosition: () => world.store.headPosition() });
-  return { matcher, feed, opener };
-}
-
-async function closeAll(...parts: Array<{ matcher: Matcher; opener: TemplateOpener } | undefined>): Promise<void> {
-  for (const part of parts) {
-    await part?.opener.close();
-    await part?.matcher.close();
+/** Runs `body` with a world and an image directory; every matcher and opener it made is closed after, and both removed. */
+async function withImages(seed: number, body: (images: ImageWorld) => Promise<void>): Promise<void> {
+  const world = await openWorld(seed);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fs-image-'));
+  const file = path.join(dir, 'matcher.image');
+  const parts: Part[] = [];
+  const image = (keys = world.keys) => createGalleryImageFile({ file, keys, sliceRows: 256 });
+  const restart = () => {
+    const matcher = createMatcher({ threads: 1 });
+    const opener = openerOf(world, 'inline');
+    parts.push({ matcher, opener });
+    const feed = createMatcherFeed({ db: world.testDb.database.db, matcher, cipher: world.cipher, keys: world.keys, opener, blocksPerPage: 8, image: image(), headPosition: () => world.store.headPosition() });
+    return { matcher, opener, feed };
+  };
+  try {
+    await body({
+      world,
+      dir,
+      file,
+      image,
+      restart,
+      async loadAndImage() {
+        const part = restart();
+        const loaded = await part.feed.load();
+        if (loaded.source !== 'read model') throw new Error('expected a load from the read model');
+        const written = image();
+        return { ...part, image: written, written: await written.write(part.matcher, part.feed.position()) };
+      },
+    });
+  } finally {
+    for (const part of parts) {
+      await part.opener.close();
+      await part.matcher.close();
+    }
+    await fs.rm(dir, { recursive: true, force: true });
+    await closeWorld(world);
   }
 }
 
-test.serial('a restart restores the gallery image and replays the stream past it: the same templates as the read model, identified as themselves', async (t) => {
-  const world = await openWorld(11);
-  const dir = await imageDir();
-  let first: Awaited<ReturnType<typeof loadAndImage>> | undefined;
-  let second: ReturnType<typeof restart> | undefined;
-  let third: ReturnType<typeof restart> | undefined;
-  try {
+test.serial('a restart restores the gallery image and replays the stream past it: the same templates as the read model, identified as themselves', (t) =>
+  withImages(11, async ({ world, restart, loadAndImage }) => {
     await enrol(world, 600);
     await removeSomeTemplates(world, 0.1);
     const erasedBefore = await eraseSome(world, 0.05, true);
     await world.runner.catchUp();
-    first = await loadAndImage(world, dir);
+    const first = await loadAndImage();
     t.is(first.written.templates, first.matcher.size());
     t.true(first.written.templates > 600);
 
@@ -293,7 +312,7 @@ test.serial('a restart restores the gallery image and replays the stream past it
     await removeSomeTemplates(world, 0.05);
     await world.runner.catchUp();
 
-    second = restart(world, dir);
+    const second = restart();
     const loaded = await second.feed.load();
     t.is(loaded.source, 'image');
     t.is(loaded.templates, first.written.templates);
@@ -302,90 +321,63 @@ test.serial('a restart restores the gallery image and replays the stream past it
     await assertHolds(t, second.matcher, world, await readModelTemplates(world), erasedBefore);
 
     // The image is still live: a second restart uses it again.
-    third = restart(world, dir);
-    t.is((await third.feed.load()).source, 'image');
-  } finally {
-    await closeAll(first, second, third);
-    await fs.rm(dir, { recursive: true, force: true });
-    await closeWorld(world);
-  }
-});
+    t.is((await restart().feed.load()).source, 'image');
+  }),
+);
 
-test.serial('an erasure destroys every gallery image key: the next start loads the read model, without the erased user, and deletes the image', async (t) => {
-  const world = await openWorld(12);
-  const dir = await imageDir();
-  let first: Awaited<ReturnType<typeof loadAndImage>> | undefined;
-  let second: ReturnType<typeof restart> | undefined;
-  try {
+test.serial('an erasure destroys every gallery image key: the next start loads the read model, without the erased user, and deletes the image', (t) =>
+  withImages(12, async ({ world, file, restart, loadAndImage }) => {
     await enrol(world, 300);
     await world.runner.catchUp();
-    first = await loadAndImage(world, dir);
-    const image = imageOf(world, dir);
+    const first = await loadAndImage();
+    t.is(await first.image.live(), first.written.position);
     const erased = await eraseSome(world, 0.02, true);
     t.true(erased.length > 0);
     await world.runner.catchUp();
     const keyRows = await sql<{ n: number }>`select count(*)::int as n from crypto.image_keys`.execute(world.testDb.database.db);
     t.is(keyRows.rows[0]!.n, 0, 'no image key survives an erasure');
 
-    second = restart(world, dir);
+    const second = restart();
     const loaded = await second.feed.load();
     t.is(loaded.source, 'read model');
     t.is(loaded.image?.reason, 'key destroyed');
-    await t.throwsAsync(fs.stat(path.join(dir, 'matcher.image')), { code: 'ENOENT' });
+    await t.throwsAsync(fs.stat(file), { code: 'ENOENT' });
     await assertHolds(t, second.matcher, world, await readModelTemplates(world), erased);
-    t.is(await image.live(), undefined);
-  } finally {
-    await closeAll(first, second);
-    await fs.rm(dir, { recursive: true, force: true });
-    await closeWorld(world);
-  }
-});
+    t.is(await first.image.live(), undefined, 'the writer sees its image gone too');
+  }),
+);
 
-test.serial('a user whose key is destroyed before the image is written is left out of it, even while the matcher still holds them', async (t) => {
-  const world = await openWorld(13);
-  const dir = await imageDir();
-  let first: ReturnType<typeof restart> | undefined;
-  let second: ReturnType<typeof restart> | undefined;
-  try {
+test.serial('a user whose key is destroyed before the image is written is left out of it, even while the matcher still holds them', (t) =>
+  withImages(13, async ({ world, image, restart }) => {
     await enrol(world, 200);
     await world.runner.catchUp();
-    first = restart(world, dir);
+    const first = restart();
     await first.feed.load();
     const before = first.matcher.size();
     // The keys are gone, the UserErased events not applied here yet.
     const erasing = await eraseSome(world, 0.05, false);
     t.true(erasing.length > 0);
     t.is(first.matcher.size(), before);
-    const written = await imageOf(world, dir).write(first.matcher, first.feed.position());
+    const written = await image().write(first.matcher, first.feed.position());
     t.is(written.templates, before - erasing.reduce((sum, user) => sum + user.templates.length, 0));
 
-    second = restart(world, dir);
+    const second = restart();
     t.is((await second.feed.load()).source, 'image');
     await assertHolds(t, second.matcher, world, await readModelTemplates(world), erasing);
-  } finally {
-    await closeAll(first, second);
-    await fs.rm(dir, { recursive: true, force: true });
-    await closeWorld(world);
-  }
-});
+  }),
+);
 
-test.serial('erasures racing image writes: every image either leaves the erased users out or has lost its key', async (t) => {
-  const world = await openWorld(14);
-  const dir = await imageDir();
-  const parts: Array<ReturnType<typeof restart>> = [];
-  try {
+test.serial('erasures racing image writes: every image either leaves the erased users out or has lost its key', (t) =>
+  withImages(14, async ({ world, image, restart }) => {
     await enrol(world, 200);
     await world.runner.catchUp();
-    const source = restart(world, dir);
-    parts.push(source);
+    const source = restart();
     await source.feed.load();
     for (let round = 0; round < 6; round++) {
       const victims = world.users.filter((user) => user.templates.length > 0).slice(0, 3);
-      const image = imageOf(world, dir);
-      const [written] = await Promise.all([image.write(source.matcher, source.feed.position()), ...victims.map((user) => world.keys.destroy(user.id))]);
+      const [written] = await Promise.all([image().write(source.matcher, source.feed.position()), ...victims.map((user) => world.keys.destroy(user.id))]);
       t.true(written.templates > 0);
-      const next = restart(world, dir);
-      parts.push(next);
+      const next = restart();
       const loaded = await next.feed.load();
       if (loaded.source === 'image') {
         for (const user of victims) for (const templateId of user.templates) t.deepEqual(next.matcher.verify(user.gallery, user.id, world.descriptors.get(templateId)!), [], `round ${round}: an erased user in a live image`);
@@ -395,23 +387,14 @@ test.serial('erasures racing image writes: every image either leaves the erased 
       for (const user of victims) await eraseEvent(world, user);
       await source.feed.consumer.handle(await world.store.readAll({ after: source.feed.position(), maxCount: 100_000 }));
     }
-  } finally {
-    await closeAll(...parts);
-    await fs.rm(dir, { recursive: true, force: true });
-    await closeWorld(world);
-  }
-});
+  }),
+);
 
-test.serial('a tampered, truncated, extended, re-versioned or foreign image is refused and deleted, and the read model is loaded in full', async (t) => {
-  const world = await openWorld(15);
-  const dir = await imageDir();
-  const file = path.join(dir, 'matcher.image');
-  const parts: Array<{ matcher: Matcher; opener: TemplateOpener }> = [];
-  try {
+test.serial('a tampered, truncated, extended, re-versioned or foreign image is refused and deleted, and the read model is loaded in full', (t) =>
+  withImages(15, async ({ world, file, image, restart, loadAndImage }) => {
     await enrol(world, 300);
     await world.runner.catchUp();
-    const first = await loadAndImage(world, dir);
-    parts.push(first);
+    await loadAndImage();
     const pristine = await fs.readFile(file);
     const expected = await readModelTemplates(world);
     const cases: Array<[string, (bytes: Buffer) => Buffer, ImageRejected['reason']]> = [
@@ -422,12 +405,12 @@ test.serial('a tampered, truncated, extended, re-versioned or foreign image is r
       ['cut short', (bytes) => bytes.subarray(0, bytes.length - 100), 'integrity'],
       ['the end chunk dropped', (bytes) => bytes.subarray(0, bytes.length - (4 + 16 + 16)), 'integrity'],
       ['bytes after the end', (bytes) => Buffer.concat([bytes, Buffer.alloc(8)]), 'integrity'],
+      ["a chunk's length past the end of the file", (bytes) => (bytes.writeUInt32LE(0xfffffff0, 64), bytes), 'integrity'],
       ['not an image', () => Buffer.from('hello'), 'layout'],
     ];
     for (const [name, change, reason] of cases) {
       await fs.writeFile(file, change(Buffer.from(pristine)));
-      const next = restart(world, dir);
-      parts.push(next);
+      const next = restart();
       const loaded = await next.feed.load();
       t.is(loaded.source, 'read model', name);
       t.is(loaded.image?.reason, reason, name);
@@ -437,16 +420,10 @@ test.serial('a tampered, truncated, extended, re-versioned or foreign image is r
 
     // The same image under a key store of another master key: its key does not open.
     await fs.writeFile(file, pristine);
-    const foreignKeys = await createSqlSubjectKeyStore(world.testDb.database.db, randomBytes(32));
-    const matcher = createMatcher({ threads: 1 });
-    parts.push({ matcher, opener: createTemplateOpener({ masterKey: world.masterKey, threads: 0 }) });
-    const refused = await imageOf(world, dir, foreignKeys).restore(matcher);
+    const foreign = restart();
+    const refused = await image(await createSqlSubjectKeyStore(world.testDb.database.db, randomBytes(32))).restore(foreign.matcher);
     t.false(refused.restored);
     t.is(!refused.restored && refused.reason, 'integrity');
-    t.is(matcher.size(), 0, 'nothing of a refused image stays in the matcher');
-  } finally {
-    await closeAll(...parts);
-    await fs.rm(dir, { recursive: true, force: true });
-    await closeWorld(world);
-  }
-});
+    t.is(foreign.matcher.size(), 0, 'nothing of a refused image stays in the matcher');
+  }),
+);

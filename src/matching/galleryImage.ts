@@ -1,11 +1,13 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { SubjectKeyStore } from '../crypto/subjectKeys.ts';
+import { hasCode } from '../errors/appError.ts';
 import type { Logger } from '../logging/logger.ts';
 import { DIMENSIONS, HEAD_DIMENSIONS } from './distance.ts';
 import type { GallerySlice, Matcher } from './matcher.ts';
 import { CODES_FINGERPRINT, type StoredRows } from './shard.ts';
+import { openChunk, sealChunk, TAG_BYTES } from './imageChunks.ts';
 
 /**
  * Port: a sealed copy of the matcher's galleries on this instance's disk, so that a start loads
@@ -57,7 +59,7 @@ export interface GalleryImageOptions {
   /** The image's file; a new one is written next to it and renamed over it. */
   readonly file: string;
   readonly keys: SubjectKeyStore;
-  /** Templates per sealed chunk (a chunk is read, opened and added at once); default 16384 (~8.5 MiB). */
+  /** Templates per sealed chunk (a chunk is read, opened and added at once); default 16384 (~10.5 MiB). */
   readonly sliceRows?: number;
 }
 
@@ -65,8 +67,6 @@ const MAGIC = Buffer.from('FSGIMG\0\0', 'latin1');
 /** Bump with any change to the layout below: an image of another version is loaded from the read model instead. */
 export const IMAGE_VERSION = 1;
 const HEADER_BYTES = 64;
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
 const SLICE = 1;
 const END = 2;
 const SLICE_HEADER = 16;
@@ -81,48 +81,7 @@ class ImageError extends Error {
   }
 }
 
-/** Chunk i's nonce: the image's key is used for this image only, so a counter never repeats. */
-function ivOf(index: number): Buffer {
-  const iv = Buffer.alloc(IV_BYTES);
-  iv.writeUInt32BE(index, IV_BYTES - 4);
-  return iv;
-}
-
-/** Binds a chunk to its image, its place and the image's position, so chunks cannot be moved, dropped or replayed. */
-function aadOf(header: Buffer, index: number): Buffer {
-  const at = Buffer.alloc(4);
-  at.writeUInt32BE(index);
-  return Buffer.concat([header, at]);
-}
-
-/** A chunk as written: its length and tag, then its ciphertext (two buffers, so that the ciphertext is not copied). */
-function sealChunk(key: Buffer, header: Buffer, index: number, plain: Buffer): [Buffer, Buffer] {
-  const cipher = createCipheriv('aes-256-gcm', key, ivOf(index));
-  cipher.setAAD(aadOf(header, index));
-  const body = cipher.update(plain);
-  // GCM's final() computes the tag and adds no bytes.
-  if (cipher.final().length !== 0) throw new Error('unexpected bytes at the end of a chunk');
-  const framed = Buffer.alloc(4 + TAG_BYTES);
-  framed.writeUInt32LE(TAG_BYTES + body.length, 0);
-  cipher.getAuthTag().copy(framed, 4);
-  return [framed, body];
-}
-
 const lengthOf = (chunk: readonly Buffer[]) => chunk.reduce((sum, part) => sum + part.length, 0);
-
-function openChunk(key: Buffer, header: Buffer, index: number, sealed: Buffer): Buffer {
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', key, ivOf(index));
-    decipher.setAAD(aadOf(header, index));
-    decipher.setAuthTag(sealed.subarray(0, TAG_BYTES));
-    const plain = decipher.update(sealed.subarray(TAG_BYTES));
-    // GCM's final() checks the tag and adds no bytes, so the update's buffer is the whole plaintext.
-    if (decipher.final().length !== 0) throw new Error('unexpected bytes at the end of a chunk');
-    return plain;
-  } catch {
-    throw new ImageError('integrity', `chunk ${index} failed its integrity check`);
-  }
-}
 
 const bytesOf = (view: ArrayBufferView) => Buffer.from(view.buffer, view.byteOffset, view.byteLength);
 
@@ -211,6 +170,12 @@ function headerOf(imageId: Buffer, position: bigint): Buffer {
 
 const yieldToOthers = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Marks a promise handled now (it is awaited later, or not at all once the restore has failed). */
+function quiet<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}
+
 /** The gallery image in one file (`file`), its key in the key store. */
 export function createGalleryImageFile(options: GalleryImageOptions): GalleryImage {
   const { file, keys } = options;
@@ -245,30 +210,43 @@ export function createGalleryImageFile(options: GalleryImageOptions): GalleryIma
     const imageId = header.toString('hex', 16, 32);
     const position = header.readBigUInt64LE(32);
     const key = await keys.imageKey(imageId).catch((error: unknown) => {
-      throw new ImageError('integrity', error instanceof Error ? error.message : String(error));
+      // A key that does not open (another master key) condemns the image; a database error does not.
+      if (hasCode(error, 'INTERNAL_ERROR')) throw new ImageError('integrity', (error as Error).message);
+      throw error;
     });
     if (!key) throw new ImageError('key destroyed', 'its key is gone: an erasure since it was written, or another database');
-    let offset = HEADER_BYTES;
-    let templates = 0;
-    for (let index = 0; ; index++) {
-      const frame = await readAt(handle, offset, 4);
+    const size = (await handle.stat()).size;
+    // Reads the chunk at `at`: the next one is read while this thread opens and adds the last one.
+    type ReadChunk = { index: number; end: number; sealed: Buffer };
+    const readChunk = async (index: number, at: number): Promise<ReadChunk> => {
+      const frame = await readAt(handle, at, 4);
       if (frame.length < 4) throw new ImageError('integrity', 'the image ends before its last chunk');
       const length = frame.readUInt32LE(0);
-      const sealed = await readAt(handle, offset + 4, length);
-      if (length < TAG_BYTES || sealed.length < length) throw new ImageError('integrity', 'the image ends inside a chunk');
-      offset += 4 + length;
-      const plain = openChunk(key, header, index, sealed);
+      // Checked before reading: a damaged length must not make this allocate gigabytes.
+      if (length < TAG_BYTES || at + 4 + length > size) throw new ImageError('integrity', 'the image ends inside a chunk');
+      const sealed = await readAt(handle, at + 4, length);
+      if (sealed.length < length) throw new ImageError('integrity', 'the image ends inside a chunk');
+      return { index, end: at + 4 + length, sealed };
+    };
+    let templates = 0;
+    let next: Promise<ReadChunk> | undefined = quiet(readChunk(0, HEADER_BYTES));
+    while (next) {
+      const chunk: ReadChunk = await next;
+      next = chunk.end < size ? quiet(readChunk(chunk.index + 1, chunk.end)) : undefined;
+      const plain = openChunk({ key, header, index: chunk.index, sealed: chunk.sealed });
+      if (!plain) throw new ImageError('integrity', `chunk ${chunk.index} failed its integrity check`);
       if (plain.readUInt8(0) === END) {
-        if (plain.readUInt32LE(4) !== index || plain.readBigUInt64LE(8) !== BigInt(templates)) throw new ImageError('integrity', 'the image holds other chunks than its end says');
-        if ((await readAt(handle, offset, 1)).length !== 0) throw new ImageError('integrity', 'bytes follow the image end');
+        if (plain.readUInt32LE(4) !== chunk.index || plain.readBigUInt64LE(8) !== BigInt(templates)) throw new ImageError('integrity', 'the image holds other chunks than its end says');
+        if (next) throw new ImageError('integrity', 'bytes follow the image end');
         current = { imageId, position };
-        return { restored: true, position, templates, bytes: offset, ms: Math.round(performance.now() - started) };
+        return { restored: true, position, templates, bytes: chunk.end, ms: Math.round(performance.now() - started) };
       }
       if (plain.readUInt8(0) !== SLICE) throw new ImageError('layout', 'a chunk of an unknown kind');
       const slice = parseSlice(plain);
       templates += slice.templateIds.length;
       matcher.addSlice(slice);
     }
+    throw new ImageError('integrity', 'the image ends before its last chunk');
   }
 
   async function writeImage(matcher: Matcher, position: bigint): Promise<ImageWritten> {
@@ -333,8 +311,11 @@ export function createGalleryImageFile(options: GalleryImageOptions): GalleryIma
         return await restoreFrom(handle, matcher);
       } catch (error) {
         matcher.clear();
-        await removeImage();
-        if (error instanceof ImageError) return { restored: false, reason: error.reason, detail: error.message };
+        if (error instanceof ImageError) {
+          await removeImage();
+          return { restored: false, reason: error.reason, detail: error.message };
+        }
+        // Not the image's fault (the disk, the database): it stays for the next start.
         return { restored: false, reason: 'read failed', detail: error instanceof Error ? error.message : String(error) };
       } finally {
         await handle.close().catch(() => {});
