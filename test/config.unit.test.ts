@@ -44,7 +44,14 @@ const refused: Array<[string, Record<string, string>, RegExp]> = [
   ['a non-boolean flag', { WEBHOOK_ALLOW_PRIVATE: 'maybe' }, /^WEBHOOK_ALLOW_PRIVATE: /m],
   ['a short admin token', { ADMIN_TOKEN: 'short' }, /^ADMIN_TOKEN: /m],
   ['a KurrentDB URL of another scheme', { KURRENTDB_URL: 'http://x' }, /^KURRENTDB_URL: /m],
+  ['a gallery image flag that is not a boolean', { MATCHER_IMAGE: 'sometimes' }, /^MATCHER_IMAGE: must be true or false/m],
+  ['a negative gallery image interval', { MATCHER_IMAGE_INTERVAL_MS: '-5' }, /^MATCHER_IMAGE_INTERVAL_MS: must be 0 or more/m],
 ];
+
+test('the gallery image is on by default, every 10 minutes; MATCHER_IMAGE=false and an interval of 0 are taken', (t) => {
+  t.deepEqual(loadConfig({}).matcherImage, { enabled: true, intervalMs: 600_000 });
+  t.deepEqual(loadConfig({ MATCHER_IMAGE: 'false', MATCHER_IMAGE_INTERVAL_MS: '0' }).matcherImage, { enabled: false, intervalMs: 0 });
+});
 
 for (const [what, env, message] of refused) {
   test(`refuses ${what}, naming the variable`, (t) => {
