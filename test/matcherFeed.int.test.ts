@@ -255,6 +255,8 @@ interface ImageWorld {
   restart(): Part & { feed: MatcherFeed };
   /** A matcher loaded from the read model, with its image written at its position. */
   loadAndImage(): Promise<Part & { feed: MatcherFeed; image: GalleryImage; written: ImageWritten }>;
+  /** Enrols `users`, lets the read model catch up, and loads a matcher (from the image if there is one). */
+  started(users: number): Promise<Part & { feed: MatcherFeed }>;
 }
 
 /** Runs `body` with a world and an image directory; every matcher and opener it made is closed after, and both removed. */
@@ -278,6 +280,13 @@ async function withImages(seed: number, body: (images: ImageWorld) => Promise<vo
       file,
       image,
       restart,
+      async started(users) {
+        await enrol(world, users);
+        await world.runner.catchUp();
+        const part = restart();
+        await part.feed.load();
+        return part;
+      },
       async loadAndImage() {
         const part = restart();
         const loaded = await part.feed.load();
@@ -326,11 +335,8 @@ test.serial('a restart restores the gallery image and replays the stream past it
 );
 
 test.serial('events applied while an image is being written (it yields between chunks) are in it or replayed past its position: a restart still equals the read model', (t) =>
-  withImages(16, async ({ world, file, restart }) => {
-    await enrol(world, 400);
-    await world.runner.catchUp();
-    const source = restart();
-    await source.feed.load();
+  withImages(16, async ({ world, file, restart, started }) => {
+    const source = await started(400);
     // Events after the load, applied to the matcher only while the write runs.
     await enrol(world, 40);
     for (const user of world.users.slice(0, 30)) await append(world, user, [await templateAdded(world, user)]);
@@ -391,11 +397,8 @@ test.serial('an erasure destroys every gallery image key: the next start loads t
 );
 
 test.serial('a user whose key is destroyed before the image is written is left out of it, even while the matcher still holds them', (t) =>
-  withImages(13, async ({ world, image, restart }) => {
-    await enrol(world, 200);
-    await world.runner.catchUp();
-    const first = restart();
-    await first.feed.load();
+  withImages(13, async ({ world, image, restart, started }) => {
+    const first = await started(200);
     const before = first.matcher.size();
     // The keys are gone, the UserErased events not applied here yet.
     const erasing = await eraseSome(world, 0.05, false);
@@ -411,11 +414,8 @@ test.serial('a user whose key is destroyed before the image is written is left o
 );
 
 test.serial('erasures racing image writes: every image either leaves the erased users out or has lost its key', (t) =>
-  withImages(14, async ({ world, image, restart }) => {
-    await enrol(world, 200);
-    await world.runner.catchUp();
-    const source = restart();
-    await source.feed.load();
+  withImages(14, async ({ world, image, restart, started }) => {
+    const source = await started(200);
     for (let round = 0; round < 6; round++) {
       const victims = world.users.filter((user) => user.templates.length > 0).slice(0, 3);
       const [written] = await Promise.all([image().write(source.matcher, source.feed.position()), ...victims.map((user) => world.keys.destroy(user.id))]);
