@@ -306,7 +306,7 @@ async function withImages(seed: number, body: (images: ImageWorld) => Promise<vo
 }
 
 test.serial('a restart restores the gallery image and replays the stream past it: the same templates as the read model, identified as themselves', (t) =>
-  withImages(11, async ({ world, restart, loadAndImage }) => {
+  withImages(11, async ({ world, image, restart, loadAndImage }) => {
     await enrol(world, 600);
     await removeSomeTemplates(world, 0.1);
     const erasedBefore = await eraseSome(world, 0.05, true);
@@ -331,6 +331,13 @@ test.serial('a restart restores the gallery image and replays the stream past it
 
     // The image is still live: a second restart uses it again.
     t.is((await restart().feed.load()).source, 'image');
+
+    // An image past the stream's end (the database restored from an older backup) is not used.
+    await image().write(second.matcher, (await world.store.headPosition()) + 1000n);
+    const third = restart();
+    const ahead = await third.feed.load();
+    t.like(ahead, { source: 'read model', image: { restored: false, reason: 'ahead of the stream' } });
+    await assertHolds(t, third.matcher, world, await readModelTemplates(world), erasedBefore);
   }),
 );
 
