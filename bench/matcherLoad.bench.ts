@@ -24,7 +24,7 @@ import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { createFieldCipher, openField, sealField } from '../src/crypto/fieldCipher.ts';
 import { unwrapDataKey, wrapDataKey } from '../src/crypto/dataKeys.ts';
-import { createSqlSubjectKeyStore } from '../src/crypto/subjectKeys.ts';
+import { createSqlSubjectKeyStore, type SubjectKeyStore } from '../src/crypto/subjectKeys.ts';
 import { openDatabase, type Database } from '../src/database/database.ts';
 import { createScratchDatabase } from '../src/database/scratchDatabase.ts';
 import { descriptorToBytes } from '../src/faces/descriptor.ts';
@@ -245,12 +245,21 @@ async function postgresCpuMs(): Promise<number | undefined> {
   return ticks * 10;
 }
 
-async function loadOnce(db: Kysely<any>, masterKey: Buffer, seeded: Seeded, server: boolean): Promise<LoadRun> {
+/** How a cold start finds its templates: the read model, or a gallery image first (as the service does); `then` runs on the loaded matcher before it closes. */
+interface Start {
+  readonly imageFile?: string;
+  readonly source: MatcherLoad['source'];
+  readonly then?: (matcher: Matcher, position: bigint, keys: SubjectKeyStore) => Promise<void>;
+}
+
+/** One cold start (a new key store, matcher and feed), timed and checked exact. */
+async function loadOnce(db: Kysely<any>, masterKey: Buffer, seeded: Seeded, server: boolean, start: Start = { source: 'read model' }): Promise<LoadRun> {
   const keys = await createSqlSubjectKeyStore(db, masterKey);
   const threads = os.availableParallelism();
   const matcher = createMatcher({ threads });
   const opener = createTemplateOpener({ masterKey, threads });
-  const feed = createMatcherFeed({ db, matcher, cipher: createFieldCipher(keys), keys, opener });
+  const image = start.imageFile === undefined ? undefined : createGalleryImageFile({ file: start.imageFile, keys });
+  const feed = createMatcherFeed({ db, matcher, cipher: createFieldCipher(keys), keys, opener, ...(image ? { image } : {}) });
   // The seeding's garbage is not the load's to collect.
   gc();
   try {
@@ -259,7 +268,9 @@ async function loadOnce(db: Kysely<any>, masterKey: Buffer, seeded: Seeded, serv
     const { ms, value } = await timed(() => feed.load());
     const cpu = process.cpuUsage(cpuBefore);
     const postgresAfter = server ? await postgresCpuMs() : undefined;
+    if (value.source !== start.source) throw new Error(`the start read the ${value.source}, not the ${start.source}: ${JSON.stringify(value.image)}`);
     await checkExact(matcher, seeded, value.templates, feed.position());
+    await start.then?.(matcher, feed.position(), keys);
     return {
       ms,
       split: value.split,
@@ -277,53 +288,28 @@ async function loadOnce(db: Kysely<any>, masterKey: Buffer, seeded: Seeded, serv
 interface ImageRuns {
   readonly writeMs: number;
   readonly bytes: number;
-  readonly restores: ReadonlyArray<{ ms: number; nodeCpuMs: number }>;
+  readonly restores: readonly LoadRun[];
 }
 
 /**
  * The start from a gallery image: a matcher loaded from the read model writes its image (timed),
- * then each run restores it cold (a new key store and matcher, the feed as the service builds
- * it) and is checked exact like a load. The file was just written, so it is read from the page
- * cache, as after a graceful restart.
+ * then each run restores it cold, checked exact like a load. The file was just written, so it is
+ * read from the page cache, as after a graceful restart.
  */
 async function imageRuns(db: Kysely<any>, masterKey: Buffer, seeded: Seeded): Promise<ImageRuns> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fs-bench-image-'));
   const file = path.join(dir, 'matcher.image');
-  const threads = os.availableParallelism();
   try {
-    const keys = await createSqlSubjectKeyStore(db, masterKey);
-    const source = createMatcher({ threads });
-    const opener = createTemplateOpener({ masterKey, threads });
-    let written: ImageWritten;
-    try {
-      const feed = createMatcherFeed({ db, matcher: source, cipher: createFieldCipher(keys), keys, opener });
-      await feed.load();
-      written = await createGalleryImageFile({ file, keys }).write(source, feed.position());
-    } finally {
-      await opener.close();
-      await source.close();
-    }
-    const restores: Array<{ ms: number; nodeCpuMs: number }> = [];
-    for (let run = 0; run < runs; run++) {
-      const coldKeys = await createSqlSubjectKeyStore(db, masterKey);
-      const matcher = createMatcher({ threads });
-      const coldOpener = createTemplateOpener({ masterKey, threads });
-      const image = createGalleryImageFile({ file, keys: coldKeys });
-      const feed = createMatcherFeed({ db, matcher, cipher: createFieldCipher(coldKeys), keys: coldKeys, opener: coldOpener, image });
-      gc();
-      try {
-        const cpuBefore = process.cpuUsage();
-        const { ms, value } = await timed(() => feed.load());
-        const cpu = process.cpuUsage(cpuBefore);
-        if (value.source !== 'image') throw new Error(`the start read the ${value.source}, not the image: ${JSON.stringify(value.image)}`);
-        await checkExact(matcher, seeded, value.templates, feed.position());
-        restores.push({ ms, nodeCpuMs: (cpu.user + cpu.system) / 1000 });
-      } finally {
-        await coldOpener.close();
-        await matcher.close();
-      }
-    }
-    return { writeMs: written.ms, bytes: written.bytes, restores };
+    let written: ImageWritten | undefined;
+    await loadOnce(db, masterKey, seeded, false, {
+      source: 'read model',
+      then: async (matcher, position, keys) => {
+        written = await createGalleryImageFile({ file, keys }).write(matcher, position);
+      },
+    });
+    const restores: LoadRun[] = [];
+    for (let run = 0; run < runs; run++) restores.push(await loadOnce(db, masterKey, seeded, false, { imageFile: file, source: 'image' }));
+    return { writeMs: written!.ms, bytes: written!.bytes, restores };
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

@@ -144,7 +144,8 @@ export async function composeService(config: Config, logger: Logger, options: Co
   try {
     const phase = options.onPhase ?? (() => {});
     phase('opening the database');
-    if (config.database.kind === 'pglite' && !config.database.dir.startsWith('memory://')) closers.push(await lockDataDir(config.dataDir));
+    const inMemory = config.database.kind === 'pglite' && config.database.dir.startsWith('memory://');
+    if (config.database.kind === 'pglite' && !inMemory) closers.push(await lockDataDir(config.dataDir));
     const database = await openDatabase(config.database.kind === 'postgres' ? { kind: 'postgres', url: config.database.url } : { kind: 'pglite', dir: config.database.dir });
     closers.push(() => database.close());
 
@@ -191,7 +192,7 @@ export async function composeService(config: Config, logger: Logger, options: Co
     closers.push(() => templateOpener.close());
     // The matcher's sealed copy on this instance's disk (not for an embedded database in memory).
     const image =
-      options.startProjections && config.matcherImage.enabled && !(config.database.kind === 'pglite' && config.database.dir.startsWith('memory://'))
+      options.startProjections && config.matcherImage.enabled && !inMemory
         ? createGalleryImageFile({ file: path.join(config.dataDir, 'matcher.image'), keys: subjectKeys })
         : undefined;
     const matcherFeed = createMatcherFeed({ db: database.db, matcher, cipher, keys: subjectKeys, opener: templateOpener, ...(image ? { image, headPosition: () => store.headPosition() } : {}) });

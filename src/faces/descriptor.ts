@@ -1,6 +1,9 @@
 /** Number of values in a face descriptor (face-api.js faceRecognitionNet). */
 export const descriptorLength = 128;
 
+/** Whether this host's float32 arrays are little-endian, as stored descriptors are: then their bytes are copied as they are. */
+export const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** The bytes of a descriptor as stored (sealed): 128 little-endian float32. */
 export function descriptorToBytes(descriptor: Float32Array): Uint8Array {
   const bytes = new Uint8Array(descriptorLength * 4);

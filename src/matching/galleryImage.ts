@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { quiet } from '../concurrency/quiet.ts';
 import type { SubjectKeyStore } from '../crypto/subjectKeys.ts';
 import { hasCode } from '../errors/appError.ts';
+import { littleEndianHost } from '../faces/descriptor.ts';
 import type { Logger } from '../logging/logger.ts';
 import { DIMENSIONS, HEAD_DIMENSIONS } from './distance.ts';
 import type { GallerySlice, Matcher } from './matcher.ts';
@@ -16,7 +18,7 @@ import { openChunk, sealChunk, TAG_BYTES } from './imageChunks.ts';
  *
  * The image is AES-256-GCM in large chunks under a key of its own, stored wrapped in the key
  * store; an erasure destroys every image key in the transaction that destroys the user's key
- * (SubjectKeyStore.createImageKey), so an image never outlives an erasure: what was written
+ * (SubjectKeyStore.destroy and createImageKey), so an image never outlives an erasure: what was written
  * before it can no longer be opened by anyone, and the next start loads the read model. An image
  * holds the galleries as of a position of the event stream; the feed replays the stream past it.
  */
@@ -24,7 +26,8 @@ export interface GalleryImage {
   /**
    * Adds the image's templates to an empty matcher. Answers where the image stood, or why it was
    * not used (none, its key destroyed, another layout, tampered...): then the matcher is empty
-   * again and the image is deleted.
+   * again, and a refused image is deleted (one that could not be read for another reason, the
+   * disk's or the database's, stays for the next start).
    */
   restore(matcher: Matcher): Promise<ImageRestored | ImageRejected>;
   /** Writes a new image of the matcher, which has applied the stream through `position`, and replaces the last one. */
@@ -74,7 +77,6 @@ const HEADER_BYTES = 64;
 const SLICE = 1;
 const END = 2;
 const SLICE_HEADER = 16;
-const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 class ImageError extends Error {
   constructor(
@@ -174,12 +176,6 @@ function headerOf(imageId: Buffer, position: bigint): Buffer {
 
 const yieldToOthers = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** Marks a promise handled now (it is awaited later, or not at all once the restore has failed). */
-function quiet<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => {});
-  return promise;
-}
-
 /** The gallery image in one file (`file`), its key in the key store. */
 export function createGalleryImageFile(options: GalleryImageOptions): GalleryImage {
   const { file, keys } = options;
@@ -209,7 +205,7 @@ export function createGalleryImageFile(options: GalleryImageOptions): GalleryIma
     const header = await readAt(handle, 0, HEADER_BYTES);
     if (header.length < HEADER_BYTES || !header.subarray(0, 8).equals(MAGIC)) throw new ImageError('layout', 'not a gallery image');
     const version = header.readUInt32LE(8);
-    if (version !== IMAGE_VERSION || !littleEndian) throw new ImageError('layout', `image layout ${version}, this build reads ${IMAGE_VERSION} on little-endian hosts`);
+    if (version !== IMAGE_VERSION || !littleEndianHost) throw new ImageError('layout', `image layout ${version}, this build reads ${IMAGE_VERSION} on little-endian hosts`);
     if (!header.subarray(48, 64).equals(CODES_FINGERPRINT)) throw new ImageError('layout', 'the image holds codes of another quantization than this build');
     const imageId = header.toString('hex', 16, 32);
     const position = header.readBigUInt64LE(32);
@@ -237,7 +233,7 @@ export function createGalleryImageFile(options: GalleryImageOptions): GalleryIma
     while (next) {
       const chunk: ReadChunk = await next;
       next = chunk.end < size ? quiet(readChunk(chunk.index + 1, chunk.end)) : undefined;
-      const plain = openChunk({ key, header, index: chunk.index, sealed: chunk.sealed });
+      const plain = openChunk(key, header, chunk.index, chunk.sealed);
       if (!plain) throw new ImageError('integrity', `chunk ${chunk.index} failed its integrity check`);
       if (plain.readUInt8(0) === END) {
         if (plain.readUInt32LE(4) !== chunk.index || plain.readBigUInt64LE(8) !== BigInt(templates)) throw new ImageError('integrity', 'the image holds other chunks than its end says');
@@ -286,7 +282,7 @@ export function createGalleryImageFile(options: GalleryImageOptions): GalleryIma
       await fs.rename(temporary, file);
       const previous = current;
       current = { imageId, position };
-      if (previous && previous.imageId !== imageId) await keys.dropImageKey(previous.imageId);
+      if (previous) await keys.dropImageKey(previous.imageId);
       return { position, templates, bytes, ms: Math.round(performance.now() - started) };
     } catch (error) {
       await handle?.close().catch(() => {});

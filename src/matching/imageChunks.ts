@@ -5,14 +5,6 @@ import { createCipheriv, createDecipheriv } from 'node:crypto';
 const IV_BYTES = 12;
 export const TAG_BYTES = 16;
 
-/** What opening one chunk needs: the image's key, its header, the chunk's number, its tag and ciphertext. */
-export interface SealedChunk {
-  readonly key: Uint8Array;
-  readonly header: Uint8Array;
-  readonly index: number;
-  readonly sealed: Uint8Array;
-}
-
 /** Chunk i's nonce: the image's key is used for this image only, so a counter never repeats. */
 function ivOf(index: number): Buffer {
   const iv = Buffer.alloc(IV_BYTES);
@@ -40,9 +32,8 @@ export function sealChunk(key: Uint8Array, header: Uint8Array, index: number, pl
   return [framed, body];
 }
 
-/** The plaintext of a chunk (what follows its length), or undefined when it fails its integrity check. */
-export function openChunk(chunk: SealedChunk): Buffer | undefined {
-  const { key, header, index, sealed } = chunk;
+/** The plaintext of chunk `index` (`sealed`: its tag and ciphertext, what follows its length), or undefined when it fails its integrity check. */
+export function openChunk(key: Uint8Array, header: Uint8Array, index: number, sealed: Uint8Array): Buffer | undefined {
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, ivOf(index));
     decipher.setAAD(aadOf(header, index));

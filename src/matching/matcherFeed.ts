@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { quiet } from '../concurrency/quiet.ts';
 import { isErased, type FieldCipher } from '../crypto/fieldCipher.ts';
 import type { SubjectKeyStore } from '../crypto/subjectKeys.ts';
 import { inTransaction } from '../database/transactions.ts';
@@ -62,11 +63,6 @@ type FeedEvent = RecordedEvent & (FaceTemplateAdded | FaceTemplateRemoved | User
 
 type Split = { -readonly [K in keyof MatcherLoad['split']]: number };
 
-/** Marks a promise handled now (it is awaited later): a rejection while the load awaits something else must not be reported as unhandled. */
-function quiet<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => {});
-  return promise;
-}
 
 function roundAll(split: Split): MatcherLoad['split'] {
   const rounded = { ...split };

@@ -1,7 +1,7 @@
 import { AppError, codeOf, type ErrorCode } from '../errors/appError.ts';
 import { openField } from '../crypto/fieldCipher.ts';
 import { unwrapSealedKeys } from '../crypto/dataKeys.ts';
-import { descriptorFromBytes, descriptorLength } from '../faces/descriptor.ts';
+import { descriptorFromBytes, descriptorLength, littleEndianHost } from '../faces/descriptor.ts';
 import { aad } from '../users/userEvents.ts';
 import type { GalleryKey } from './matcher.ts';
 
@@ -54,7 +54,6 @@ function fieldsOf(rows: { count: number; rows: string }): string[] {
   return parts;
 }
 
-const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * Opens a page synchronously: unwraps its users' keys under the master key, decrypts each
@@ -97,7 +96,7 @@ export function openTemplatePage(masterKey: Buffer, page: TemplatePage): OpenedP
       if (key === undefined) continue;
       const plain = openField(key, userId, parts[at + 4]!, aad.descriptor(templateId));
       if (plain.byteLength !== descriptorLength * 4) throw new AppError('INTERNAL_ERROR', `a stored descriptor has ${plain.byteLength} bytes, expected ${descriptorLength * 4}`, { templateId });
-      if (littleEndian) bytes.set(plain, row * descriptorLength * 4);
+      if (littleEndianHost) bytes.set(plain, row * descriptorLength * 4);
       else descriptors.set(descriptorFromBytes(plain), row * descriptorLength);
       opened[row] = 1;
     }
