@@ -419,18 +419,30 @@ export function createMatcher(options: MatcherOptions): Matcher {
     return { slot, ...prepared.scan, k, bound: squaredBoundOf(ask.minSimilarity), nearest: ask.nearest, nearestLater };
   }
 
+  /** The gallery of `key`, created empty on first use. */
+  function galleryFor(key: GalleryKey): Gallery {
+    const name = nameOf(key);
+    let gallery = galleries.get(name);
+    if (!gallery) {
+      gallery = createGallery({ rowsPerShard, compactFraction, copyElsewhere });
+      galleries.set(name, gallery);
+    }
+    return gallery;
+  }
+
+  /** After `added` new rows: the pool starts once a gallery grows past inlineRows. Returns `added`. */
+  function warmIfLarge(gallery: Gallery, added: number): number {
+    if (added > 0 && !pool && !closed && gallery.size >= inlineRows) void readyPool().catch(() => undefined);
+    return added;
+  }
+
   return {
     add(key, entry) {
       requireDescriptor(entry.descriptor, 'descriptor');
       requireId(entry.templateId, 'templateId');
       requireId(entry.userId, 'userId');
-      const name = nameOf(key);
-      let gallery = galleries.get(name);
-      if (!gallery) {
-        gallery = createGallery({ rowsPerShard, compactFraction, copyElsewhere });
-        galleries.set(name, gallery);
-      }
-      if (gallery.add(entry.templateId, entry.userId, entry.descriptor) && !pool && !closed && gallery.size >= inlineRows) void readyPool().catch(() => undefined);
+      const gallery = galleryFor(key);
+      warmIfLarge(gallery, gallery.add(entry.templateId, entry.userId, entry.descriptor) ? 1 : 0);
     },
 
     addMany(key, entries) {
@@ -440,16 +452,10 @@ export function createMatcher(options: MatcherOptions): Matcher {
         requireId(entry.userId, 'userId');
       }
       if (entries.length === 0) return 0;
-      const name = nameOf(key);
-      let gallery = galleries.get(name);
-      if (!gallery) {
-        gallery = createGallery({ rowsPerShard, compactFraction, copyElsewhere });
-        galleries.set(name, gallery);
-      }
+      const gallery = galleryFor(key);
       let added = 0;
       for (const entry of entries) if (gallery.add(entry.templateId, entry.userId, entry.descriptor)) added++;
-      if (added > 0 && !pool && !closed && gallery.size >= inlineRows) void readyPool().catch(() => undefined);
-      return added;
+      return warmIfLarge(gallery, added);
     },
 
     addSlice(slice) {
@@ -463,15 +469,8 @@ export function createMatcher(options: MatcherOptions): Matcher {
         requireId(slice.userIds[i]!, 'userId');
       }
       if (rows === 0) return 0;
-      const name = nameOf(slice.key);
-      let gallery = galleries.get(name);
-      if (!gallery) {
-        gallery = createGallery({ rowsPerShard, compactFraction, copyElsewhere });
-        galleries.set(name, gallery);
-      }
-      const added = gallery.addRun(slice.templateIds, slice.userIds, slice.descriptors, stored);
-      if (added > 0 && !pool && !closed && gallery.size >= inlineRows) void readyPool().catch(() => undefined);
-      return added;
+      const gallery = galleryFor(slice.key);
+      return warmIfLarge(gallery, gallery.addRun(slice.templateIds, slice.userIds, slice.descriptors, stored));
     },
 
     removeTemplate: (key, templateId) => galleryOf(key)?.removeTemplate(templateId) ?? false,
